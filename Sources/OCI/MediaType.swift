@@ -1,0 +1,35 @@
+/// The media types Berth reads, OCI and Docker schema 2.
+public enum MediaType {
+    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
+    public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
+    public static let ociConfig = "application/vnd.oci.image.config.v1+json"
+    public static let ociLayer = "application/vnd.oci.image.layer.v1.tar"
+    public static let ociLayerGzip = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let ociLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd"
+    public static let ociLayerNondistributableGzip = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+
+    public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+    public static let dockerConfig = "application/vnd.docker.container.image.v1+json"
+    public static let dockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    public static let dockerLayerForeignGzip = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+
+    public static func isIndex(_ mediaType: String) -> Bool {
+        mediaType == ociIndex || mediaType == dockerManifestList
+    }
+
+    public static func isManifest(_ mediaType: String) -> Bool {
+        mediaType == ociManifest || mediaType == dockerManifest
+    }
+
+    /// Layers that containerd's diff service can apply: plain tar, gzip or zstd.
+    public static func isLayer(_ mediaType: String) -> Bool {
+        [ociLayer, ociLayerGzip, ociLayerZstd, ociLayerNondistributableGzip,
+         dockerLayerGzip, dockerLayerForeignGzip,
+         "application/vnd.oci.image.layer.nondistributable.v1.tar",
+         "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"].contains(mediaType)
+    }
+
+    /// What a registry is asked for when resolving a tag, in order of preference.
+    public static let manifestAccept = [ociIndex, dockerManifestList, ociManifest, dockerManifest]
+}
