@@ -47,7 +47,7 @@ extension RegistryClient {
         let scope = Self.pullScope(reference.repository)
         var headers = HTTPHeaders()
         headers.add(name: "Accept", value: MediaType.manifestAccept.joined(separator: ", "))
-        return try await onEndpoints(for: reference, name) { endpoint in
+        return try await onEndpoints(for: reference) { endpoint in
             try await withRetries(retryPolicy(for: endpoint), "manifest \(name) from \(endpoint)") {
                 let url = endpoint.url(repository: reference.repository, kind: "manifests", reference: tagOrDigest)
                 let response = try await send(RegistryRequest(url: url, headers: headers, endpoint: endpoint, scope: scope))

@@ -31,7 +31,7 @@ extension RegistryClient {
                                              from: endpoint, progress: &progress, consume: consume)
                         break
                     } catch let error as RegistryError where index < endpoints.count - 1 && !error.isIntegrityFailure {
-                        logger.info("mirror \(endpoint) failed for \(name): \(error); trying the next endpoint")
+                        logger.info("mirror \(endpoint) failed: \(error); trying the next endpoint")
                     }
                 }
             }

@@ -30,11 +30,6 @@ actor AuthCache {
         return basic[key.host]
     }
 
-    func invalidate(_ key: Key) {
-        tokens[key] = nil
-        basic[key.host] = nil
-    }
-
     func rememberBasic(_ header: String, host: String) {
         basic[host] = header
     }
@@ -43,8 +38,14 @@ actor AuthCache {
         tokenRequests += 1
     }
 
-    /// A new token for `key`; concurrent requests for the same key share one token request.
-    func token(for key: Key, fetch: @escaping @Sendable () async throws -> BearerToken) async throws -> BearerToken {
+    /// A token for `key` other than `rejected`: one another request cached meanwhile, else a new
+    /// one. Concurrent requests for the same key share one token request.
+    func token(for key: Key, replacing rejected: String?,
+               fetch: @escaping @Sendable () async throws -> BearerToken) async throws -> BearerToken {
+        if let token = tokens[key], token.expires > .now, "Bearer \(token.value)" != rejected {
+            return token
+        }
+        tokens[key] = nil
         if let pending = inFlight[key] {
             return try await pending.value
         }
@@ -58,13 +59,14 @@ actor AuthCache {
 }
 
 extension RegistryClient {
-    /// The `Authorization` value that answers a 401's challenges: a bearer token when offered
-    /// (anonymous unless credentials are configured), else Basic credentials.
-    func authorize(after challenges: [AuthChallenge], endpoint: RegistryEndpoint, scope: String,
+    /// The `Authorization` value that answers a 401's challenges (the 401 to `rejected`): a
+    /// bearer token when offered (anonymous unless credentials are configured), else Basic
+    /// credentials.
+    func authorize(after challenges: [AuthChallenge], rejected: String?, endpoint: RegistryEndpoint, scope: String,
                    key: AuthCache.Key) async throws -> String {
         let host = endpoint.credentialHost
         if let bearer = challenges.first(where: \.isBearer) {
-            let token = try await auth.token(for: key) { [self] in
+            let token = try await auth.token(for: key, replacing: rejected) { [self] in
                 try await requestToken(bearer, endpoint: endpoint, scope: scope)
             }
             return "Bearer \(token.value)"

@@ -39,7 +39,7 @@ struct RegistryRequest: Sendable {
 
 extension RegistryClient {
     /// Sends `request` with the authorization cached for its endpoint and scope; on a 401,
-    /// answers the challenge (a fresh token or Basic credentials) and sends it once more.
+    /// answers the challenge (another token or Basic credentials) and sends it once more.
     /// Redirects are followed. The response is returned for any status but 401 and 403, which
     /// become `.unauthorized`.
     func send(_ request: RegistryRequest) async throws -> HTTPClientResponse {
@@ -60,11 +60,9 @@ extension RegistryClient {
             if answeredChallenge {
                 throw RegistryError.unauthorized(host: host, detail: rejectionDetail(for: request.endpoint, body: body))
             }
-            if authorization != nil {
-                await auth.invalidate(key)
-            }
             let challenges = AuthChallenge.parse(response.headers["WWW-Authenticate"])
-            authorization = try await authorize(after: challenges, endpoint: request.endpoint, scope: request.scope, key: key)
+            authorization = try await authorize(after: challenges, rejected: authorization, endpoint: request.endpoint,
+                                                scope: request.scope, key: key)
             answeredChallenge = true
         }
     }
@@ -75,7 +73,9 @@ extension RegistryClient {
         if let credentials = configuration.credentials(for: endpoint.credentialHost) {
             return "the registry rejected the credentials of user \"\(credentials.username)\", or that user may not pull this repository\(suffix)"
         }
-        return Self.noCredentialsDetail(endpoint.credentialHost) + suffix
+        // Docker Hub answers this way for repositories that do not exist, too.
+        return "the repository does not exist or needs credentials, and no credentials are configured for "
+            + "\(endpoint.credentialHost) (add them to the registry credentials or a Docker config.json)\(suffix)"
     }
 
     static func noCredentialsDetail(_ host: String) -> String {

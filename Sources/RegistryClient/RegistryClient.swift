@@ -87,14 +87,14 @@ public final class RegistryClient: Sendable {
 
     /// Runs `operation` on each endpoint of the reference's registry in turn (mirrors first);
     /// a mirror failing with a `RegistryError` passes the request on to the next endpoint.
-    func onEndpoints<T>(for reference: ImageReference, _ what: String,
+    func onEndpoints<T>(for reference: ImageReference,
                         _ operation: (RegistryEndpoint) async throws -> T) async throws -> T {
         let endpoints = configuration.endpoints(for: reference.registry)
         for endpoint in endpoints.dropLast() {
             do {
                 return try await operation(endpoint)
             } catch let error as RegistryError {
-                logger.info("mirror \(endpoint) failed for \(what): \(error); trying the next endpoint")
+                logger.info("mirror \(endpoint) failed: \(error); trying the next endpoint")
             }
         }
         return try await operation(endpoints[endpoints.count - 1])

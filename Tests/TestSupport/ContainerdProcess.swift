@@ -5,7 +5,7 @@ import Foundation
 public final class ContainerdProcess: @unchecked Sendable {
     public let directory: String
     private let lock = NSLock()
-    private var process: Process?
+    private var process: ChildProcess?
 
     public var socket: String { directory + "/containerd.sock" }
     public var root: String { directory + "/root" }
@@ -14,7 +14,7 @@ public final class ContainerdProcess: @unchecked Sendable {
 
     /// The pid while the process runs.
     public var pid: Int32? {
-        lock.withLock { process.flatMap { $0.isRunning ? $0.processIdentifier : nil } }
+        lock.withLock { process.flatMap { $0.isRunning ? $0.pid : nil } }
     }
 
     public init(directory: String) throws {
@@ -53,31 +53,19 @@ public final class ContainerdProcess: @unchecked Sendable {
     }
 
     deinit {
-        if let process, process.isRunning {
-            Self.terminate(process, graceSeconds: 10)
-        }
+        process?.terminate(graceSeconds: 10)
     }
 
     /// Starts containerd and waits (up to 20 s) until its socket answers.
     public func start() async throws {
-        let process = try lock.withLock { () throws -> Process in
+        let process = try lock.withLock { () throws -> ChildProcess in
             if let running = self.process, running.isRunning {
-                throw TestSupportError("containerd in \(directory) already runs as pid \(running.processIdentifier)")
+                throw TestSupportError("containerd in \(directory) already runs as pid \(running.pid)")
             }
-            if !FileManager.default.fileExists(atPath: logFile) {
-                _ = FileManager.default.createFile(atPath: logFile, contents: nil)
-            }
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-            log.seekToEndOfFile()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: try resolveExecutable("containerd"))
-            process.arguments = ["--root", root, "--state", state, "--address", socket,
-                                 "--config", directory + "/config.toml"]
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
-            try? log.close()
+            let process = try ChildProcess(
+                executable: try resolveExecutable("containerd"),
+                arguments: ["--root", root, "--state", state, "--address", socket, "--config", directory + "/config.toml"],
+                logFile: logFile)
             self.process = process
             return process
         }
@@ -85,7 +73,7 @@ public final class ContainerdProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(20)
         while true {
             guard process.isRunning else {
-                throw TestSupportError("containerd exited with status \(process.terminationStatus) during startup; "
+                throw TestSupportError("containerd exited (wait status \(process.exitStatus ?? 0)) during startup; "
                     + "\(logFile) ends with:\n\(logTail())")
             }
             let socket = self.socket
@@ -102,7 +90,7 @@ public final class ContainerdProcess: @unchecked Sendable {
     /// Shims and containers keep running, as they do when a real containerd restarts.
     public func stop() async throws {
         guard let process = lock.withLock({ self.process }), process.isRunning else { return }
-        try await onBlockingThread { Self.terminate(process, graceSeconds: 15) }
+        try await onBlockingThread { process.terminate(graceSeconds: 15) }
     }
 
     public func restart() async throws {
@@ -116,7 +104,7 @@ public final class ContainerdProcess: @unchecked Sendable {
     public func cleanup() {
         if let process = lock.withLock({ self.process }), process.isRunning {
             deleteTasks()
-            Self.terminate(process, graceSeconds: 10)
+            process.terminate(graceSeconds: 10)
         }
         forceDeleteRuncContainers()
         for pid in taskPIDs() + shimPIDs() {
@@ -147,17 +135,6 @@ public final class ContainerdProcess: @unchecked Sendable {
                       state.contains("\"rootfs\":\"\(directory)/") else { continue }
                 _ = try? runCommand("runc", ["--root", runcRoot, "delete", "--force", id])
             }
-        }
-    }
-
-    private static func terminate(_ process: Process, graceSeconds: Double) {
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(graceSeconds)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
         }
     }
 

@@ -38,7 +38,7 @@ public struct TestEnvironment: Sendable {
         guard missing.isEmpty else {
             let ci = environment["CI"].map { !$0.isEmpty && $0 != "0" && $0.lowercased() != "false" } ?? false
             if ci { throw TestEnvironmentError(missing: missing) }
-            throw XCTSkip("integration test skipped: \(missing.joined(separator: ", ")) not set; "
+            throw XCTSkip("integration test skipped: \(TestEnvironmentError.describe(missing)); "
                 + "run scripts/test.sh, which starts containerd and the test registries")
         }
         func value(_ name: String) -> String { environment[name]! }
@@ -99,8 +99,14 @@ public struct TestEnvironmentError: Error, CustomStringConvertible, Sendable {
     public var missing: [String]
 
     public var description: String {
-        "the integration test environment is missing (\(missing.joined(separator: ", ")) not set) and CI is set, "
+        "the integration test environment is missing (\(Self.describe(missing))) and CI is set, "
             + "so this fails instead of skipping: run the tests with scripts/test.sh"
+    }
+
+    static func describe(_ missing: [String]) -> String {
+        missing.count == TestEnvironment.variableNames.count
+            ? "no BERTH_TEST_* variable is set, e.g. \(missing[0])"
+            : "\(missing.joined(separator: ", ")) not set"
     }
 }
 

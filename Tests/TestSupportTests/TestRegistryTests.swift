@@ -27,6 +27,7 @@ final class TestRegistryTests: XCTestCase {
         XCTAssertEqual(pushed.reference, "\(environment.registry)/testsupport/busybox:plain")
         XCTAssertEqual(pushed.mediaType, MediaType.ociManifest)
         XCTAssertEqual(pushed.manifests.map(\.digest), [pushed.digest])
+        XCTAssertEqual(pushed.digestReference, "\(environment.registry)/testsupport/busybox@\(pushed.digest)")
         XCTAssertEqual(pushed.layers.map(\.mediaType), [MediaType.ociLayerGzip])
         try await assertServed(pushed)
 
