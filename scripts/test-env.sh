@@ -4,6 +4,7 @@
 # server. Everything listens on a unix socket under DIR or on 127.0.0.1.
 #
 #   scripts/test-env.sh start DIR   writes DIR/env (export lines) and DIR/pids
+#   scripts/test-env.sh start-containerd DIR   only containerd (benchmarks start one per run)
 #   scripts/test-env.sh stop DIR    stops exactly what start started; safe to run twice
 set -euo pipefail
 
@@ -281,8 +282,25 @@ stop() {
   rm -f "$DIR/pids" "$DIR/env"
 }
 
+# containerd alone, for benchmarks that want an empty content store per run.
+start_containerd_only() {
+  [[ -e $DIR/pids ]] && die "$DIR/pids exists: stop the environment there first"
+  trap 'status=$?; ((status == 0)) || { log "start failed; stopping what it started"; stop; }' EXIT
+  mkdir -p "$DIR"/{logs,containerd/{root,state,opt}}
+  DIR=$(cd "$DIR" && pwd)
+  : >"$DIR/pids"
+  local ctrd="$DIR/containerd" containerd_pid
+  write_containerd_config "$ctrd"
+  containerd_pid=$(spawn containerd containerd --root "$ctrd/root" --state "$ctrd/state" \
+    --address "$ctrd/containerd.sock" --config "$ctrd/config.toml")
+  wait_for containerd "$containerd_pid" 20 ctr --address "$ctrd/containerd.sock" --connect-timeout 2s version
+  echo "export BERTH_TEST_CONTAINERD_SOCKET=$ctrd/containerd.sock" >"$DIR/env"
+  trap - EXIT
+}
+
 case "${1:-}" in
+  start-containerd) [[ $# -eq 2 ]] || die "usage: $0 start-containerd DIR"; DIR=$2; start_containerd_only ;;
   start) [[ $# -eq 2 ]] || die "usage: $0 start DIR"; DIR=$2; start ;;
   stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; DIR=$2; stop ;;
-  *) die "usage: $0 start|stop DIR" ;;
+  *) die "usage: $0 start|start-containerd|stop DIR" ;;
 esac

@@ -1,6 +1,7 @@
 import ContainerdAPI
 import Foundation
 import GRPCCore
+import OCI
 import GRPCNIOTransportHTTP2
 
 extension ContainerdClient {
@@ -36,6 +37,31 @@ extension ContainerdClient {
         try await call("Leases.List") {
             try await leases.list(.init(), metadata: metadata, options: Self.unaryOptions).leases.map(\.id)
         }
+    }
+
+    /// Adds an existing resource to this client's lease, so the garbage collector keeps it
+    /// while the lease lives. Adding one that does not exist is harmless.
+    public func addToLease(id: String, type: String) async throws {
+        guard let lease else { return }
+        _ = try await call("Leases.AddResource") {
+            try await leases.addResource(.with {
+                $0.id = lease
+                $0.resource.id = id
+                $0.resource.type = type
+            }, metadata: metadata, options: Self.unaryOptions)
+        }
+    }
+
+    /// The blob's info, once it is protected by this client's lease (if any).
+    public func storedContent(_ digest: Digest) async throws -> ContentInfo? {
+        try await addToLease(id: digest.description, type: "content")
+        return try await contentInfo(digest)
+    }
+
+    /// The snapshot's info, once it is protected by this client's lease (if any).
+    public func storedSnapshot(_ key: String) async throws -> SnapshotInfo? {
+        try await addToLease(id: key, type: "snapshots/\(snapshotter)")
+        return try await statSnapshot(key)
     }
 
     /// Runs `body` with a client whose calls carry a fresh lease, then deletes the lease

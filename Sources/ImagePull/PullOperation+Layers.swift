@@ -55,7 +55,7 @@ extension PullOperation {
         let ref = "berth-pull-\(layer.digest.encoded)"
         var lockedRetries = 0
         while true {
-            if try await client.contentInfo(layer.digest) != nil {
+            if try await client.storedContent(layer.digest) != nil {
                 progress.layer(i, state: .alreadyPresent, done: layer.size)
                 return 0
             }
@@ -101,7 +101,7 @@ extension PullOperation {
     /// snapshot of that chain exists already.
     private func unpack(_ i: Int, _ layer: Descriptor, diffID: Digest, chain: [Digest], using client: ContainerdClient) async throws {
         let name = chain[i].description
-        if try await client.statSnapshot(name) != nil {
+        if try await client.storedSnapshot(name) != nil {
             progress.layer(i, state: .alreadyUnpacked)
             return
         }

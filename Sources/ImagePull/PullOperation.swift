@@ -26,16 +26,20 @@ struct PullOperation: Sendable {
         let top = try await registry.fetchManifest(reference)
         let resolved = try await resolveManifest(top)
         let manifest = resolved.manifest
-        let config = try await fetchConfig(manifest.config)
-        let diffIDs = config.value.rootfs.diff_ids
-        guard diffIDs.count == manifest.layers.count else {
-            throw PullError.layerCountMismatch(layers: manifest.layers.count, diffIDs: diffIDs.count)
-        }
-        let chain = ChainID.chain(diffIDs)
-        progress.resolved(top.descriptor.digest, layers: manifest.layers)
-        logger.debug("resolved", metadata: ["ref": "\(reference)", "digest": "\(top.descriptor.digest)"])
 
-        let downloaded = try await containerd.withLease { leased in
+        // Everything the pull finds already stored is added to its lease before it is used:
+        // content and snapshots another pull left unreferenced could otherwise be collected
+        // between the check and the use.
+        let (config, downloaded, chain) = try await containerd.withLease { leased in
+            let config = try await fetchConfig(manifest.config, using: leased)
+            let diffIDs = config.value.rootfs.diff_ids
+            guard diffIDs.count == manifest.layers.count else {
+                throw PullError.layerCountMismatch(layers: manifest.layers.count, diffIDs: diffIDs.count)
+            }
+            let chain = ChainID.chain(diffIDs)
+            progress.resolved(top.descriptor.digest, layers: manifest.layers)
+            logger.debug("resolved", metadata: ["ref": "\(reference)", "digest": "\(top.descriptor.digest)"])
+
             let downloaded = try await fetchAndUnpackLayers(manifest.layers, diffIDs: diffIDs, chain: chain, using: leased)
             try await store(config.data, as: manifest.config, labels: [
                 GCLabel.snapshotRef(leased.snapshotter): chain.last?.description ?? "",
@@ -47,7 +51,7 @@ struct PullOperation: Sendable {
                                 labels: Self.childLabels(manifests: index.manifests), using: leased)
             }
             try await leased.putImage(ImageRecord(name: reference.description, target: top.descriptor))
-            return downloaded
+            return (config, downloaded, chain)
         }
 
         return PulledImage(
@@ -87,12 +91,13 @@ struct PullOperation: Sendable {
     }
 
     /// The config from the content store when a previous pull left it there, else the registry.
-    private func fetchConfig(_ descriptor: Descriptor) async throws -> (value: ImageConfig, data: Data) {
+    private func fetchConfig(_ descriptor: Descriptor, using client: ContainerdClient) async throws -> (value: ImageConfig, data: Data) {
         let data: Data
-        if try await containerd.contentInfo(descriptor.digest) != nil {
-            data = try await containerd.readContent(descriptor.digest)
+        if try await client.storedContent(descriptor.digest) != nil {
+            data = try await client.readContent(descriptor.digest)
         } else {
             data = try await registry.fetchBlob(descriptor, in: reference)
+            try await client.writeContent(data, descriptor: descriptor)
         }
         return (try ImageConfig.decode(data), data)
     }
@@ -101,7 +106,7 @@ struct PullOperation: Sendable {
     /// the garbage collector follows the references this pull added.
     private func store(_ data: Data, as descriptor: Descriptor, labels: [String: String], using client: ContainerdClient) async throws {
         let labels = labels.filter { !$0.value.isEmpty }
-        if try await client.contentInfo(descriptor.digest) != nil {
+        if try await client.storedContent(descriptor.digest) != nil {
             if !labels.isEmpty { try await client.updateContentLabels(descriptor.digest, labels) }
             return
         }

@@ -65,7 +65,7 @@ final class ImagePullCommandTests: XCTestCase {
     func testEveryFailureIsOneLineAndNonZero() async throws {
         let env = try TestEnvironment.current()
         let namespace = "berth-cli-\(UUID().uuidString.prefix(8).lowercased())"
-        let pushed = try await TestRegistry.push(TestImage(layers: [.files(["/x": "x\n"]), .random(bytes: 64 << 10, seed: 5)]),
+        let pushed = try await TestRegistry.push(TestImage(layers: [.files(["/x": "x\n"]), .random(bytes: 64 << 10, seed: .random(in: 1...UInt64.max))]),
                                                  to: env.registry, repository: "berth/cli-errors", tag: "1")
         let secret = try await TestRegistry.push(TestImage(layers: [.files(["/y": "y\n"])]), to: env.basicAuthRegistry,
                                                  repository: "berth/cli-secret", tag: "1", credentials: env.credentials)

@@ -31,7 +31,11 @@ final class ImagePullTests: XCTestCase {
         }
         XCTAssertEqual(pulled.digest, pushed.digest)
         XCTAssertEqual(pulled.chainID, ChainID.chain(pushed.diffIDs).last)
-        XCTAssertEqual(pulled.bytesDownloaded, pushed.layers.reduce(0) { $0 + $1.size } + 0)
+        // The busybox layer may already be in containerd's shared content store from another
+        // test's namespace; every other layer is this test's own and must have been fetched.
+        let total = pushed.layers.reduce(0) { $0 + $1.size }
+        XCTAssertGreaterThanOrEqual(pulled.bytesDownloaded, total - pushed.layers[0].size)
+        XCTAssertLessThanOrEqual(pulled.bytesDownloaded, total)
         let last = try XCTUnwrap(updates.last)
         XCTAssertEqual(last.layers.count, 4)
         XCTAssertTrue(last.layers.allSatisfy { $0.state == .unpacked && $0.done == $0.total }, "\(last.layers)")
@@ -49,7 +53,7 @@ final class ImagePullTests: XCTestCase {
 
     func testRepeatedPullDownloadsNothing() async throws {
         let f = try PullFixture()
-        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 2 << 20)]),
+        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 2 << 20, seed: .random(in: 1...UInt64.max))]),
                                                  to: f.env.registry, repository: "berth/repeat", tag: "1")
         let reference = try ImageReference(parsing: pushed.reference)
         try await f.withPuller { puller, _ in
@@ -93,7 +97,7 @@ final class ImagePullTests: XCTestCase {
 
     func testConcurrentPullsOfOneReferenceShareOneTransfer() async throws {
         let f = try PullFixture()
-        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 8 << 20, seed: 7)]),
+        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 8 << 20, seed: .random(in: 1...UInt64.max))]),
                                                  to: f.env.registry, repository: "berth/shared", tag: "1")
         let reference = try ImageReference(parsing: pushed.reference)
         try await f.withPuller { puller, _ in
@@ -105,7 +109,7 @@ final class ImagePullTests: XCTestCase {
             // Had the second caller run a pull of its own, it would have found every blob
             // present and reported 0 bytes downloaded.
             XCTAssertEqual(one, two)
-            XCTAssertEqual(one.bytesDownloaded, pushed.layers.reduce(0) { $0 + $1.size })
+            XCTAssertGreaterThanOrEqual(one.bytesDownloaded, pushed.layers[1].size)
             XCTAssertFalse(a.isEmpty)
             XCTAssertFalse(b.isEmpty)
             let stillPulling = await puller.isPulling(reference)
@@ -169,7 +173,7 @@ final class ImagePullTests: XCTestCase {
 
     func testCorruptedBlobIsRejectedAndNothingIsRecorded() async throws {
         let f = try PullFixture()
-        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 1 << 20, seed: 99)]),
+        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 1 << 20, seed: .random(in: 1...UInt64.max))]),
                                                  to: f.env.registry, repository: "berth/corrupt", tag: "1")
         let layer = pushed.layers[1]
         let path = TestRegistry.blobPath(registryRoot: f.env.registryRoot, digest: layer.digest)
