@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import SwiftProtobuf
+import Synchronization
 
 /// The task events Berth acts on; anything else arrives as `.other` with its topic.
 public enum ContainerdEvent: Sendable, Equatable {
@@ -30,25 +31,65 @@ extension ContainerdClient {
 
     /// Streams events in this client's namespace, matching containerd filters such as
     /// `topic~="/tasks/"`, until the stream breaks (containerd restarted) or the caller's task
-    /// is cancelled. `onSubscribed` runs once the subscription is in place, so a caller can
-    /// reconcile state knowing no later event will be missed.
+    /// is cancelled. `onSubscribed` runs once the subscription is live, so a caller can reconcile
+    /// its state knowing no later event will be missed.
+    ///
+    /// containerd sends the stream's headers only with its first event, so being subscribed is
+    /// proven by publishing a marker event until it comes back through the stream.
     public func subscribeEvents(
         topicFilter: String? = nil,
         onSubscribed: @escaping @Sendable () async throws -> Void = {},
         _ handle: @escaping @Sendable (ContainerdEnvelope) async throws -> Void
     ) async throws {
-        var filter = "namespace==\"\(namespace)\""
-        if let topicFilter { filter += ",\(topicFilter)" }
-        let request = Containerd_Services_Events_V1_SubscribeRequest.with { $0.filters = [filter] }
-        try await call("Events.Subscribe") {
-            try await events.subscribe(request, metadata: metadata, options: Self.streamingOptions) { response in
-                // The response head arrives once containerd registered the subscriber.
-                _ = try response.metadata
-                try await onSubscribed()
-                for try await envelope in response.messages {
-                    try await handle(ContainerdEnvelope(envelope))
+        let scope = "namespace==\"\(namespace)\""
+        let marker = "/berth/subscribed/\(UUID().uuidString.lowercased())"
+        let request = Containerd_Services_Events_V1_SubscribeRequest.with {
+            $0.filters = [topicFilter.map { "\(scope),\($0)" } ?? scope, "\(scope),topic==\"\(marker)\""]
+        }
+        let live = SubscriptionFlag()
+        // Each child says whether it was the subscription that ended.
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await call("Events.Subscribe") {
+                    try await events.subscribe(request, metadata: metadata, options: Self.streamingOptions) { response in
+                        for try await proto in response.messages {
+                            if proto.topic == marker {
+                                if live.set() { try await onSubscribed() }
+                                continue
+                            }
+                            try await handle(ContainerdEnvelope(proto))
+                        }
+                    }
+                }
+                return true
+            }
+            group.addTask {
+                for _ in 0..<200 where !live.isSet {
+                    try await publish(topic: marker)
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                guard live.isSet else {
+                    throw ContainerdError(code: .deadlineExceeded, message: "the event subscription did not come live within 10 s",
+                                          operation: "Events.Subscribe")
+                }
+                return false
+            }
+            while let subscriptionEnded = try await group.next() {
+                if subscriptionEnded {
+                    group.cancelAll()
+                    return
                 }
             }
+        }
+    }
+
+    /// Publishes an event with an empty payload on `topic` in this namespace.
+    public func publish(topic: String) async throws {
+        _ = try await call("Events.Publish") {
+            try await events.publish(.with {
+                $0.topic = topic
+                $0.event = Google_Protobuf_Any.with { $0.typeURL = "types.berth.dev/ping" }
+            }, metadata: metadata, options: Self.unaryOptions)
         }
     }
 }
@@ -89,5 +130,17 @@ extension ContainerdEvent {
         } catch {
             self = .other(topic: topic)
         }
+    }
+}
+
+/// Set once the subscription has seen its marker event.
+private final class SubscriptionFlag: Sendable {
+    private let value = Atomic(false)
+
+    var isSet: Bool { value.load(ordering: .acquiring) }
+
+    /// Sets the flag; true for the caller that set it first.
+    func set() -> Bool {
+        !value.exchange(true, ordering: .acquiringAndReleasing)
     }
 }

@@ -108,3 +108,18 @@ extension SnapshotInfo {
         self.init(name: proto.name, parent: proto.parent, kind: kind, labels: proto.labels)
     }
 }
+
+extension ContainerdClient {
+    /// A read-only snapshot of `parent`, e.g. an image's layers for a container to use as lower
+    /// layers; returns its mounts.
+    public func viewSnapshot(_ key: String, parent: String, labels: [String: String] = [:]) async throws -> [Mount] {
+        try await call("Snapshots.View") {
+            try await snapshots.view(.with {
+                $0.snapshotter = snapshotter
+                $0.key = key
+                $0.parent = parent
+                $0.labels = labels
+            }, metadata: metadata, options: Self.unaryOptions).mounts.map(Mount.init)
+        }
+    }
+}

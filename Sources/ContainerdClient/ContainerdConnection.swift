@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// The gRPC channel to containerd's socket. It is a `Service`: `run()` keeps the connections up
@@ -18,6 +19,11 @@ public final class ContainerdConnection: Service, Sendable {
         let config = HTTP2ClientTransport.Posix.Config.defaults { config in
             config.backoff = .init(initial: .milliseconds(50), max: .milliseconds(500), multiplier: 1.6, jitter: 0.1)
             config.connection.maxIdleTime = nil
+            config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(PingFilterHandler(), position: .first)
+                }
+            }
         }
         let transport = try HTTP2ClientTransport.Posix(
             target: .unixDomainSocket(path: socketPath),

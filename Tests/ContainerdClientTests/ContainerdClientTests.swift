@@ -1,4 +1,4 @@
-import ContainerdClient
+@testable import ContainerdClient
 import Foundation
 import OCI
 import TestSupport

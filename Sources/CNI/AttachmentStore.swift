@@ -1,0 +1,58 @@
+import Foundation
+
+/// What ADD returned for a container, with the configuration it ran with: CHECK and DEL need
+/// the result as prevResult, and DEL must run with the configuration ADD used even when the
+/// agent restarts with a different one. This is libcni's result cache, one file per container.
+struct AttachmentRecord: Codable, Sendable, Equatable {
+    struct Network: Codable, Sendable, Equatable {
+        var ifName: String
+        var config: JSONValue
+        var result: JSONValue?
+    }
+
+    var containerID: String
+    var netnsPath: String
+    var networks: [Network]
+}
+
+struct AttachmentStore: Sendable {
+    let directory: String
+
+    func path(_ containerID: String) -> String { directory + "/" + containerID + ".json" }
+
+    func load(_ containerID: String) throws(CNINetworkError) -> AttachmentRecord? {
+        let file = path(containerID)
+        guard let data = FileManager.default.contents(atPath: file) else { return nil }
+        do {
+            return try JSONDecoder().decode(AttachmentRecord.self, from: data)
+        } catch {
+            throw .storage(path: file, reason: "unreadable: \(error)")
+        }
+    }
+
+    /// Written to a temporary file and renamed, so a crash leaves the old record or the new one.
+    /// Not fsynced: the namespaces and NAT rules it describes do not survive a reboot either.
+    func save(_ record: AttachmentRecord) throws(CNINetworkError) {
+        let file = path(record.containerID)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(record).write(to: URL(fileURLWithPath: file), options: .atomic)
+        } catch {
+            throw .storage(path: file, reason: "cannot write: \(error)")
+        }
+    }
+
+    func remove(_ containerID: String) throws(CNINetworkError) {
+        let file = path(containerID)
+        if unlink(file) != 0, errno != ENOENT {
+            throw .storage(path: file, reason: "cannot remove: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func containerIDs() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
+    }
+}

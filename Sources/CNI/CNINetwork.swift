@@ -1,0 +1,252 @@
+import Foundation
+import Logging
+
+/// Attaches containers to the network with the standard CNI plugins. It owns the network
+/// namespaces it creates, named "berth-<containerID>" under the netns directory. Calls for
+/// different containers run concurrently; calls for one container run one after another.
+public final class CNINetwork: Sendable {
+    public static let namespacePrefix = "berth-"
+    public static let loopbackInterface = "lo"
+
+    public let configuration: CNIConfiguration
+    private let logger: Logger
+    private let executor: PluginExecutor
+    private let namespaces: NetworkNamespaces
+    private let store: AttachmentStore
+    private let masquerade: MasqueradeCleanup
+    private let locks = KeyedLock()
+    private let mainList: JSONValue
+    private let loopbackList: JSONValue
+
+    /// Validates the configuration and finds the plugins (bridge, host-local, loopback).
+    public init(configuration: CNIConfiguration, logger: Logger = Logger(label: "berth.cni")) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        let executor = PluginExecutor(pluginDirectories: configuration.pluginDirectories, logger: logger)
+        let missing = CNIConfiguration.requiredPlugins.filter { executor.locate($0) == nil }
+        guard missing.isEmpty else {
+            throw CNIConfigurationError.pluginsNotFound(missing, searched: configuration.pluginDirectories)
+        }
+        self.executor = executor
+        namespaces = NetworkNamespaces(directory: configuration.netnsDirectory)
+        store = AttachmentStore(directory: configuration.resultsDirectory)
+        masquerade = MasqueradeCleanup(logger: logger)
+        mainList = try configuration.conflistValue()
+        loopbackList = try configuration.loopbackConflistValue()
+    }
+
+    public func netnsPath(containerID: String) -> String {
+        namespaces.path(Self.namespacePrefix + containerID)
+    }
+
+    /// Asks each plugin which spec versions it speaks (VERSION) and throws when one does not
+    /// speak the configured cniVersion.
+    public func verifyPlugins() async throws {
+        for plugin in CNIConfiguration.requiredPlugins {
+            let versions = try await executor.supportedVersions(of: plugin, cniVersion: configuration.cniVersion)
+            guard versions.contains(configuration.cniVersion) else {
+                throw CNIError(code: 1, message: "supports \(versions.joined(separator: ", ")), not \(configuration.cniVersion)",
+                               plugin: plugin, command: "VERSION")
+            }
+        }
+    }
+
+    /// Creates the namespace, runs ADD for the network (eth0) and for the loopback (lo), records
+    /// the result and returns the attachment. A namespace or record left by a crash is cleaned
+    /// with DEL first and the namespace reused. On failure everything done is undone.
+    public func attach(containerID: String) async throws -> NetworkAttachment {
+        try Self.validate(containerID)
+        return try await locks.withLock(containerID) {
+            let started = ContinuousClock.now
+            let attachment = try await attachLocked(containerID)
+            logger.debug("attached", metadata: ["container": "\(containerID)", "address": "\(attachment.address)",
+                                                "duration": "\(ContinuousClock.now - started)"])
+            return attachment
+        }
+    }
+
+    /// DEL (always, also when the namespace is gone, so host-local releases the address), then
+    /// removes the namespace and the record. Detaching twice, or an id never attached, is fine.
+    /// When DEL fails the namespace and record stay, so that detaching again retries.
+    public func detach(containerID: String) async throws {
+        try Self.validate(containerID)
+        try await locks.withLock(containerID) {
+            let started = ContinuousClock.now
+            let record = loadForCleanup(containerID)
+            // The recorded path: the netns directory may have been configured differently then.
+            let path = record?.netnsPath ?? netnsPath(containerID: containerID)
+            try await deleteNetworks(containerID, record: record, path: path)
+            try namespaces.delete(path)
+            try store.remove(containerID)
+            logger.debug("detached", metadata: ["container": "\(containerID)", "duration": "\(ContinuousClock.now - started)"])
+        }
+    }
+
+    /// CHECK for the container's networks, with the recorded ADD results as prevResult.
+    public func check(containerID: String) async throws {
+        try Self.validate(containerID)
+        try await locks.withLock(containerID) {
+            guard let record = try store.load(containerID) else { throw CNINetworkError.notAttached(containerID: containerID) }
+            guard NetworkNamespaces.isNamespace(record.netnsPath) else {
+                throw CNINetworkError.namespaceMissing(containerID: containerID, path: record.netnsPath)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for network in record.networks {
+                    guard let result = network.result else { throw CNINetworkError.notAttached(containerID: containerID) }
+                    group.addTask {
+                        try await self.executor.check(list: network.config, prevResult: result, containerID: containerID,
+                                                      netns: record.netnsPath, ifName: network.ifName)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    /// The attachment recorded for a container, nil when there is none.
+    public func attachment(containerID: String) throws -> NetworkAttachment? {
+        try Self.validate(containerID)
+        guard let record = try store.load(containerID) else { return nil }
+        return try attachment(from: record)
+    }
+
+    /// Containers with a berth-* namespace or a recorded result, to clean up after a crash.
+    public func attachedContainerIDs() throws -> [String] {
+        let fromNamespaces = namespaces.names().filter { $0.hasPrefix(Self.namespacePrefix) }
+            .map { String($0.dropFirst(Self.namespacePrefix.count)) }
+        return Set(fromNamespaces + store.containerIDs()).filter(Self.isValid).sorted()
+    }
+
+    // MARK: - Steps
+
+    private func attachLocked(_ containerID: String) async throws -> NetworkAttachment {
+        let path = netnsPath(containerID: containerID)
+        let stale = loadForCleanup(containerID)
+        var reuse = NetworkNamespaces.isNamespace(path)
+        if stale != nil || reuse {
+            logger.info("cleaning up a previous attachment before attaching", metadata: ["container": "\(containerID)"])
+            let stalePath = stale?.netnsPath ?? path
+            try await deleteNetworks(containerID, record: stale, path: stalePath)
+            if stalePath != path { try namespaces.delete(stalePath) }
+            try store.remove(containerID)
+            reuse = NetworkNamespaces.isNamespace(path)
+        }
+        if !reuse { try await namespaces.create(path) }
+
+        var record = AttachmentRecord(containerID: containerID, netnsPath: path, networks: [
+            .init(ifName: configuration.interfaceName, config: mainList),
+            .init(ifName: Self.loopbackInterface, config: loopbackList),
+        ])
+        let results = await withTaskGroup(of: (Int, Result<JSONValue, any Error>).self) { group in
+            for (index, network) in record.networks.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, .success(try await self.executor.add(list: network.config, containerID: containerID,
+                                                                            netns: path, ifName: network.ifName)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        var failure: (any Error)?
+        for (index, result) in results.sorted(by: { $0.key < $1.key }) {
+            switch result {
+            case .success(let value): record.networks[index].result = value
+            case .failure(let error): failure = failure ?? error
+            }
+        }
+        do {
+            if let failure { throw failure }
+            let attachment = try attachment(from: record)
+            try store.save(record)
+            return attachment
+        } catch {
+            logger.warning("attach failed; undoing", metadata: ["container": "\(containerID)", "error": "\(error)"])
+            do {
+                try await deleteNetworks(containerID, record: record, path: path)
+                try namespaces.delete(path)
+                try store.remove(containerID)
+            } catch let undoError {
+                logger.error("undoing a failed attach failed", metadata: ["container": "\(containerID)", "error": "\(undoError)"])
+            }
+            throw error
+        }
+    }
+
+    /// DEL for every network of the record (or of the current configuration when there is no
+    /// record), concurrently, then removes NAT rules the bridge plugin could not find. The
+    /// namespace is passed only when it exists; the spec allows an empty CNI_NETNS for DEL.
+    private func deleteNetworks(_ containerID: String, record: AttachmentRecord?, path: String) async throws {
+        let networks = record?.networks ?? [
+            .init(ifName: configuration.interfaceName, config: mainList),
+            .init(ifName: Self.loopbackInterface, config: loopbackList),
+        ]
+        let namespaceExists = NetworkNamespaces.isNamespace(path)
+        let main = networks.first { $0.ifName != Self.loopbackInterface }
+        var masqueradeLeft = false
+        if let main, Self.masquerades(main.config) {
+            let recorded = try? record.map(attachment(from:))
+            var found: String?
+            if namespaceExists { found = await namespaces.ipv4Address(of: main.ifName, in: path) }
+            masqueradeLeft = recorded == nil || found != recorded?.address
+        }
+
+        let netns = namespaceExists ? path : ""
+        let errors = await withTaskGroup(of: (any Error)?.self) { group in
+            for network in networks {
+                group.addTask {
+                    do {
+                        try await self.executor.delete(list: network.config, prevResult: network.result, containerID: containerID,
+                                                       netns: netns, ifName: network.ifName)
+                        return nil
+                    } catch {
+                        return error
+                    }
+                }
+            }
+            return await group.compactMap { $0 }.reduce(into: []) { $0.append($1) }
+        }
+        if masqueradeLeft, let main, let name = main.config["name"]?.stringValue {
+            try await masquerade.removeRules(networkName: name, containerID: containerID)
+        }
+        if let error = errors.first { throw error }
+    }
+
+    private func attachment(from record: AttachmentRecord) throws(CNINetworkError) -> NetworkAttachment {
+        guard let main = record.networks.first(where: { $0.ifName != Self.loopbackInterface }), let result = main.result else {
+            throw .unexpectedResult(containerID: record.containerID, reason: "the record holds no result for the container's interface")
+        }
+        let bridge = main.config["plugins"]?.arrayValue?.first?["bridge"]?.stringValue ?? configuration.bridge
+        return try NetworkAttachment(result: result, containerID: record.containerID, netnsPath: record.netnsPath,
+                                     interface: main.ifName, bridge: bridge)
+    }
+
+    /// A record that cannot be read must not make a container impossible to detach: DEL then
+    /// runs with the current configuration and no prevResult.
+    private func loadForCleanup(_ containerID: String) -> AttachmentRecord? {
+        do {
+            return try store.load(containerID)
+        } catch {
+            logger.warning("ignoring an unreadable CNI record", metadata: ["container": "\(containerID)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    private static func masquerades(_ list: JSONValue) -> Bool {
+        (list["plugins"]?.arrayValue ?? []).contains { $0["type"]?.stringValue == "bridge" && $0["ipMasq"] == .bool(true) }
+    }
+
+    /// The spec's rule for container ids (letters, digits, '_', '.', '-'); they also name
+    /// files and namespaces here.
+    static func isValid(_ containerID: String) -> Bool {
+        !containerID.isEmpty && containerID.utf8.count <= 200 && containerID.first?.isNumberOrLetterASCII == true
+            && containerID.allSatisfy { $0.isNumberOrLetterASCII || "_.-".contains($0) }
+    }
+
+    private static func validate(_ containerID: String) throws(CNINetworkError) {
+        guard isValid(containerID) else { throw .invalidContainerID(containerID) }
+    }
+}

@@ -1,0 +1,184 @@
+import CNI
+import ContainerdClient
+import Foundation
+import ImagePull
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Runs revisions as containerd tasks and keeps them as asked: one `TaskSupervisor` per
+/// revision, fed by one subscription to containerd's task events.
+///
+/// A `Service`: `run()` hosts the supervisors' queues and the event subscription. When it ends
+/// (berthd stopping), containers keep running under containerd's shims; the next berthd adopts
+/// them with `recover(desired:)`.
+public final class ContainerRuntime: Service, Sendable {
+    let context: RuntimeContext
+    private let board = StatusBoard()
+    private let supervisors = Mutex<[String: TaskSupervisor]>([:])
+    /// New supervisors, for `run()` to host.
+    private let added: AsyncStream<TaskSupervisor>
+    private let add: AsyncStream<TaskSupervisor>.Continuation
+
+    public init(configuration: RuntimeConfiguration, containerd: ContainerdClient, puller: ImagePuller,
+                network: CNINetwork, logger: Logger = Logger(label: "berth.runtime")) {
+        var client = containerd
+        client.snapshotter = configuration.snapshotter
+        context = RuntimeContext(configuration: configuration, containerd: client, puller: puller, network: network,
+                                 logs: ContainerLogs(configuration: configuration.logs), probe: ReadinessProbe(),
+                                 logger: logger)
+        (added, add) = AsyncStream.makeStream(of: TaskSupervisor.self)
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.monitorEvents() }
+                for await supervisor in added {
+                    group.addTask { await self.host(supervisor) }
+                }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.add.finish()
+        }
+    }
+
+    // MARK: - Asking for states
+
+    /// Runs the revision: starts it, or keeps it running if it is.
+    public func deploy(_ deployment: RevisionDeployment) {
+        supervisor(for: deployment).send(.run)
+    }
+
+    /// Stops the revision's task (SIGTERM, grace period, SIGKILL) and releases its address; its
+    /// image, layers and written files stay for the next start.
+    public func stop(_ runtimeID: String) async {
+        guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return }
+        await withCheckedContinuation { supervisor.send(.stop($0)) }
+    }
+
+    /// Removes everything of the revision: task, container, snapshot, network, storage, logs.
+    public func delete(_ runtimeID: String) async throws {
+        guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return }
+        try await withCheckedThrowingContinuation { supervisor.send(.delete($0)) }
+        _ = supervisors.withLock { $0.removeValue(forKey: runtimeID) }
+    }
+
+    public func status(_ runtimeID: String) -> RuntimeStatus? {
+        board[runtimeID]
+    }
+
+    public var statuses: [String: RuntimeStatus] { board.all }
+
+    /// Waits until the revision's status satisfies `condition`, or throws after `timeout`.
+    @discardableResult
+    public func waitForStatus(_ runtimeID: String, timeout: Duration,
+                              _ condition: @escaping @Sendable (RuntimeStatus) -> Bool) async throws -> RuntimeStatus {
+        let changes = board.changes()
+        if let current = board[runtimeID], condition(current) { return current }
+        return try await withThrowingTaskGroup(of: RuntimeStatus?.self) { group in
+            group.addTask {
+                for await (id, status) in changes where id == runtimeID && condition(status) {
+                    return status
+                }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            if let status = try await group.next() ?? nil { return status }
+            throw RuntimeError.timeout("\(runtimeID) did not reach the expected state within \(timeout); it is \(board[runtimeID].map { "\($0.phase) \($0.message ?? "")" } ?? "unknown")")
+        }
+    }
+
+    // MARK: - Hosting
+
+    private func supervisor(for deployment: RevisionDeployment) -> TaskSupervisor {
+        let (supervisor, isNew) = supervisors.withLock { supervisors in
+            if let existing = supervisors[deployment.runtimeID] { return (existing, false) }
+            let board = self.board
+            let id = deployment.runtimeID
+            let created = TaskSupervisor(deployment: deployment, context: context) { board.publish(id, $0) }
+            supervisors[id] = created
+            return (created, true)
+        }
+        if isNew {
+            board.publish(deployment.runtimeID, RuntimeStatus(phase: .pending))
+            add.yield(supervisor)
+        }
+        return supervisor
+    }
+
+    /// A supervisor's queue, with its timers and probes as child tasks.
+    private func host(_ supervisor: TaskSupervisor) async {
+        let probe = context.probe
+        let timeout = context.configuration.readinessTimeout
+        await withDiscardingTaskGroup { group in
+            for await command in supervisor.commands {
+                for followUp in await supervisor.handle(command) {
+                    switch followUp {
+                    case .after(let delay, let next):
+                        group.addTask {
+                            try? await Task.sleep(for: delay)
+                            supervisor.send(next)
+                        }
+                    case .probe(let generation, let address, let port):
+                        group.addTask {
+                            let deadline = ContinuousClock.now + timeout
+                            var ready = false
+                            while ContinuousClock.now < deadline, !Task.isCancelled, await supervisor.isCurrent(generation) {
+                                if await probe.check(address: address, port: port) {
+                                    ready = true
+                                    break
+                                }
+                                try? await Task.sleep(for: probe.interval)
+                            }
+                            supervisor.send(.probed(generation: generation, ready: ready))
+                        }
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Dispatches task events to supervisors; when the stream breaks (containerd restarting), it
+    /// subscribes again and has every supervisor compare with containerd, so no exit is missed.
+    private func monitorEvents() async {
+        var delay = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await context.containerd.subscribeEvents(topicFilter: #"topic~="/tasks/""#, onSubscribed: {
+                    for supervisor in self.supervisors.withLock({ Array($0.values) }) {
+                        supervisor.send(.reconcile)
+                    }
+                }) { envelope in
+                    guard let id = envelope.event.containerID,
+                          let supervisor = self.supervisors.withLock({ $0[id] }) else { return }
+                    supervisor.send(.event(envelope.event))
+                }
+                delay = .milliseconds(100)
+            } catch {
+                if Task.isCancelled { return }
+                context.logger.warning("containerd event stream ended; resubscribing", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
+        }
+    }
+}
+
+extension ContainerdEvent {
+    var containerID: String? {
+        switch self {
+        case .taskStart(let id, _), .taskExit(let id, _, _, _, _), .taskOOM(let id), .taskDelete(let id, _, _),
+             .taskPaused(let id), .taskResumed(let id):
+            return id
+        case .other:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import BerthModel
+import Foundation
+
+/// One revision of a Berth container, as the runtime runs it. Each revision is its own
+/// containerd container, so that two revisions can run side by side during a rollout.
+public struct RevisionDeployment: Sendable, Hashable {
+    public var containerID: String
+    /// The container's name: its hostname, and its label in logs.
+    public var name: String
+    public var revision: Int
+    public var spec: RevisionSpec
+
+    public init(containerID: String, name: String, revision: Int, spec: RevisionSpec) {
+        self.containerID = containerID
+        self.name = name
+        self.revision = revision
+        self.spec = spec
+    }
+
+    /// The containerd container id.
+    public var runtimeID: String { Self.runtimeID(containerID: containerID, revision: revision) }
+
+    public static func runtimeID(containerID: String, revision: Int) -> String {
+        "\(containerID)-r\(revision)"
+    }
+}

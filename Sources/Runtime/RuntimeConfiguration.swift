@@ -1,0 +1,48 @@
+import CNI
+
+/// How the runtime runs containers on this host.
+public struct RuntimeConfiguration: Sendable {
+    /// Berth's data folder: per-container files, ephemeral storage images, logs.
+    public var dataDirectory: String
+    public var snapshotter: String
+    public var network: CNIConfiguration
+    public var logs: LogConfiguration
+    /// Crash restarts: first delay, doubling up to `maxDelay`; the count resets once a
+    /// container has stayed up for `resetAfter` (the kubelet's 10 s / 5 min / 10 min).
+    public var restartBackoff: RestartBackoff.Policy
+    /// How long a started task may take to accept TCP connections on its port.
+    public var readinessTimeout: Duration
+    /// SIGTERM to SIGKILL.
+    public var stopGracePeriod: Duration
+    public var pidsLimit: Int64
+
+    public init(
+        dataDirectory: String,
+        snapshotter: String = "overlayfs",
+        network: CNIConfiguration,
+        logs: LogConfiguration? = nil,
+        restartBackoff: RestartBackoff.Policy = .kubelet,
+        readinessTimeout: Duration = .seconds(120),
+        stopGracePeriod: Duration = .seconds(10),
+        pidsLimit: Int64 = 4096
+    ) {
+        self.dataDirectory = dataDirectory
+        self.snapshotter = snapshotter
+        self.network = network
+        self.logs = logs ?? LogConfiguration(directory: dataDirectory + "/logs")
+        self.restartBackoff = restartBackoff
+        self.readinessTimeout = readinessTimeout
+        self.stopGracePeriod = stopGracePeriod
+        self.pidsLimit = pidsLimit
+    }
+
+    var containersDirectory: String { dataDirectory + "/containers" }
+}
+
+/// Labels Berth puts on its containerd containers, so it can find its own after a restart.
+public enum RuntimeLabel {
+    public static let managed = "berth.managed"
+    public static let container = "berth.container"
+    public static let revision = "berth.revision"
+    public static let name = "berth.name"
+}

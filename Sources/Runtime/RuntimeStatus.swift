@@ -1,0 +1,58 @@
+import Foundation
+
+/// What the runtime knows about one revision, in terms a person can act on.
+public struct RuntimeStatus: Sendable, Equatable {
+    public enum Phase: String, Sendable, Equatable {
+        /// Accepted, not yet worked on.
+        case pending
+        case pulling
+        case starting
+        /// Started and accepting connections on its port.
+        case running
+        /// Stopped on purpose (scaled to zero, or retired by a rollout).
+        case stopped
+        /// Not running and not about to be without help, or waiting out a restart back-off.
+        case failed
+        case deleted
+    }
+
+    public enum Reason: String, Sendable, Equatable {
+        case exited
+        case oomKilled
+        case imagePullError
+        case ephemeralStorageExceeded
+        case crashLoop
+        case notReady
+        case startError
+    }
+
+    public var phase: Phase
+    public var reason: Reason?
+    public var message: String?
+    public var pid: UInt32?
+    public var address: String?
+    public var port: Int?
+    /// Restarts after crashes since the last reset of the back-off.
+    public var restarts: Int
+    public var lastExitCode: Int32?
+    public var startedAt: Date?
+
+    public init(phase: Phase, reason: Reason? = nil, message: String? = nil) {
+        self.phase = phase
+        self.reason = reason
+        self.message = message
+        self.restarts = 0
+    }
+
+    /// Where the proxy sends requests, when the revision is running.
+    public var endpoint: (address: String, port: Int)? {
+        guard phase == .running, let address, let port else { return nil }
+        return (address, port)
+    }
+
+    public static func == (a: RuntimeStatus, b: RuntimeStatus) -> Bool {
+        a.phase == b.phase && a.reason == b.reason && a.message == b.message && a.pid == b.pid
+            && a.address == b.address && a.port == b.port && a.restarts == b.restarts
+            && a.lastExitCode == b.lastExitCode && a.startedAt == b.startedAt
+    }
+}

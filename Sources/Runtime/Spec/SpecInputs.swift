@@ -1,0 +1,156 @@
+import BerthModel
+import OCI
+
+/// What the runtime knows about one revision when it builds its OCI runtime spec.
+public struct SpecInputs: Sendable {
+    /// The containerd container id (`<container id>-r<revision>`).
+    public var runtimeID: String
+    /// The container's name; its hostname.
+    public var hostname: String
+    /// The image's `config` (User, Env, Entrypoint, Cmd, WorkingDir).
+    public var imageConfig: ImageConfig.Config
+    /// The image's /etc/passwd and /etc/group, for user names in `User`; nil when the image has none.
+    public var passwd: String?
+    public var group: String?
+    /// The revision's variables; they override the image's by name.
+    public var env: [String: String]
+    /// The port the container listens on: always its `PORT` variable.
+    public var port: Int
+    /// Cores.
+    public var cpu: Double
+    public var memoryBytes: Int64
+    /// Whether to set memory+swap equal to memory (no swap). On a cgroup v1 host without swap
+    /// accounting (no memory.memsw.limit_in_bytes) runc would fail to write it: set false there
+    /// (see `CgroupVersion.swapLimitSupported`). On v2, runc writes memory.swap.max = 0, and
+    /// ignores its absence.
+    public var limitSwap: Bool
+    public var pidsLimit: Int64
+    /// `RLIMIT_NOFILE`, soft and hard: containerd's 1024 unless raised.
+    public var openFilesLimit: UInt64
+    /// The network namespace to join (e.g. /var/run/netns/NAME); nil makes a new, empty one.
+    public var networkNamespacePath: String?
+    /// Files bind-mounted read-only at /etc/hosts, /etc/resolv.conf and /etc/hostname.
+    public var hostsPath: String?
+    public var resolvConfPath: String?
+    public var hostnamePath: String?
+    /// cgroupfs style, relative to each hierarchy's root on v1 and the unified root on v2.
+    public var cgroupsPath: String
+    /// Relative to the bundle, like containerd's: the task's rootfs mounts are made there.
+    public var rootfsPath: String
+    public var annotations: [String: String]
+    /// Applied in order after the spec is assembled (GPU devices, extra mounts…); `PORT` is set
+    /// again after them.
+    public var edits: [SpecEdit]
+
+    public init(runtimeID: String, hostname: String, imageConfig: ImageConfig.Config?, passwd: String? = nil,
+                group: String? = nil, env: [String: String] = [:], port: Int, cpu: Double, memoryBytes: Int64,
+                limitSwap: Bool = true, pidsLimit: Int64 = SpecDefaults.pidsLimit,
+                openFilesLimit: UInt64 = SpecDefaults.openFiles, networkNamespacePath: String? = nil,
+                hostsPath: String? = nil, resolvConfPath: String? = nil, hostnamePath: String? = nil,
+                cgroupsPath: String? = nil, rootfsPath: String = "rootfs", annotations: [String: String] = [:],
+                edits: [SpecEdit] = []) {
+        self.runtimeID = runtimeID
+        self.hostname = hostname
+        self.imageConfig = imageConfig ?? ImageConfig.Config()
+        self.passwd = passwd
+        self.group = group
+        self.env = env
+        self.port = port
+        self.cpu = cpu
+        self.memoryBytes = memoryBytes
+        self.limitSwap = limitSwap
+        self.pidsLimit = pidsLimit
+        self.openFilesLimit = openFilesLimit
+        self.networkNamespacePath = networkNamespacePath
+        self.hostsPath = hostsPath
+        self.resolvConfPath = resolvConfPath
+        self.hostnamePath = hostnamePath
+        self.cgroupsPath = cgroupsPath ?? Self.cgroupsPath(runtimeID: runtimeID)
+        self.rootfsPath = rootfsPath
+        self.annotations = annotations
+        self.edits = edits
+    }
+
+    /// A revision's image, env, port, cpu and memory.
+    public init(runtimeID: String, hostname: String, revision: RevisionSpec, image: ImageConfig,
+                passwd: String? = nil, group: String? = nil, networkNamespacePath: String? = nil) {
+        self.init(runtimeID: runtimeID, hostname: hostname, imageConfig: image.config, passwd: passwd, group: group,
+                  env: revision.env, port: revision.port, cpu: revision.cpu, memoryBytes: revision.memory.bytes,
+                  networkNamespacePath: networkNamespacePath)
+    }
+
+    /// "/berth/<runtime id>": the same folder name in every v1 hierarchy and under the v2 root.
+    public static func cgroupsPath(runtimeID: String) -> String {
+        "/berth/\(runtimeID)"
+    }
+}
+
+/// A change to an assembled spec, for parts that plug in (GPU injection: device nodes, device
+/// cgroup rules, driver library mounts, env). Errors thrown by `apply` fail the build, named.
+public struct SpecEdit: Sendable {
+    public var name: String
+    public var apply: @Sendable (inout RuntimeSpec) throws -> Void
+
+    public init(_ name: String, _ apply: @escaping @Sendable (inout RuntimeSpec) throws -> Void) {
+        self.name = name
+        self.apply = apply
+    }
+
+    public static func mounts(_ mounts: [RuntimeSpec.Mount]) -> SpecEdit {
+        SpecEdit("mounts") { spec in spec.mounts = (spec.mounts ?? []) + mounts }
+    }
+
+    /// Device nodes runc creates in the container's /dev.
+    public static func devices(_ devices: [RuntimeSpec.Device]) -> SpecEdit {
+        SpecEdit("devices") { spec in
+            var linux = spec.linux ?? RuntimeSpec.Linux()
+            linux.devices = (linux.devices ?? []) + devices
+            spec.linux = linux
+        }
+    }
+
+    /// Device cgroup rules, after the defaults.
+    public static func deviceRules(_ rules: [RuntimeSpec.DeviceCgroup]) -> SpecEdit {
+        SpecEdit("device rules") { spec in
+            var linux = spec.linux ?? RuntimeSpec.Linux()
+            var resources = linux.resources ?? RuntimeSpec.Resources()
+            resources.devices = (resources.devices ?? []) + rules
+            linux.resources = resources
+            spec.linux = linux
+        }
+    }
+
+    /// Sets variables (replacing same-named ones in place, else appending in name order).
+    public static func environment(_ variables: [String: String]) -> SpecEdit {
+        SpecEdit("environment") { spec in
+            var process = spec.process ?? RuntimeSpec.Process()
+            process.env = RuntimeSpecBuilder.setting(variables.sorted { $0.key < $1.key }, in: process.env ?? [])
+            spec.process = process
+        }
+    }
+
+    public static func annotations(_ annotations: [String: String]) -> SpecEdit {
+        SpecEdit("annotations") { spec in
+            spec.annotations = (spec.annotations ?? [:]).merging(annotations) { $1 }
+        }
+    }
+
+    public enum HookStage: Sendable {
+        case prestart, createRuntime, createContainer, startContainer, poststart, poststop
+    }
+
+    public static func hook(_ hook: RuntimeSpec.Hook, at stage: HookStage) -> SpecEdit {
+        SpecEdit("hook \(hook.path)") { spec in
+            var hooks = spec.hooks ?? RuntimeSpec.Hooks()
+            switch stage {
+            case .prestart: hooks.prestart = (hooks.prestart ?? []) + [hook]
+            case .createRuntime: hooks.createRuntime = (hooks.createRuntime ?? []) + [hook]
+            case .createContainer: hooks.createContainer = (hooks.createContainer ?? []) + [hook]
+            case .startContainer: hooks.startContainer = (hooks.startContainer ?? []) + [hook]
+            case .poststart: hooks.poststart = (hooks.poststart ?? []) + [hook]
+            case .poststop: hooks.poststop = (hooks.poststop ?? []) + [hook]
+            }
+            spec.hooks = hooks
+        }
+    }
+}

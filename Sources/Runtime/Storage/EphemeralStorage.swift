@@ -1,0 +1,83 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A container's writable layer on a filesystem of its own: a sparse ext4 image of exactly the
+/// revision's `ephemeralStorage`, loop-mounted under the container's folder. The overlay's upper
+/// and work directories live on it, so a container that writes past its limit gets ENOSPC and
+/// the host's disk never fills. A sparse image costs disk only for what is written.
+struct EphemeralStorage: Sendable {
+    let directory: String
+
+    var imagePath: String { directory + "/ephemeral.img" }
+    var mountPoint: String { directory + "/ephemeral" }
+    var upperDirectory: String { mountPoint + "/upper" }
+    var workDirectory: String { mountPoint + "/work" }
+
+    /// Creates (once) and mounts the filesystem. An existing image is kept: a restarted or
+    /// woken container finds the files it wrote.
+    func prepare(bytes: Int64) async throws {
+        if Self.isMountPoint(mountPoint) { return }
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        if !fileManager.fileExists(atPath: imagePath) {
+            let scratch = imagePath + ".new"
+            try? fileManager.removeItem(atPath: scratch)
+            guard fileManager.createFile(atPath: scratch, contents: nil), truncate(scratch, off_t(bytes)) == 0 else {
+                throw RuntimeError.storage("cannot create \(scratch): \(String(cString: strerror(errno)))")
+            }
+            // No journal and no reserved blocks: the data is disposable and the whole size is
+            // the container's. Lazy init keeps formatting a large sparse image to milliseconds.
+            try await HostCommand.run("/sbin/mkfs.ext4", [
+                "-q", "-F", "-m", "0", "-O", "^has_journal",
+                "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", scratch,
+            ])
+            try fileManager.moveItem(atPath: scratch, toPath: imagePath)
+        }
+        try await HostCommand.run("/bin/mount", ["-o", "loop,noatime", imagePath, mountPoint])
+        try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
+        try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Bytes still free; nil when the filesystem is not mounted.
+    func available() -> Int64? {
+        guard Self.isMountPoint(mountPoint) else { return nil }
+        var stats = statvfs()
+        guard statvfs(mountPoint, &stats) == 0 else { return nil }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
+    }
+
+    /// Whether the container used up its storage: less than 1 MiB or 1% of it is left (a write
+    /// that failed with ENOSPC leaves whatever was smaller than its block).
+    func isFull() -> Bool {
+        guard let available = available(), let size = size() else { return false }
+        return available < max(1 << 20, size / 100)
+    }
+
+    private func size() -> Int64? {
+        var stats = statvfs()
+        guard statvfs(mountPoint, &stats) == 0 else { return nil }
+        return Int64(stats.f_blocks) * Int64(stats.f_frsize)
+    }
+
+    func unmount() async throws {
+        guard Self.isMountPoint(mountPoint) else { return }
+        try await HostCommand.run("/bin/umount", [mountPoint])
+    }
+
+    /// Unmounts and deletes the image: the container's written files are gone.
+    func remove() async throws {
+        try await unmount()
+        try? FileManager.default.removeItem(atPath: imagePath)
+        try? FileManager.default.removeItem(atPath: mountPoint)
+    }
+
+    /// A directory on another device than its parent is a mount point.
+    static func isMountPoint(_ path: String) -> Bool {
+        var directory = stat()
+        var parent = stat()
+        guard stat(path, &directory) == 0, stat(path + "/..", &parent) == 0 else { return false }
+        return directory.st_dev != parent.st_dev
+    }
+}
