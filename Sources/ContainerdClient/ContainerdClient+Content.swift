@@ -78,10 +78,11 @@ extension ContainerdClient {
         }
     }
 
-    /// Writes one message's worth of bytes, e.g. a manifest, and commits it. Already having the
-    /// blob counts as success.
-    public func writeContent(_ data: Data, descriptor: Descriptor, labels: [String: String] = [:]) async throws {
-        _ = try await writeContent(ref: "berth-\(descriptor.digest.encoded)", descriptor: descriptor, labels: labels) { _, write in
+    /// Writes a small blob, e.g. a manifest, and commits it. Already having the blob counts as
+    /// success.
+    @discardableResult
+    public func writeContent(_ data: Data, descriptor: Descriptor, labels: [String: String] = [:]) async throws -> ContentWriteResult {
+        try await writeContent(ref: "berth-\(descriptor.digest.encoded)", descriptor: descriptor, labels: labels) { _, write in
             try await write(data)
         }
     }

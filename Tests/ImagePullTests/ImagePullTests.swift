@@ -51,6 +51,29 @@ final class ImagePullTests: XCTestCase {
         try f.removeEverything()
     }
 
+    /// containerd shares a blob another namespace already has instead of writing it again; the
+    /// second namespace's image must still hold its layers and snapshots once the pull's lease is
+    /// gone and the garbage collector has run.
+    func testAnImageSharedWithAnotherNamespaceSurvivesGarbageCollection() async throws {
+        let first = try PullFixture()
+        let second = try PullFixture()
+        let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .files(["/shared": "s\n"])]),
+                                                 to: first.env.registry, repository: "berth/shared-ns", tag: "1")
+        let reference = try ImageReference(parsing: pushed.reference)
+        _ = try await first.withPuller { puller, _ in try await puller.pull(reference) }
+        let pulled = try await second.withPuller { puller, _ in try await puller.pull(reference) }
+
+        // A synchronous collection, as any delete with --sync causes.
+        let lease = try second.ctr(["leases", "create"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        try second.ctr(["leases", "delete", "--sync", lease])
+
+        try second.ctr(["images", "check"])
+        XCTAssertTrue(try second.ctr(["snapshots", "ls"]).contains(pulled.chainID.description))
+        XCTAssertEqual(try second.ctrRun(reference.description, ["cat", "/shared"]), "s\n")
+        try first.removeEverything()
+        try second.removeEverything()
+    }
+
     func testRepeatedPullDownloadsNothing() async throws {
         let f = try PullFixture()
         let pushed = try await TestRegistry.push(TestImage(layers: [.busybox(), .random(bytes: 2 << 20, seed: .random(in: 1...UInt64.max))]),

@@ -57,7 +57,10 @@ final class SpecIntegrationTests: XCTestCase {
     private func run(client: ContainerdClient, registry: RegistryClient, reference: ImageReference, runtimeID: String,
                      snapshotKey: String, netnsPath: String, files: String) async throws {
         let pulled = try await ImagePuller(containerd: client, registry: registry).pull(reference)
-        let mounts = try await client.prepareSnapshot(snapshotKey, parent: pulled.chainID.description)
+        // Until the container record references it, the snapshot is kept only by a lease, as
+        // containerd's own client does it: a collection in between would take it.
+        let lease = try await client.createLease()
+        let mounts = try await client.leased(lease).prepareSnapshot(snapshotKey, parent: pulled.chainID.description)
         let layers = try Self.lowerDirectories(mounts)
         func imageFile(_ path: String) -> String? {
             layers.lazy.compactMap { try? String(contentsOfFile: $0 + path, encoding: .utf8) }.first
@@ -74,8 +77,9 @@ final class SpecIntegrationTests: XCTestCase {
         let spec = try RuntimeSpecBuilder.build(inputs)
         XCTAssertEqual(spec.process?.user.uid, 65534)
 
-        try await client.createContainer(ContainerRecord(id: runtimeID, image: pulled.name, spec: try spec.encoded(),
-                                                         snapshotter: client.snapshotter, snapshotKey: snapshotKey))
+        try await client.leased(lease).createContainer(ContainerRecord(id: runtimeID, image: pulled.name, spec: try spec.encoded(),
+                                                                       snapshotter: client.snapshotter, snapshotKey: snapshotKey))
+        try await client.deleteLease(lease)
         let stored = try await client.container(id: runtimeID)
         XCTAssertEqual(try stored.map { try RuntimeSpec.decode($0.spec) }, spec)
 

@@ -17,32 +17,25 @@ struct RevisionLauncher: Sendable {
     /// Network, storage and the image's layers are set up concurrently (each takes a few to a
     /// few tens of milliseconds), then the container record and its task.
     func launch(image: PulledImage) async throws -> (pid: UInt32, attachment: NetworkAttachment) {
-        async let attached = attach()
-        async let lowers = imageLayers(chainID: image.chainID)
+        // The view snapshot is kept by a lease until the container record references it, as
+        // containerd's own client does: a garbage collection in between would take it.
+        let lease = try await client.createLease(expiry: .seconds(600))
         let storage = context.storage(runtimeID)
-        try await storage.prepare(bytes: deployment.spec.ephemeralStorage.bytes)
-        let attachment = try await attached
-        let lowerDirectories = try await lowers
-
-        let files = context.files(runtimeID)
-        try files.write(hostname: deployment.name, address: attachment.address)
-        if try await client.container(id: runtimeID) == nil {
-            let spec = try SpecAssembly(context: context, deployment: deployment, image: image,
-                                        lowerDirectories: lowerDirectories, files: files).specJSON()
-            try await client.createContainer(ContainerRecord(
-                id: runtimeID,
-                labels: [
-                    RuntimeLabel.managed: "true",
-                    RuntimeLabel.container: deployment.containerID,
-                    RuntimeLabel.revision: String(deployment.revision),
-                    RuntimeLabel.name: deployment.name,
-                ],
-                image: image.name,
-                spec: spec,
-                snapshotter: context.configuration.snapshotter,
-                snapshotKey: RuntimeContext.viewKey(runtimeID)
-            ))
+        let attachment: NetworkAttachment
+        let lowerDirectories: [String]
+        do {
+            async let attached = attach()
+            async let lowers = imageLayers(chainID: image.chainID, using: client.leased(lease))
+            try await storage.prepare(bytes: deployment.spec.ephemeralStorage.bytes)
+            attachment = try await attached
+            lowerDirectories = try await lowers
+            try context.files(runtimeID).write(hostname: deployment.name, address: attachment.address)
+            try await createContainerIfMissing(image: image, lowerDirectories: lowerDirectories, using: client.leased(lease))
+        } catch {
+            try? await client.deleteLease(lease)
+            throw error
         }
+        try await client.deleteLease(lease)
         if let stale = try await client.task(containerID: runtimeID) {
             if stale.status == .running || stale.status == .paused {
                 return (stale.pid, attachment)
@@ -66,15 +59,34 @@ struct RevisionLauncher: Sendable {
     }
 
     /// The image's layers through a view snapshot, which also pins them while the revision exists.
-    private func imageLayers(chainID: Digest) async throws -> [String] {
+    private func imageLayers(chainID: Digest, using client: ContainerdClient) async throws -> [String] {
         let key = RuntimeContext.viewKey(runtimeID)
         let mounts: [Mount]
-        if try await client.statSnapshot(key) != nil {
+        if try await client.storedSnapshot(key) != nil {
             mounts = try await client.snapshotMounts(key)
         } else {
             mounts = try await client.viewSnapshot(key, parent: chainID.description)
         }
         return try RootFilesystem.lowerDirectories(of: mounts)
+    }
+
+    private func createContainerIfMissing(image: PulledImage, lowerDirectories: [String], using client: ContainerdClient) async throws {
+        guard try await client.container(id: runtimeID) == nil else { return }
+        let spec = try SpecAssembly(context: context, deployment: deployment, image: image,
+                                    lowerDirectories: lowerDirectories, files: context.files(runtimeID)).specJSON()
+        try await client.createContainer(ContainerRecord(
+            id: runtimeID,
+            labels: [
+                RuntimeLabel.managed: "true",
+                RuntimeLabel.container: deployment.containerID,
+                RuntimeLabel.revision: String(deployment.revision),
+                RuntimeLabel.name: deployment.name,
+            ],
+            image: image.name,
+            spec: spec,
+            snapshotter: context.configuration.snapshotter,
+            snapshotKey: RuntimeContext.viewKey(runtimeID)
+        ))
     }
 }
 
