@@ -11,17 +11,20 @@ public struct RevisionSpec: Hashable, Sendable, Codable {
     public var ephemeralStorage: Quantity
     /// Whole GPUs.
     public var gpu: Int
+    /// The GPU model asked for, when the node has several; nil takes any one model.
+    public var gpuModel: String?
     /// The port the container listens on; also its `PORT` variable.
     public var port: Int
     public var env: [String: String]
 
     public init(image: String, cpu: Double, memory: Quantity, ephemeralStorage: Quantity, gpu: Int = 0,
-                port: Int, env: [String: String] = [:]) {
+                gpuModel: String? = nil, port: Int, env: [String: String] = [:]) {
         self.image = image
         self.cpu = cpu
         self.memory = memory
         self.ephemeralStorage = ephemeralStorage
         self.gpu = gpu
+        self.gpuModel = gpuModel
         self.port = port
         self.env = env
     }

@@ -71,6 +71,11 @@ public final class ContainerRuntime: Service, Sendable {
 
     public var statuses: [String: RuntimeStatus] { board.all }
 
+    /// Every status change from now on, as (runtime id, status), until the consumer stops.
+    public func statusChanges() -> AsyncStream<(String, RuntimeStatus)> {
+        board.changes()
+    }
+
     /// Waits until the revision's status satisfies `condition`, or throws after `timeout`.
     @discardableResult
     public func waitForStatus(_ runtimeID: String, timeout: Duration,

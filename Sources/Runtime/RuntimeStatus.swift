@@ -36,6 +36,8 @@ public struct RuntimeStatus: Sendable, Equatable {
     public var restarts: Int
     public var lastExitCode: Int32?
     public var startedAt: Date?
+    /// The digest the image reference resolved to, once pulled.
+    public var imageDigest: String?
 
     public init(phase: Phase, reason: Reason? = nil, message: String? = nil) {
         self.phase = phase
@@ -53,6 +55,6 @@ public struct RuntimeStatus: Sendable, Equatable {
     public static func == (a: RuntimeStatus, b: RuntimeStatus) -> Bool {
         a.phase == b.phase && a.reason == b.reason && a.message == b.message && a.pid == b.pid
             && a.address == b.address && a.port == b.port && a.restarts == b.restarts
-            && a.lastExitCode == b.lastExitCode && a.startedAt == b.startedAt
+            && a.lastExitCode == b.lastExitCode && a.startedAt == b.startedAt && a.imageDigest == b.imageDigest
     }
 }

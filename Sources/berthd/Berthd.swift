@@ -6,7 +6,7 @@ struct Berthd: AsyncParsableCommand {
         commandName: "berthd",
         abstract: "Berth: serverless containers on your own GPU hosts, on containerd.",
         version: BerthVersion.current,
-        subcommands: [ImageCommand.self]
+        subcommands: [ServeCommand.self, TokenCommand.self, ImageCommand.self]
     )
 }
 

@@ -125,7 +125,10 @@ actor TaskSupervisor {
         } catch {
             return fail(.imagePullError, "pulling \(reference): \(error)", retry: true)
         }
-        update { $0.phase = .starting }
+        update {
+            $0.phase = .starting
+            $0.imageDigest = image.digest.description
+        }
         oomKilled = false
         do {
             let launched = try await launcher.launch(image: image)

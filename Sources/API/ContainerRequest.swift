@@ -1,0 +1,184 @@
+import BerthModel
+import Foundation
+import OCI
+
+/// A create or update request, checked field by field. Every problem is collected, so the
+/// client learns about all of them at once; nothing is written unless there are none.
+struct ContainerRequest: Sendable {
+    var name: String?
+    var image: ImageReference?
+    var cpu: Double?
+    var memory: Quantity?
+    var gpu: Int?
+    var gpuModel: String?
+    var ephemeralStorage: Quantity?
+    var port: Int?
+    var env: [String: String]?
+    var keepWarm: Bool?
+
+    static let fields: Set<String> = ["name", "image", "cpu", "ram", "gpu", "gpuModel", "ephemeralStorage", "port", "env", "keepWarm"]
+
+    /// Parses a JSON body; `requireCreateFields` demands what a create needs (name, image).
+    static func parse(_ body: [UInt8], configuration: APIConfiguration, requireCreateFields: Bool) throws(APIError) -> ContainerRequest {
+        let json: JSONValue
+        do { json = try JSONDecoder().decode(JSONValue.self, from: Data(body)) } catch {
+            throw .badRequest("the body is not valid JSON")
+        }
+        guard case .object(let object) = json else { throw .badRequest("the body must be a JSON object") }
+        var errors: [APIError.FieldError] = []
+        var request = ContainerRequest()
+        for key in object.keys.sorted() where !fields.contains(key) {
+            errors.append(.init(key, "unknown field"))
+        }
+        func fail(_ field: String, _ message: String) { errors.append(.init(field, message)) }
+
+        if let value = object["name"] {
+            if case .string(let name) = value, Self.isDNSLabel(name) {
+                request.name = name
+            } else {
+                fail("name", "must be a DNS label: 1–63 lowercase letters, digits or '-', starting with a letter and not ending with '-'")
+            }
+        } else if requireCreateFields {
+            fail("name", "is required")
+        }
+        if let value = object["image"] {
+            if case .string(let text) = value {
+                do { request.image = try ImageReference(parsing: text) } catch { fail("image", "\(error)") }
+            } else {
+                fail("image", "must be a string such as \"nginxdemos/hello:0.4\", not \(value.typeName)")
+            }
+        } else if requireCreateFields {
+            fail("image", "is required")
+        }
+        if let value = object["cpu"] {
+            if case .number(let cpu) = value, cpu.isFinite, cpu > 0, cpu <= configuration.maxCPU {
+                request.cpu = cpu
+            } else {
+                fail("cpu", "must be a number of cores greater than 0 and at most \(configuration.maxCPU.formatted()) (this node's cores)")
+            }
+        }
+        request.memory = Self.quantity(object["ram"], field: "ram", minimum: 4 << 20, maximum: configuration.maxMemoryBytes, errors: &errors)
+        request.ephemeralStorage = Self.quantity(object["ephemeralStorage"], field: "ephemeralStorage", minimum: 4 << 20,
+                                                 maximum: configuration.maxEphemeralStorageBytes, errors: &errors)
+        if let value = object["gpu"] {
+            if case .number(let gpu) = value, gpu >= 0, gpu <= 64, gpu.rounded() == gpu {
+                request.gpu = Int(gpu)
+            } else {
+                fail("gpu", "must be a whole number of GPUs, 0 or more")
+            }
+        }
+        if let value = object["gpuModel"] {
+            if case .string(let model) = value, !model.isEmpty {
+                request.gpuModel = model
+            } else if value != .null {
+                fail("gpuModel", "must be a GPU model name as GET /v1/gpu-models lists it")
+            }
+        }
+        if let value = object["port"] {
+            switch value {
+            case .number(let port) where port.rounded() == port && (1...65535).contains(port):
+                request.port = Int(port)
+            case .string(let text) where Int(text).map { (1...65535).contains($0) } ?? false:
+                request.port = Int(text)
+            default:
+                fail("port", "must be a port number 1–65535, as a number or a string")
+            }
+        }
+        if let value = object["env"] {
+            if case .object(let variables) = value {
+                var env: [String: String] = [:]
+                for (key, variable) in variables.sorted(by: { $0.key < $1.key }) {
+                    guard Self.isEnvironmentName(key) else {
+                        fail("env.\(key)", "names must match [A-Za-z_][A-Za-z0-9_]*")
+                        continue
+                    }
+                    guard key != "PORT" else {
+                        fail("env.PORT", "PORT is set by Berth to the container's port")
+                        continue
+                    }
+                    guard case .string(let text) = variable else {
+                        fail("env.\(key)", "must be a string, not \(variable.typeName)")
+                        continue
+                    }
+                    guard !text.contains("\0") else {
+                        fail("env.\(key)", "must not contain NUL bytes")
+                        continue
+                    }
+                    env[key] = text
+                }
+                request.env = env
+            } else {
+                fail("env", "must be an object of string values")
+            }
+        }
+        if let value = object["keepWarm"] {
+            if case .bool(let keepWarm) = value { request.keepWarm = keepWarm } else { fail("keepWarm", "must be true or false") }
+        }
+        guard errors.isEmpty else { throw .invalid(errors) }
+        return request
+    }
+
+    private static func quantity(_ value: JSONValue?, field: String, minimum: Int64, maximum: Int64,
+                                 errors: inout [APIError.FieldError]) -> Quantity? {
+        guard let value else { return nil }
+        let text: String
+        switch value {
+        case .string(let string): text = string
+        case .number(let number) where number.rounded() == number && number >= 0 && number < 9.2e18: text = String(Int64(number))
+        default:
+            errors.append(.init(field, "must be a quantity such as \"512Mi\", \"1Gi\" or \"500M\""))
+            return nil
+        }
+        do {
+            let quantity = try Quantity(parsing: text)
+            guard quantity.bytes >= minimum, quantity.bytes <= maximum else {
+                errors.append(.init(field, "must be between \(Quantity(bytes: minimum)) and \(Quantity(bytes: maximum))"))
+                return nil
+            }
+            return quantity
+        } catch {
+            errors.append(.init(field, "\(error)"))
+            return nil
+        }
+    }
+
+    static func isDNSLabel(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...63).contains(bytes.count), let first = bytes.first, let last = bytes.last,
+              (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), last != UInt8(ascii: "-") else { return false }
+        return bytes.allSatisfy {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-")
+        }
+    }
+
+    static func isEnvironmentName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first else { return false }
+        func letter(_ c: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(c) || c == UInt8(ascii: "_")
+        }
+        return letter(first) && bytes.allSatisfy { letter($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+    }
+
+    /// The spec a create produces: what the request gave, defaults for the rest.
+    func createSpec(defaults: APIConfiguration.Defaults) throws -> RevisionSpec {
+        RevisionSpec(image: image!.description, cpu: cpu ?? defaults.cpu,
+                     memory: try memory ?? Quantity(parsing: defaults.memory),
+                     ephemeralStorage: try ephemeralStorage ?? Quantity(parsing: defaults.ephemeralStorage),
+                     gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port, env: env ?? [:])
+    }
+
+    /// The spec an update produces: fields present replace, absent ones keep their value.
+    func updatedSpec(_ current: RevisionSpec) -> RevisionSpec {
+        var spec = current
+        if let image { spec.image = image.description }
+        if let cpu { spec.cpu = cpu }
+        if let memory { spec.memory = memory }
+        if let ephemeralStorage { spec.ephemeralStorage = ephemeralStorage }
+        if let gpu { spec.gpu = gpu }
+        if let gpuModel { spec.gpuModel = gpuModel }
+        if let port { spec.port = port }
+        if let env { spec.env = env }
+        return spec
+    }
+}

@@ -1,0 +1,120 @@
+import BerthModel
+import Foundation
+import Store
+
+/// A container as the API returns it (the contract's Container).
+struct ContainerView: Encodable, Sendable {
+    var id: String
+    var name: String
+    var owner: String
+    var image: String
+    var cpu: Double
+    var ram: String
+    var gpu: Int
+    var gpuModel: String?
+    var ephemeralStorage: String
+    var port: String
+    var env: [String: String]
+    var keepWarm: Bool
+    var revision: Int
+    var status: String
+    var statusMessage: String?
+    var url: String
+    var createdAt: Date
+    var updatedAt: Date
+
+    init(_ container: StoredContainer, _ revision: StoredRevision, configuration: APIConfiguration) {
+        id = container.id
+        name = container.name
+        owner = container.owner
+        image = revision.spec.image
+        cpu = revision.spec.cpu
+        ram = revision.spec.memory.text
+        gpu = revision.spec.gpu
+        gpuModel = revision.spec.gpuModel
+        ephemeralStorage = revision.spec.ephemeralStorage.text
+        port = String(revision.spec.port)
+        env = revision.spec.env
+        keepWarm = container.keepWarm
+        self.revision = revision.number
+        status = container.phase.rawValue
+        statusMessage = container.statusMessage
+        url = configuration.url(for: container.name)
+        createdAt = container.createdAt
+        updatedAt = container.updatedAt
+    }
+}
+
+/// A revision as the API returns it (the contract's Revision).
+struct RevisionView: Encodable, Sendable {
+    var revision: Int
+    var image: String
+    var imageDigest: String?
+    var cpu: Double
+    var ram: String
+    var gpu: Int
+    var ephemeralStorage: String
+    var port: String
+    var env: [String: String]
+    var status: String
+    var statusMessage: String?
+    var createdAt: Date
+
+    init(_ revision: StoredRevision) {
+        self.revision = revision.number
+        image = revision.spec.image
+        imageDigest = revision.imageDigest
+        cpu = revision.spec.cpu
+        ram = revision.spec.memory.text
+        gpu = revision.spec.gpu
+        ephemeralStorage = revision.spec.ephemeralStorage.text
+        port = String(revision.spec.port)
+        env = revision.spec.env
+        status = revision.phase.rawValue
+        statusMessage = revision.message
+        createdAt = revision.createdAt
+    }
+}
+
+struct ContainerList: Encodable, Sendable {
+    var containers: [ContainerView]
+}
+
+struct RevisionList: Encodable, Sendable {
+    var revisions: [RevisionView]
+}
+
+struct GPUModelList: Encodable, Sendable {
+    var gpuModels: [GPUModel]
+}
+
+enum JSON {
+    /// RFC 3339 dates, stable key order: what clients and the OpenAPI document expect.
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(RFC3339.format(date))
+        }
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+}
+
+/// RFC 3339 timestamps in UTC with milliseconds, formatted by hand: lists of a thousand
+/// containers format two thousand of them per request.
+enum RFC3339 {
+    static func format(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        let milliseconds = Int((interval - Double(seconds)) * 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
+    }
+}

@@ -1,0 +1,139 @@
+import Auth
+import BerthModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Store
+
+/// The documented container endpoints. It records desired state in the store and tells the
+/// backend; it never waits on containers (POST answers 201 with status `pending`).
+struct ContainersController<Backend: ContainerBackend> {
+    let database: BerthDatabase
+    let backend: Backend
+    let configuration: APIConfiguration
+
+    func addRoutes(to group: RouterGroup<APIContext>) {
+        group.get("containers", use: list)
+        group.post("containers", use: create)
+        group.get("containers/:id", use: get)
+        group.put("containers/:id", use: update)
+        group.delete("containers/:id", use: delete)
+        group.get("containers/:id/revisions", use: revisions)
+        group.get("containers/:id/logs", use: LogsEndpoint(database: database, backend: backend).logs)
+    }
+
+    @Sendable func list(_ request: Request, context: APIContext) async throws -> Response {
+        let caller = try context.caller()
+        let all = request.uri.queryParameters["all"].map { $0 == "true" || $0 == "1" } ?? false
+        if all, !caller.isAdmin { throw APIError.forbidden("?all=true needs the ADMIN role") }
+        let rows = try database.containersWithServingRevision(owner: all ? nil : caller.subject)
+        return try .json(ContainerList(containers: rows.map { ContainerView($0.0, $0.1, configuration: configuration) }))
+    }
+
+    @Sendable func create(_ request: Request, context: APIContext) async throws -> Response {
+        let caller = try context.caller()
+        let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
+                                                configuration: configuration, requireCreateFields: true)
+        let spec = try parsed.createSpec(defaults: configuration.defaults)
+        let (container, revision): (StoredContainer, StoredRevision)
+        do {
+            (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
+                                                                 keepWarm: parsed.keepWarm ?? false)
+        } catch StoreError.nameTaken(let name) {
+            throw APIError.conflict("a container named \"\(name)\" already exists on this node")
+        }
+        if spec.gpu > 0 {
+            do {
+                try await backend.reserveGPUs(spec.gpu, model: spec.gpuModel, containerID: container.id, revision: 1)
+            } catch {
+                try? database.deleteContainer(id: container.id)
+                throw error
+            }
+        }
+        backend.apply(container.id)
+        return try .json(ContainerView(container, revision, configuration: configuration), status: .created,
+                         headers: [.location: "/v1/containers/\(container.id)"])
+    }
+
+    @Sendable func get(_ request: Request, context: APIContext) async throws -> Response {
+        let (container, serving) = try authorized(context)
+        return try .json(ContainerView(container, serving, configuration: configuration))
+    }
+
+    @Sendable func update(_ request: Request, context: APIContext) async throws -> Response {
+        let (container, serving) = try authorized(context)
+        let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
+                                                configuration: configuration, requireCreateFields: false)
+        if let name = parsed.name, name != container.name {
+            throw APIError.invalid([.init("name", "cannot change: it is the container's hostname")])
+        }
+        guard container.phase != .deleting else { throw APIError.conflict("the container is being deleted") }
+        // Fields absent keep the latest recorded value (the desired template, as in Cloud Run),
+        // which is the serving one unless a rollout is under way or failed.
+        let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
+        let spec = parsed.updatedSpec(latest.spec)
+        let revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm)
+        if spec.gpu > 0 {
+            do {
+                try await backend.reserveGPUs(spec.gpu, model: spec.gpuModel, containerID: container.id, revision: revision.number)
+            } catch {
+                try? database.failRevision(containerID: container.id, revision: revision.number, message: "\(error)")
+                throw error
+            }
+        }
+        backend.apply(container.id)
+        let updated = try database.container(id: container.id) ?? container
+        return try .json(ContainerView(updated, revision, configuration: configuration))
+    }
+
+    @Sendable func delete(_ request: Request, context: APIContext) async throws -> Response {
+        let (container, _) = try authorized(context)
+        try database.markDeleting(containerID: container.id)
+        backend.apply(container.id)
+        // The deletion is durable from here on; wait a while for it to finish, so that a client
+        // seeing 204 finds the container gone.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, try database.container(id: container.id) != nil {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return Response(status: .noContent)
+    }
+
+    @Sendable func revisions(_ request: Request, context: APIContext) async throws -> Response {
+        let (container, _) = try authorized(context)
+        return try .json(RevisionList(revisions: try database.revisions(containerID: container.id).map(RevisionView.init)))
+    }
+
+    /// The container named by `:id` and its serving revision, when the caller owns it or is ADMIN.
+    func authorized(_ context: APIContext) throws -> (StoredContainer, StoredRevision) {
+        try Self.authorized(context, database: database)
+    }
+
+    static func authorized(_ context: APIContext, database: BerthDatabase) throws -> (StoredContainer, StoredRevision) {
+        let caller = try context.caller()
+        let id = context.parameters.get("id") ?? ""
+        guard UUID(uuidString: id) != nil, let container = try database.container(id: id.lowercased()),
+              let serving = try database.revision(containerID: container.id, number: container.revision)
+        else { throw APIError.notFound("no container with id \(id)") }
+        guard container.owner == caller.subject || caller.isAdmin else {
+            throw APIError.forbidden("the container belongs to another user")
+        }
+        return (container, serving)
+    }
+
+    /// The JSON body, after the content type and size checks.
+    static func body(_ request: Request, context: APIContext) async throws -> [UInt8] {
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard type == "application/json" else { throw APIError.unsupportedMediaType(request.headers[.contentType]) }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > context.maxUploadSize {
+            throw APIError.payloadTooLarge(context.maxUploadSize)
+        }
+        do {
+            let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+            return Array(buffer.readableBytesView)
+        } catch is NIOTooManyBytesError {
+            throw APIError.payloadTooLarge(context.maxUploadSize)
+        }
+    }
+}

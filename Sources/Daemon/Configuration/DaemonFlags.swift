@@ -1,0 +1,99 @@
+/// What `berthd serve` flags set; nil (or an empty list) when a flag was not given.
+///
+/// Values are the flags' raw text: ``DaemonConfiguration/resolve(flags:environment:)`` parses them
+/// and names the flag in its errors. A list given on the command line replaces the lists from the
+/// file and the environment.
+public struct DaemonFlags: Sendable, Equatable {
+    /// `--config`: the TOML file; must exist when named.
+    public var configFile: String?
+    /// `--containerd-socket`
+    public var containerdSocket: String?
+    /// `--namespace`
+    public var namespace: String?
+    /// `--api-listen` (`HOST:PORT`, `[IPV6]:PORT`, `:PORT`)
+    public var apiListen: String?
+    /// `--proxy-listen`
+    public var proxyListen: String?
+    /// `--domain`
+    public var domain: String?
+    /// `--data-dir`
+    public var dataDirectory: String?
+    /// `--jwt-secret-file`
+    public var jwtSecretFile: String?
+    /// `--jwt-public-key-file` (repeatable)
+    public var jwtPublicKeyFiles: [String]
+    /// `--jwt-issuer`
+    public var jwtIssuer: String?
+    /// `--jwt-audience`
+    public var jwtAudience: String?
+    /// `--roles-claim`
+    public var rolesClaim: String?
+    /// `--insecure-registry HOST[:PORT]` (repeatable)
+    public var insecureRegistries: [String]
+    /// `--registry-mirror REGISTRY=URL` (repeatable; several for one registry are tried in order)
+    public var registryMirrors: [String]
+    /// `--docker-config`
+    public var dockerConfig: String?
+    /// `--cni-subnet`
+    public var cniSubnet: String?
+    /// `--cni-bridge`
+    public var cniBridge: String?
+    /// `--max-body-bytes` (bytes, or with a suffix: `1Mi`, `512Ki`, `2M`)
+    public var maxBodyBytes: String?
+    /// `--readiness-timeout` (durations: `90s`, `2m`, `1h30m`, `500ms`, or plain seconds)
+    public var readinessTimeout: String?
+    /// `--stop-grace-period`
+    public var stopGracePeriod: String?
+    /// `--idle-pause-after` (`0` never pauses)
+    public var idlePauseAfter: String?
+    /// `--idle-stop-after` (`0` never stops)
+    public var idleStopAfter: String?
+    /// `--wake-timeout`
+    public var wakeTimeout: String?
+    /// `--gpu-host-root`
+    public var gpuHostRoot: String?
+    /// `--log-level`
+    public var logLevel: String?
+
+    public init() {
+        jwtPublicKeyFiles = []
+        insecureRegistries = []
+        registryMirrors = []
+    }
+
+    /// The values given, by TOML key.
+    func values() -> [(key: String, value: RawValue)] {
+        var values: [(String, RawValue)] = []
+        func add(_ key: String, _ value: String?) {
+            if let value { values.append((key, .string(value))) }
+        }
+        func add(_ key: String, _ list: [String]) {
+            if !list.isEmpty { values.append((key, .array(list.map(RawValue.string)))) }
+        }
+        add("containerd.socket", containerdSocket)
+        add("containerd.namespace", namespace)
+        add("api.listen", apiListen)
+        add("api.max_body_bytes", maxBodyBytes)
+        add("proxy.listen", proxyListen)
+        add("proxy.domain", domain)
+        add("proxy.wake_timeout", wakeTimeout)
+        add("proxy.idle_pause_after", idlePauseAfter)
+        add("proxy.idle_stop_after", idleStopAfter)
+        add("data_dir", dataDirectory)
+        add("log_level", logLevel)
+        add("auth.jwt_secret_file", jwtSecretFile)
+        add("auth.jwt_public_key_files", jwtPublicKeyFiles)
+        add("auth.jwt_issuer", jwtIssuer)
+        add("auth.jwt_audience", jwtAudience)
+        add("auth.roles_claim", rolesClaim)
+        add("registry.insecure", insecureRegistries)
+        add("registry.mirrors", registryMirrors)
+        add("registry.docker_config", dockerConfig)
+        add("cni.subnet", cniSubnet)
+        add("cni.bridge", cniBridge)
+        add("runtime.readiness_timeout", readinessTimeout)
+        add("runtime.stop_grace_period", stopGracePeriod)
+        add("runtime.gpu_host_root", gpuHostRoot)
+        return values
+    }
+}

@@ -1,0 +1,351 @@
+import Foundation
+
+/// A value as a source gave it: typed from TOML, text from the environment and from flags.
+indirect enum RawValue {
+    case string(String)
+    case integer(Int)
+    case float(Double)
+    case boolean(Bool)
+    case array([RawValue])
+    case table([(key: String, value: RawValue)])
+    /// A TOML date or time, which no setting accepts.
+    case other(String)
+
+    var typeName: String {
+        switch self {
+        case .string: "a string"
+        case .integer: "an integer"
+        case .float: "a floating-point number"
+        case .boolean: "a boolean"
+        case .array: "an array"
+        case .table: "a table"
+        case .other(let name): "a \(name)"
+        }
+    }
+}
+
+/// The setting being parsed and where its value came from.
+struct SettingContext {
+    var key: String
+    var source: ConfigurationError.Source
+    /// Relative paths are taken relative to this: the config file's folder for file values, the
+    /// current directory for environment variables and flags.
+    var baseDirectory: String
+
+    func error(_ problem: String) -> ConfigurationError {
+        ConfigurationError(setting: key, source: source, problem: problem)
+    }
+
+    func typeError(expected: String, found value: RawValue) -> ConfigurationError {
+        error("expected \(expected), found \(value.typeName)")
+    }
+}
+
+/// One setting: its TOML key, environment variable and flag, and how a value is parsed into the configuration.
+struct Setting {
+    var key: String
+    var environment: String
+    var flag: String
+    /// The environment variable holds a comma-separated list.
+    var isList: Bool
+    var apply: (inout DaemonConfiguration, RawValue, SettingContext) throws(ConfigurationError) -> Void
+
+    init<T>(
+        _ key: String, env: String, flag: String, list: Bool = false,
+        _ keyPath: WritableKeyPath<DaemonConfiguration, T>,
+        _ parse: @escaping (RawValue, SettingContext) throws(ConfigurationError) -> T
+    ) {
+        self.key = key
+        self.environment = env
+        self.flag = flag
+        self.isList = list
+        self.apply = { (configuration: inout DaemonConfiguration, value: RawValue, context: SettingContext) throws(ConfigurationError) in
+            configuration[keyPath: keyPath] = try parse(value, context)
+        }
+    }
+}
+
+enum SettingTable {
+    typealias P = ValueParser
+
+    /// Every setting, in the order the default config file documents them.
+    static var all: [Setting] {
+        [
+            Setting("data_dir", env: "BERTH_DATA_DIR", flag: "--data-dir", \.dataDirectory, P.path),
+            Setting("log_level", env: "BERTH_LOG_LEVEL", flag: "--log-level", \.logLevel, P.logLevel),
+            Setting("containerd.socket", env: "BERTH_CONTAINERD_SOCKET", flag: "--containerd-socket", \.containerdSocket, P.socketPath),
+            Setting("containerd.namespace", env: "BERTH_NAMESPACE", flag: "--namespace", \.namespace, P.string),
+            Setting("api.listen", env: "BERTH_API_LISTEN", flag: "--api-listen", \.apiListen, P.listenAddress),
+            Setting("api.max_body_bytes", env: "BERTH_MAX_BODY_BYTES", flag: "--max-body-bytes", \.maxBodyBytes, P.byteSize),
+            Setting("proxy.listen", env: "BERTH_PROXY_LISTEN", flag: "--proxy-listen", \.proxyListen, P.listenAddress),
+            Setting("proxy.domain", env: "BERTH_DOMAIN", flag: "--domain", \.domain, P.domain),
+            Setting("proxy.wake_timeout", env: "BERTH_WAKE_TIMEOUT", flag: "--wake-timeout", \.wakeTimeout, P.duration),
+            Setting("proxy.idle_pause_after", env: "BERTH_IDLE_PAUSE_AFTER", flag: "--idle-pause-after", \.idlePauseAfter, P.duration),
+            Setting("proxy.idle_stop_after", env: "BERTH_IDLE_STOP_AFTER", flag: "--idle-stop-after", \.idleStopAfter, P.duration),
+            Setting("auth.jwt_secret_file", env: "BERTH_JWT_SECRET_FILE", flag: "--jwt-secret-file", \.jwtSecretFile, P.optionalPath),
+            Setting("auth.jwt_public_key_files", env: "BERTH_JWT_PUBLIC_KEY_FILES", flag: "--jwt-public-key-file", list: true,
+                    \.jwtPublicKeyFiles, P.pathList),
+            Setting("auth.jwt_issuer", env: "BERTH_JWT_ISSUER", flag: "--jwt-issuer", \.jwtIssuer, P.optionalString),
+            Setting("auth.jwt_audience", env: "BERTH_JWT_AUDIENCE", flag: "--jwt-audience", \.jwtAudience, P.optionalString),
+            Setting("auth.roles_claim", env: "BERTH_ROLES_CLAIM", flag: "--roles-claim", \.rolesClaim, P.string),
+            Setting("registry.insecure", env: "BERTH_INSECURE_REGISTRIES", flag: "--insecure-registry", list: true,
+                    \.insecureRegistries, P.registryHosts),
+            Setting("registry.mirrors", env: "BERTH_REGISTRY_MIRRORS", flag: "--registry-mirror", list: true,
+                    \.registryMirrors, P.mirrors),
+            Setting("registry.docker_config", env: "BERTH_DOCKER_CONFIG", flag: "--docker-config", \.dockerConfig, P.optionalPath),
+            Setting("cni.subnet", env: "BERTH_CNI_SUBNET", flag: "--cni-subnet", \.cniSubnet, P.string),
+            Setting("cni.bridge", env: "BERTH_CNI_BRIDGE", flag: "--cni-bridge", \.cniBridge, P.string),
+            Setting("runtime.readiness_timeout", env: "BERTH_READINESS_TIMEOUT", flag: "--readiness-timeout", \.readinessTimeout, P.duration),
+            Setting("runtime.stop_grace_period", env: "BERTH_STOP_GRACE_PERIOD", flag: "--stop-grace-period", \.stopGracePeriod, P.duration),
+            Setting("runtime.gpu_host_root", env: "BERTH_GPU_HOST_ROOT", flag: "--gpu-host-root", \.gpuHostRoot, P.path),
+        ]
+    }
+
+    static func setting(_ key: String) -> Setting? { all.first { $0.key == key } }
+
+    /// The tables the file may have (`containerd`, `api`, …), in documentation order.
+    static var tableNames: [String] {
+        var names: [String] = []
+        for setting in all {
+            guard let dot = setting.key.firstIndex(of: ".") else { continue }
+            let table = String(setting.key[..<dot])
+            if !names.contains(table) { names.append(table) }
+        }
+        return names
+    }
+
+    /// The keys a table (or, for "", the top level) accepts.
+    static func keys(in table: String) -> [String] {
+        all.compactMap { setting in
+            if table.isEmpty { return setting.key.contains(".") ? nil : setting.key }
+            guard setting.key.hasPrefix(table + ".") else { return nil }
+            return String(setting.key.dropFirst(table.count + 1))
+        }
+    }
+}
+
+/// Parsers from a source's raw value to a setting's type. Formats only; rules that concern the
+/// value itself (ranges, files that must exist) are ``DaemonConfiguration/validate()``'s.
+enum ValueParser {
+    static func string(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String {
+        guard case .string(let text) = value else { throw context.typeError(expected: "a string", found: value) }
+        guard !text.isEmpty else { throw context.error("must not be empty") }
+        return text
+    }
+
+    /// An empty string means "not set".
+    static func optionalString(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String? {
+        guard case .string(let text) = value else { throw context.typeError(expected: "a string", found: value) }
+        return text.isEmpty ? nil : text
+    }
+
+    static func path(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String {
+        absolutePath(try string(value, context), relativeTo: context.baseDirectory)
+    }
+
+    static func optionalPath(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String? {
+        try optionalString(value, context).map { absolutePath($0, relativeTo: context.baseDirectory) }
+    }
+
+    /// A path, also accepted as a `unix://` URL.
+    static func socketPath(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String {
+        var text = try string(value, context)
+        if text.hasPrefix("unix://") { text.removeFirst("unix://".count) }
+        guard !text.isEmpty else { throw context.error("must not be empty") }
+        return absolutePath(text, relativeTo: context.baseDirectory)
+    }
+
+    static func stringList(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> [String] {
+        guard case .array(let elements) = value else { throw context.typeError(expected: "an array of strings", found: value) }
+        var strings: [String] = []
+        for (index, element) in elements.enumerated() {
+            guard case .string(let text) = element else {
+                throw context.error("element \(index + 1) is \(element.typeName); expected an array of strings")
+            }
+            guard !text.isEmpty else { throw context.error("element \(index + 1) is empty") }
+            strings.append(text)
+        }
+        return strings
+    }
+
+    static func pathList(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> [String] {
+        try stringList(value, context).map { absolutePath($0, relativeTo: context.baseDirectory) }
+    }
+
+    /// `HOST[:PORT]`, as the registry appears in image references.
+    static func registryHosts(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> [String] {
+        let hosts = try stringList(value, context)
+        for host in hosts where host.contains("/") || host.contains(where: \.isWhitespace) {
+            throw context.error("\(quoted(host)) is not HOST[:PORT] (no scheme or path), e.g. 10.0.0.5:5000")
+        }
+        return hosts
+    }
+
+    /// A TOML table `"docker.io" = ["http://10.0.0.5:5000"]`, or `REGISTRY=URL` items from the
+    /// environment (comma-separated) and flags (repeated); several for one registry keep their order.
+    static func mirrors(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> [String: [String]] {
+        var mirrors: [String: [String]] = [:]
+        switch value {
+        case .table(let entries):
+            for (registry, urls) in entries {
+                let list: [String]
+                switch urls {
+                case .string(let url): list = [url]
+                case .array:
+                    var inner = context
+                    inner.key = "\(context.key).\(registry.contains(".") ? quoted(registry) : registry)"
+                    list = try stringList(urls, inner)
+                default:
+                    throw context.error("the mirrors of \(quoted(registry)) are \(urls.typeName); expected an array of URLs")
+                }
+                for url in list { try checkMirrorURL(url, registry: registry, context) }
+                mirrors[registry, default: []].append(contentsOf: list)
+            }
+        case .array:
+            for item in try stringList(value, context) {
+                let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty else {
+                    throw context.error("\(quoted(item)) is not REGISTRY=URL (e.g. docker.io=http://10.0.0.5:5000)")
+                }
+                try checkMirrorURL(parts[1], registry: parts[0], context)
+                mirrors[parts[0], default: []].append(parts[1])
+            }
+        default:
+            throw context.typeError(expected: "a table of registry = [mirror URLs]", found: value)
+        }
+        return mirrors
+    }
+
+    static func checkMirrorURL(_ url: String, registry: String, _ context: SettingContext) throws(ConfigurationError) {
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = parsed.host, !host.isEmpty
+        else {
+            throw context.error("mirror \(quoted(url)) of \(quoted(registry)) is not an http:// or https:// URL")
+        }
+    }
+
+    static func listenAddress(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> ListenAddress {
+        let text = try string(value, context)
+        do {
+            return try ListenAddress(parsing: text)
+        } catch {
+            throw context.error(error.problem)
+        }
+    }
+
+    static func domain(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String {
+        try string(value, context).lowercased()
+    }
+
+    static func logLevel(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String {
+        try string(value, context).lowercased()
+    }
+
+    /// A duration: `500ms`, `90s`, `2m`, `1h30m`, `1.5h`, or plain seconds (a TOML number or bare digits).
+    static func duration(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> Duration {
+        let expected = "expected a number with a unit (500ms, 90s, 2m, 1h30m) or plain seconds"
+        switch value {
+        case .integer(let seconds):
+            guard seconds >= 0 else { throw context.error("\(seconds) is negative; \(expected)") }
+            guard seconds <= maximumDurationSeconds else { throw context.error("\(seconds) seconds is too long") }
+            return .seconds(seconds)
+        case .float(let seconds):
+            guard seconds.isFinite, seconds >= 0 else { throw context.error("\(seconds) is not a non-negative number of seconds; \(expected)") }
+            guard seconds <= Double(maximumDurationSeconds) else { throw context.error("\(seconds) seconds is too long") }
+            return .nanoseconds(Int64((seconds * 1e9).rounded()))
+        case .string(let text):
+            if text.hasPrefix("-") { throw context.error("\(quoted(text)) is negative; \(expected)") }
+            guard let duration = parseDuration(text) else { throw context.error("\(quoted(text)) is not a duration; \(expected)") }
+            return duration
+        default:
+            throw context.typeError(expected: "a duration (a string such as \"90s\" or a number of seconds)", found: value)
+        }
+    }
+
+    /// About 100 years: long enough for anything, far from overflowing.
+    static let maximumDurationSeconds = 100 * 365 * 24 * 3600
+
+    /// Parses `1h30m`, `90s`, `500ms`, `1.5h`, `0`, or bare digits (seconds). Nil when malformed or huge.
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(suffix: String, nanoseconds: Int64)] = [
+            ("ms", 1_000_000), ("us", 1_000), ("µs", 1_000), ("ns", 1), ("h", 3_600_000_000_000),
+            ("m", 60_000_000_000), ("s", 1_000_000_000), ("d", 86_400_000_000_000),
+        ]
+        guard !text.isEmpty else { return nil }
+        if text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            guard let seconds = Int(text), seconds <= maximumDurationSeconds else { return nil }
+            return .seconds(seconds)
+        }
+        var rest = Substring(text)
+        var total: Int64 = 0
+        while !rest.isEmpty {
+            let number = rest.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }
+            guard !number.isEmpty, number.filter({ $0 == "." }).count <= 1, number != "." else { return nil }
+            rest = rest.dropFirst(number.count)
+            guard let unit = units.first(where: { rest.hasPrefix($0.suffix) }) else { return nil }
+            rest = rest.dropFirst(unit.suffix.count)
+            let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+            guard let whole = Int64(parts[0].isEmpty ? "0" : parts[0]) else { return nil }
+            var nanoseconds = whole.multipliedReportingOverflow(by: unit.nanoseconds)
+            guard !nanoseconds.overflow else { return nil }
+            if parts.count == 2, !parts[1].isEmpty {
+                // The fraction, digit by digit, so 0.1h is exactly 6 minutes.
+                var scale = unit.nanoseconds
+                for digit in parts[1] {
+                    scale /= 10
+                    let add = Int64(digit.wholeNumberValue!) * scale
+                    nanoseconds = nanoseconds.partialValue.addingReportingOverflow(add)
+                    guard !nanoseconds.overflow else { return nil }
+                }
+            }
+            let sum = total.addingReportingOverflow(nanoseconds.partialValue)
+            guard !sum.overflow else { return nil }
+            total = sum.partialValue
+        }
+        guard total <= Int64(maximumDurationSeconds) * 1_000_000_000 else { return nil }
+        return .nanoseconds(total)
+    }
+
+    /// Bytes: a TOML integer, or text such as `1048576`, `512Ki`, `1Mi`, `2M`, `1MiB`.
+    static func byteSize(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> Int {
+        let expected = "expected bytes, optionally with a suffix: 1048576, 512Ki, 1Mi, 2M"
+        switch value {
+        case .integer(let bytes):
+            return bytes
+        case .string(let text):
+            guard let bytes = parseByteSize(text) else { throw context.error("\(quoted(text)) is not a size; \(expected)") }
+            return bytes
+        default:
+            throw context.typeError(expected: "a size (an integer number of bytes or a string such as \"1Mi\")", found: value)
+        }
+    }
+
+    static func parseByteSize(_ text: String) -> Int? {
+        let multipliers: [(suffix: String, factor: Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
+            ("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30),
+            ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000),
+            ("k", 1_000), ("K", 1_000), ("M", 1_000_000), ("G", 1_000_000_000), ("B", 1), ("", 1),
+        ]
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty, let number = Int(digits) else { return nil }
+        let suffix = text.dropFirst(digits.count)
+        guard let multiplier = multipliers.first(where: { $0.suffix == suffix }) else { return nil }
+        let bytes = number.multipliedReportingOverflow(by: multiplier.factor)
+        return bytes.overflow ? nil : bytes.partialValue
+    }
+
+    /// `path` made absolute against `base`, with `.`, `..` and repeated slashes removed.
+    static func absolutePath(_ path: String, relativeTo base: String) -> String {
+        let joined = path.hasPrefix("/") ? path : base + "/" + path
+        var components: [Substring] = []
+        for component in joined.split(separator: "/") {
+            switch component {
+            case ".": continue
+            case "..": if !components.isEmpty { components.removeLast() }
+            default: components.append(component)
+            }
+        }
+        return "/" + components.joined(separator: "/")
+    }
+}

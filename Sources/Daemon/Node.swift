@@ -1,0 +1,130 @@
+import API
+import Auth
+import CNI
+import ContainerdClient
+import Foundation
+import Hummingbird
+import ImagePull
+import Logging
+import OCI
+import Prometheus
+import Reconciler
+import RegistryClient
+import Runtime
+import ServiceLifecycle
+import Store
+
+/// Everything berthd runs, wired once: the containerd connection, the runtime, the reconciler
+/// and the API, as services of one ServiceGroup started in that order and stopped in reverse.
+/// Stopping leaves containers running: they belong to containerd's shims.
+public final class Node: Sendable {
+    public let configuration: DaemonConfiguration
+    public let database: BerthDatabase
+    public let connection: ContainerdConnection
+    public let registry: RegistryClient
+    public let runtime: ContainerRuntime
+    public let reconciler: Reconciler
+    public let metrics: APIMetrics
+    public let verifier: TokenVerifier
+    let logger: Logger
+
+    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd")) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        database = try BerthDatabase(path: configuration.dataDirectory + "/berth.sqlite")
+        connection = try ContainerdConnection(socketPath: configuration.containerdSocket, logger: logger)
+        var client = connection.client(namespace: configuration.namespace)
+        client.snapshotter = "overlayfs"
+        registry = RegistryClient(configuration: RegistryConfiguration(
+            insecureHosts: Set(configuration.insecureRegistries),
+            mirrors: configuration.registryMirrors,
+            dockerConfig: try DockerConfig.load(path: configuration.dockerConfig)))
+        let network = try CNINetwork(configuration: CNIConfiguration(
+            bridge: configuration.cniBridge, subnet: configuration.cniSubnet,
+            ipamDataDirectory: configuration.dataDirectory + "/cni/networks"), logger: logger)
+        runtime = ContainerRuntime(
+            configuration: RuntimeConfiguration(
+                dataDirectory: configuration.dataDirectory, network: network.configuration,
+                readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod),
+            containerd: client, puller: ImagePuller(containerd: client, registry: registry), network: network, logger: logger)
+        reconciler = Reconciler(database: database, runtime: runtime, logger: logger)
+        metrics = APIMetrics(registry: PrometheusCollectorRegistry())
+        verifier = try await TokenVerifier(configuration: try Self.authConfiguration(configuration))
+    }
+
+    static func authConfiguration(_ configuration: DaemonConfiguration) throws -> AuthConfiguration {
+        try AuthConfiguration(
+            hs256Secret: configuration.jwtSecretFile.map { try AuthConfiguration.loadSecret(path: $0) },
+            publicKeys: configuration.jwtPublicKeyFiles.map {
+                AuthConfiguration.PublicKey(kid: nil, pem: try String(contentsOfFile: $0, encoding: .utf8))
+            },
+            rolesClaim: configuration.rolesClaim, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience)
+    }
+
+    var apiConfiguration: APIConfiguration {
+        APIConfiguration(domain: configuration.domain, proxyPort: configuration.proxyListen.port,
+                         maxBodyBytes: configuration.maxBodyBytes)
+    }
+
+    var backend: NodeBackend {
+        NodeBackend(reconciler: reconciler, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
+    }
+
+    /// The services in start order.
+    public func services(onAPIRunning: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }) -> [any Service] {
+        let api = buildApplication(
+            configuration: apiConfiguration,
+            address: .hostname(configuration.apiListen.bindHost, port: configuration.apiListen.port),
+            database: database, backend: backend, verifier: verifier, metrics: metrics, logger: logger,
+            onServerRunning: onAPIRunning)
+        return [RegistryClientService(client: registry), connection, runtime, reconciler, api]
+    }
+
+    /// Runs until SIGTERM or SIGINT: stop accepting, finish requests in flight, leave containers.
+    public func run() async throws {
+        let notifier = SystemdNotifier()
+        let apiRunning = AsyncStream.makeStream(of: Void.self)
+        let services = services(onAPIRunning: { _ in apiRunning.continuation.yield() })
+        let readiness = ReadinessService(notifier: notifier, reconciler: reconciler, apiRunning: apiRunning.stream, logger: logger)
+        // The watchdog first, so that it is stopped last and keeps pinging while the rest stop.
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: WatchdogService(notifier: notifier))]
+                + services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+                + [.init(service: readiness)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+/// Owns the registry client's connections: shuts them down when the group stops.
+struct RegistryClientService: Service {
+    let client: RegistryClient
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await client.shutdown()
+    }
+}
+
+/// Tells systemd READY=1 once the API serves and the node's containers are recovered, and
+/// STOPPING=1 when shutdown begins.
+struct ReadinessService: Service {
+    let notifier: SystemdNotifier
+    let reconciler: Reconciler
+    let apiRunning: AsyncStream<Void>
+    let logger: Logger
+
+    func run() async throws {
+        var iterator = apiRunning.makeAsyncIterator()
+        _ = await iterator.next()
+        while !reconciler.isRecovered {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        logger.info("berthd ready")
+        notifier.ready(status: "serving")
+        try? await gracefulShutdown()
+        notifier.stopping()
+    }
+}

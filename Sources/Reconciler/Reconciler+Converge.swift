@@ -1,0 +1,140 @@
+import BerthModel
+import Foundation
+import Runtime
+import Store
+
+extension Reconciler {
+    /// One pass over a container: delete it, start its first revision, or roll out a new one.
+    func converge(_ containerID: String) async throws {
+        guard let container = try database.container(id: containerID) else {
+            for runtimeID in runtimeIDs(of: containerID) { try await remove(runtimeID) }
+            return
+        }
+        let revisions = try database.revisions(containerID: containerID)
+        if container.phase == .deleting {
+            try await delete(container, revisions)
+            return
+        }
+        guard let serving = revisions.first(where: { $0.number == container.revision }) else { return }
+        runtime.deploy(Self.deployment(container, serving))
+        if serving.phase == .active,
+           let latest = revisions.first(where: { $0.number == container.latestRevision }),
+           latest.number > serving.number, latest.phase == .pending {
+            try await rollOut(container, from: serving, to: latest)
+        }
+        // Revisions that neither serve nor are being rolled out (a crash between a promotion and
+        // the old revision's removal) go.
+        let current = try database.container(id: containerID)
+        let keep: Set<String> = [current?.revision, current?.latestRevision].compactMap { revision in
+            revision.map { RevisionDeployment.runtimeID(containerID: containerID, revision: $0) }
+        }.reduce(into: []) { $0.insert($1) }
+        for runtimeID in runtimeIDs(of: containerID) where !keep.contains(runtimeID) {
+            try await remove(runtimeID)
+        }
+    }
+
+    /// Starts the new revision beside the serving one; once it accepts connections it serves
+    /// and the old one is drained and removed. If it does not get there, the old one keeps
+    /// serving and the new revision is marked failed with the reason.
+    private func rollOut(_ container: StoredContainer, from serving: StoredRevision, to latest: StoredRevision) async throws {
+        let next = Self.deployment(container, latest)
+        logger.info("rolling out", metadata: ["container": "\(container.id)", "from": "\(serving.number)", "to": "\(latest.number)"])
+        runtime.deploy(next)
+        let outcome: RuntimeStatus
+        do {
+            outcome = try await runtime.waitForStatus(next.runtimeID, timeout: rolloutTimeout) {
+                $0.phase == .running || $0.phase == .failed
+            }
+        } catch {
+            outcome = RuntimeStatus(phase: .failed, reason: .notReady, message: "not ready within \(rolloutTimeout)")
+        }
+        if outcome.phase == .running {
+            if let digest = outcome.imageDigest {
+                try database.setImageDigest(containerID: container.id, revision: latest.number, digest: digest)
+            }
+            try database.promote(containerID: container.id, revision: latest.number)
+            try database.setStatus(containerID: container.id, phase: .running, message: nil)
+            try await remove(RevisionDeployment.runtimeID(containerID: container.id, revision: serving.number))
+        } else {
+            let reason = outcome.message ?? "\(outcome.reason?.rawValue ?? "failed")"
+            try await remove(next.runtimeID)
+            try database.failRevision(containerID: container.id, revision: latest.number, message: reason)
+            let servingStatus = runtime.status(RevisionDeployment.runtimeID(containerID: container.id, revision: serving.number))
+            try database.setStatus(containerID: container.id, phase: servingStatus.map(Self.phase) ?? .running,
+                                   message: "revision \(latest.number) failed: \(reason); revision \(serving.number) keeps serving")
+        }
+    }
+
+    private func delete(_ container: StoredContainer, _ revisions: [StoredRevision]) async throws {
+        var runtimeIDs = Set(revisions.map { RevisionDeployment.runtimeID(containerID: container.id, revision: $0.number) })
+        runtimeIDs.formUnion(self.runtimeIDs(of: container.id))
+        for runtimeID in runtimeIDs.sorted() { try await remove(runtimeID) }
+        try database.deleteContainer(id: container.id)
+    }
+
+    private func remove(_ runtimeID: String) async throws {
+        await hooks.beforeRetiring(runtimeID)
+        try await runtime.delete(runtimeID)
+        if let (containerID, revision) = Self.parse(runtimeID) {
+            await hooks.afterRemoving(containerID, revision)
+        }
+    }
+
+    /// The container's revisions the runtime knows.
+    func runtimeIDs(of containerID: String) -> [String] {
+        runtime.statuses.keys.filter { Self.parse($0)?.containerID == containerID }.sorted()
+    }
+
+    static func parse(_ runtimeID: String) -> (containerID: String, revision: Int)? {
+        guard let marker = runtimeID.range(of: "-r", options: .backwards),
+              let revision = Int(runtimeID[marker.upperBound...]) else { return nil }
+        return (String(runtimeID[..<marker.lowerBound]), revision)
+    }
+
+    static func phase(_ status: RuntimeStatus) -> ContainerPhase {
+        switch status.phase {
+        case .pending: return .pending
+        case .pulling: return .pulling
+        case .starting: return .starting
+        case .running: return .running
+        case .stopped: return .idle
+        case .failed: return .failed
+        case .deleted: return .deleting
+        }
+    }
+
+    // MARK: - Status
+
+    /// The runtime's message, or while the serving revision runs, why the latest one failed.
+    private func message(for status: RuntimeStatus, of container: StoredContainer) throws -> String? {
+        guard status.phase == .running, container.latestRevision > container.revision,
+              let latest = try database.revision(containerID: container.id, number: container.latestRevision),
+              latest.phase == .failed
+        else { return status.message }
+        return "revision \(latest.number) failed: \(latest.message ?? "unknown reason"); revision \(container.revision) keeps serving"
+    }
+
+    /// Carries runtime status into the store: the serving revision's phase and message become the
+    /// container's, a first revision that runs becomes active, and pulled digests are recorded.
+    func syncStatuses() async {
+        for await (runtimeID, status) in runtime.statusChanges() {
+            guard let (containerID, revision) = Self.parse(runtimeID) else { continue }
+            do {
+                guard let container = try database.container(id: containerID), container.phase != .deleting else { continue }
+                if let digest = status.imageDigest,
+                   let stored = try database.revision(containerID: containerID, number: revision), stored.imageDigest == nil {
+                    try database.setImageDigest(containerID: containerID, revision: revision, digest: digest)
+                }
+                guard revision == container.revision else { continue }
+                if status.phase == .running,
+                   let stored = try database.revision(containerID: containerID, number: revision), stored.phase == .pending {
+                    try database.promote(containerID: containerID, revision: revision)
+                }
+                try database.setStatus(containerID: containerID, phase: Self.phase(status),
+                                       message: try message(for: status, of: container))
+            } catch {
+                logger.warning("status not recorded", metadata: ["container": "\(containerID)", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import BerthModel
+import Foundation
+import GRDB
+
+extension BerthDatabase {
+    /// Inserts the container and its revision 1 (phase pending) in one transaction; a taken name
+    /// throws `.nameTaken` and writes nothing.
+    public func createContainer(name: String, owner: String, spec: RevisionSpec, keepWarm: Bool = false,
+                                now: Date = Date()) throws -> (StoredContainer, StoredRevision) {
+        let now = StoredDate.stored(now)
+        let container = StoredContainer(
+            id: UUID().uuidString.lowercased(), name: name, owner: owner, revision: 1, latestRevision: 1,
+            phase: .pending, keepWarm: keepWarm, createdAt: now, updatedAt: now)
+        let revision = StoredRevision(containerID: container.id, number: 1, spec: spec, phase: .pending, createdAt: now)
+        do {
+            try change { db in
+                if try StoredContainer.filter(Column("name") == name).isEmpty(db) == false {
+                    throw StoreError.nameTaken(name)
+                }
+                try container.insert(db)
+                try revision.insert(db)
+            }
+        } catch let error as DatabaseError
+            where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE && error.message?.contains("container.name") == true {
+            // Another process inserted the name between the check and the insert.
+            throw StoreError.nameTaken(name)
+        }
+        return (container, revision)
+    }
+
+    /// Records the next revision (phase pending), sets `latestRevision` and bumps `updatedAt`;
+    /// `keepWarm`, when given, replaces the container's setting. Throws `.notFound`, and
+    /// `.deleting` for a container being deleted.
+    public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
+                            now: Date = Date()) throws -> StoredRevision {
+        let now = StoredDate.stored(now)
+        return try change { db in
+            var container = try Self.existingContainer(db, containerID)
+            if container.phase == .deleting { throw StoreError.deleting(containerID) }
+            let revision = StoredRevision(containerID: containerID, number: container.latestRevision + 1, spec: spec,
+                                          phase: .pending, createdAt: now)
+            try revision.insert(db)
+            container.latestRevision = revision.number
+            if let keepWarm { container.keepWarm = keepWarm }
+            container.updatedAt = now
+            try container.update(db)
+            return revision
+        }
+    }
+
+    /// The rollout finished: `number` becomes the serving revision (active, message cleared), the
+    /// previously active one is retired, and so is any older revision still pending (a rollout
+    /// this one superseded). Newer pending revisions are left to their own rollout.
+    public func promote(containerID: String, revision number: Int, now: Date = Date()) throws {
+        let now = StoredDate.stored(now)
+        try change { db in
+            var container = try Self.existingContainer(db, containerID)
+            try Self.requireRevision(db, containerID, number)
+            try db.execute(
+                sql: """
+                    UPDATE revision SET phase = 'retired'
+                    WHERE containerID = ? AND number != ? AND (phase = 'active' OR (phase = 'pending' AND number < ?))
+                    """,
+                arguments: [containerID, number, number])
+            try db.execute(
+                sql: "UPDATE revision SET phase = 'active', message = NULL WHERE containerID = ? AND number = ?",
+                arguments: [containerID, number])
+            container.revision = number
+            container.updatedAt = now
+            try container.update(db)
+        }
+    }
+
+    /// The rollout failed: the revision is marked failed with the message, and the container
+    /// keeps serving its current revision. When the failed revision is the one the container
+    /// serves (a first revision that never came up), the container is marked failed too.
+    public func failRevision(containerID: String, revision number: Int, message: String, now: Date = Date()) throws {
+        let now = StoredDate.stored(now)
+        try change { db in
+            var container = try Self.existingContainer(db, containerID)
+            try Self.requireRevision(db, containerID, number)
+            try db.execute(
+                sql: "UPDATE revision SET phase = 'failed', message = ? WHERE containerID = ? AND number = ?",
+                arguments: [message, containerID, number])
+            if number == container.revision && container.phase != .deleting {
+                container.phase = .failed
+                container.statusMessage = message
+            }
+            container.updatedAt = now
+            try container.update(db)
+        }
+    }
+
+    /// Records the digest the revision's image resolved to when it was pulled.
+    public func setImageDigest(containerID: String, revision number: Int, digest: String) throws {
+        try change { db in
+            try db.execute(
+                sql: "UPDATE revision SET imageDigest = ? WHERE containerID = ? AND number = ?",
+                arguments: [digest, containerID, number])
+            if db.changesCount == 0 {
+                _ = try Self.existingContainer(db, containerID)
+                throw StoreError.revisionNotFound(containerID, number)
+            }
+        }
+    }
+
+    /// The container's status as the runtime reports it. Written (with `updatedAt`) only when it
+    /// changes: an unchanged report costs one read and no disk write. A container marked
+    /// deleting stays deleting, whatever a late report says.
+    public func setStatus(containerID: String, phase: ContainerPhase, message: String?, now: Date = Date()) throws {
+        let current = try writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT phase, statusMessage FROM container WHERE id = ?", arguments: [containerID])
+        }
+        guard let current else { throw StoreError.containerNotFound(containerID) }
+        let currentPhase: ContainerPhase = try current.decode(atIndex: 0)
+        let currentMessage: String? = try current.decode(atIndex: 1)
+        if currentPhase == .deleting && phase != .deleting { return }
+        if currentPhase == phase && currentMessage == message { return }
+
+        let now = StoredDate.milliseconds(now)
+        try change { db in
+            // Re-checked under the write lock: another writer may have changed it meanwhile.
+            try db.execute(
+                sql: """
+                    UPDATE container SET phase = ?, statusMessage = ?, updatedAt = ?
+                    WHERE id = ? AND NOT (phase IS ? AND statusMessage IS ?) AND (phase != 'deleting' OR ? = 'deleting')
+                    """,
+                arguments: [phase, message, now, containerID, phase, message, phase])
+        }
+    }
+
+    /// Marks the container as being deleted; it stays in the desired state until
+    /// `deleteContainer` once the runtime has stopped it.
+    public func markDeleting(containerID: String, now: Date = Date()) throws {
+        let now = StoredDate.milliseconds(now)
+        try change { db in
+            try db.execute(
+                sql: "UPDATE container SET phase = 'deleting', statusMessage = NULL, updatedAt = ? WHERE id = ? AND phase != 'deleting'",
+                arguments: [now, containerID])
+            if db.changesCount == 0 { _ = try Self.existingContainer(db, containerID) }
+        }
+    }
+
+    /// Removes the container, its revisions and its GPU allocations (one statement, cascading
+    /// through the foreign keys). Throws `.notFound` if there is no such container.
+    public func deleteContainer(id: String) throws {
+        try change { db in
+            if try !StoredContainer.deleteOne(db, key: id) { throw StoreError.containerNotFound(id) }
+        }
+    }
+
+    static func existingContainer(_ db: Database, _ id: String) throws -> StoredContainer {
+        guard let container = try StoredContainer.fetchOne(db, key: id) else { throw StoreError.containerNotFound(id) }
+        return container
+    }
+
+    static func requireRevision(_ db: Database, _ containerID: String, _ number: Int) throws {
+        if try !StoredRevision.exists(db, key: ["containerID": containerID, "number": number]) {
+            throw StoreError.revisionNotFound(containerID, number)
+        }
+    }
+}

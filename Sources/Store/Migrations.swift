@@ -1,0 +1,57 @@
+import GRDB
+
+/// The schema, as named migrations in code. Append only: a shipped migration is never edited,
+/// since databases in the field have already run it; change the schema with a new one.
+///
+/// Dates are INTEGER milliseconds since 1970 (UTC): exact round trips and cheap to sort.
+/// Enum columns hold the Swift raw values; they carry no CHECK so that adding a phase needs no
+/// table rebuild.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 containers, revisions, GPU allocations") { db in
+            try db.execute(sql: """
+                CREATE TABLE container (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    name TEXT NOT NULL UNIQUE,
+                    owner TEXT NOT NULL,
+                    revision INTEGER NOT NULL,
+                    latestRevision INTEGER NOT NULL,
+                    phase TEXT NOT NULL,
+                    statusMessage TEXT,
+                    keepWarm INTEGER NOT NULL DEFAULT 0,
+                    createdAt INTEGER NOT NULL,
+                    updatedAt INTEGER NOT NULL
+                );
+                CREATE INDEX container_on_owner ON container(owner, createdAt);
+                CREATE INDEX container_on_createdAt ON container(createdAt);
+
+                CREATE TABLE revision (
+                    containerID TEXT NOT NULL REFERENCES container(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL,
+                    image TEXT NOT NULL,
+                    cpu REAL NOT NULL,
+                    memory TEXT NOT NULL,
+                    ephemeralStorage TEXT NOT NULL,
+                    gpu INTEGER NOT NULL,
+                    port INTEGER NOT NULL,
+                    env TEXT NOT NULL,
+                    imageDigest TEXT,
+                    phase TEXT NOT NULL,
+                    message TEXT,
+                    createdAt INTEGER NOT NULL,
+                    PRIMARY KEY (containerID, number)
+                );
+
+                CREATE TABLE gpu_allocation (
+                    device TEXT PRIMARY KEY NOT NULL,
+                    containerID TEXT NOT NULL,
+                    revision INTEGER NOT NULL,
+                    FOREIGN KEY (containerID, revision) REFERENCES revision(containerID, number) ON DELETE CASCADE
+                );
+                CREATE INDEX gpu_allocation_on_container ON gpu_allocation(containerID, revision);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Daemon
+import Foundation
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the node agent: the Container Service API, the runtime and the proxy.",
+        discussion: "Settings come from built-in defaults, then the TOML file, then BERTH_* environment variables, then these flags."
+    )
+
+    @Option(name: .customLong("config"), help: "TOML configuration file (default /etc/berth/berthd.toml when it exists).")
+    var configFile: String?
+    @Option(name: .customLong("containerd-socket")) var containerdSocket: String?
+    @Option var namespace: String?
+    @Option(name: .customLong("api-listen"), help: "host:port of the API (default 127.0.0.1:8080).") var apiListen: String?
+    @Option(name: .customLong("proxy-listen"), help: "host:port of the invocation proxy.") var proxyListen: String?
+    @Option(help: "Containers are invoked at http://<name>.<domain>.") var domain: String?
+    @Option(name: .customLong("data-dir")) var dataDirectory: String?
+    @Option(name: .customLong("jwt-secret-file")) var jwtSecretFile: String?
+    @Option(name: .customLong("jwt-public-key-file"), help: "PEM public key (RS256/ES256); repeatable.") var jwtPublicKeyFiles: [String] = []
+    @Option(name: .customLong("jwt-issuer")) var jwtIssuer: String?
+    @Option(name: .customLong("jwt-audience")) var jwtAudience: String?
+    @Option(name: .customLong("roles-claim")) var rolesClaim: String?
+    @Option(name: .customLong("insecure-registry"), help: "HOST:PORT reached over plain HTTP; repeatable.") var insecureRegistries: [String] = []
+    @Option(name: .customLong("registry-mirror"), help: "REGISTRY=URL; repeatable.") var registryMirrors: [String] = []
+    @Option(name: .customLong("docker-config")) var dockerConfig: String?
+    @Option(name: .customLong("cni-subnet")) var cniSubnet: String?
+    @Option(name: .customLong("cni-bridge")) var cniBridge: String?
+    @Option(name: .customLong("log-level")) var logLevel: String?
+    @Option(name: .customLong("max-body-bytes")) var maxBodyBytes: String?
+    @Option(name: .customLong("readiness-timeout")) var readinessTimeout: String?
+    @Option(name: .customLong("stop-grace-period")) var stopGracePeriod: String?
+    @Option(name: .customLong("idle-pause-after")) var idlePauseAfter: String?
+    @Option(name: .customLong("idle-stop-after")) var idleStopAfter: String?
+    @Option(name: .customLong("wake-timeout")) var wakeTimeout: String?
+    @Option(name: .customLong("gpu-host-root")) var gpuHostRoot: String?
+
+    func run() async throws {
+        let configuration: DaemonConfiguration
+        do {
+            configuration = try DaemonConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment)
+            try configuration.validate()
+        } catch {
+            throw fail(error)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.loggerLevel
+            return handler
+        }
+        let logger = Logger(label: "berthd")
+        do {
+            let node = try await Node(configuration: configuration, logger: logger)
+            logger.info("berthd starting", metadata: [
+                "api": "\(configuration.apiListen)", "containerd": "\(configuration.containerdSocket)",
+                "data": "\(configuration.dataDirectory)",
+            ])
+            try await node.run()
+        } catch {
+            throw fail(error)
+        }
+    }
+
+    var flags: DaemonFlags {
+        var flags = DaemonFlags()
+        flags.configFile = configFile
+        flags.containerdSocket = containerdSocket
+        flags.namespace = namespace
+        flags.apiListen = apiListen
+        flags.proxyListen = proxyListen
+        flags.domain = domain
+        flags.dataDirectory = dataDirectory
+        flags.jwtSecretFile = jwtSecretFile
+        flags.jwtPublicKeyFiles = jwtPublicKeyFiles
+        flags.jwtIssuer = jwtIssuer
+        flags.jwtAudience = jwtAudience
+        flags.rolesClaim = rolesClaim
+        flags.insecureRegistries = insecureRegistries
+        flags.registryMirrors = registryMirrors
+        flags.dockerConfig = dockerConfig
+        flags.cniSubnet = cniSubnet
+        flags.cniBridge = cniBridge
+        flags.logLevel = logLevel
+        flags.maxBodyBytes = maxBodyBytes
+        flags.readinessTimeout = readinessTimeout
+        flags.stopGracePeriod = stopGracePeriod
+        flags.idlePauseAfter = idlePauseAfter
+        flags.idleStopAfter = idleStopAfter
+        flags.wakeTimeout = wakeTimeout
+        flags.gpuHostRoot = gpuHostRoot
+        return flags
+    }
+}

@@ -1,0 +1,166 @@
+import Auth
+import Daemon
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import ServiceLifecycle
+import TestSupport
+import XCTest
+
+/// A whole node in this process (store, runtime, reconciler, API) on the test containerd, with
+/// its own namespace, data folder, bridge and subnet, and an HTTP client for its API.
+final class APIFixture: @unchecked Sendable {
+    let env: TestEnvironment
+    let configuration: DaemonConfiguration
+    let secretFile: String
+    private(set) var port = 0
+    private var runner: Task<Void, any Error>?
+    private(set) var node: Node?
+
+    static let counter = Counter()
+
+    init(audience: String? = nil, mutate: (inout DaemonConfiguration) -> Void = { _ in }) throws {
+        env = try TestEnvironment.current()
+        let n = Self.counter.next()
+        let data = try env.makeTemporaryDirectory("api")
+        secretFile = data + "/jwt-secret"
+        try AuthConfiguration.generateSecret().write(toFile: secretFile, atomically: true, encoding: .utf8)
+        var configuration = DaemonConfiguration.defaults
+        configuration.containerdSocket = env.containerdSocket
+        configuration.namespace = "berth-api-\(UUID().uuidString.prefix(6).lowercased())"
+        configuration.dataDirectory = data
+        configuration.jwtSecretFile = secretFile
+        configuration.jwtAudience = audience
+        configuration.insecureRegistries = [env.registry]
+        configuration.cniBridge = "berthapi\(n % 100)"
+        configuration.cniSubnet = "10.211.\(Int(getpid() % 50) * 5 + n % 5).0/24"
+        configuration.apiListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
+        configuration.readinessTimeout = .seconds(20)
+        configuration.stopGracePeriod = .milliseconds(500)
+        mutate(&configuration)
+        self.configuration = configuration
+    }
+
+    /// Starts the node and waits until its API serves and recovery is done.
+    func start() async throws {
+        let node = try await Node(configuration: configuration)
+        self.node = node
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        let group = ServiceGroup(configuration: .init(
+            services: node.services(onAPIRunning: { port in portContinuation.yield(port ?? 0) })
+                .map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            logger: Logger(label: "test")))
+        runner = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        port = await iterator.next() ?? 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if (try? await request("GET", "/readyz").status) == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSupportError("the node did not become ready")
+    }
+
+    /// For tests that run berthd as a process of its own.
+    func setPortForExternalNode(_ port: Int) {
+        self.port = port
+    }
+
+    /// Stops the node as a crash would (containers keep running) unless `cleanUp` deletes them.
+    func stop(cleanUp: Bool = true) async throws {
+        if cleanUp, let token = try? await token("cleanup", roles: ["ADMIN"]),
+           let list = try? await request("GET", "/v1/containers?all=true", token: token).json()["containers"] as? [[String: Any]] {
+            for container in list {
+                _ = try? await request("DELETE", "/v1/containers/\(container["id"] as! String)", token: token)
+            }
+        }
+        runner?.cancel()
+        _ = try? await runner?.value
+        _ = try? runCommand("/sbin/ip", ["link", "delete", configuration.cniBridge])
+    }
+
+    func token(_ subject: String, roles: [String] = [], ttl: Duration = .seconds(600), audience: String? = nil) async throws -> String {
+        let minter = await TokenMinter(hs256Secret: try AuthConfiguration.loadSecret(path: secretFile))
+        return try await minter.mint(subject: subject, roles: roles, ttl: ttl, audience: audience ?? configuration.jwtAudience)
+    }
+
+    struct Reply {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+
+        func json() throws -> [String: Any] {
+            guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+                throw TestSupportError("not a JSON object: \(String(decoding: body, as: UTF8.self))")
+            }
+            return object
+        }
+
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil, body: Data? = nil,
+                 contentType: String? = "application/json", authorization: String? = nil) async throws -> Reply {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        request.timeoutInterval = 60
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        if let json {
+            request.httpBody = try JSONSerialization.data(withJSONObject: json)
+        } else if let body {
+            request.httpBody = body
+        }
+        if request.httpBody != nil, let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (key, value) in http.allHeaderFields { headers[String(describing: key).lowercased()] = String(describing: value) }
+        return Reply(status: http.statusCode, headers: headers, body: data)
+    }
+
+    /// Polls GET /v1/containers/:id until `condition` holds.
+    @discardableResult
+    func waitFor(_ id: String, token: String, timeout: Duration = .seconds(60), _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        var last: [String: Any] = [:]
+        while ContinuousClock.now < deadline {
+            last = try await request("GET", "/v1/containers/\(id)", token: token).json()
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestSupportError("container \(id) did not reach the expected state; last: \(last)")
+    }
+
+    func pushHTTPD(_ repository: String, page: String = "hello from berth\n", port: Int = 8080, tag: String = "1") async throws -> String {
+        let image = TestImage(layers: [.busybox(extraFiles: ["/www/index.html": page])],
+                              cmd: ["sh", "-c", "exec httpd -f -p $PORT -h /www"])
+        return try await TestRegistry.push(image, to: env.registry, repository: repository, tag: tag).reference
+    }
+
+    /// A port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func next() -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            value += 1
+            return value
+        }
+    }
+}

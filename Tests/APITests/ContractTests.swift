@@ -1,0 +1,121 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Every documented endpoint and status code, end to end against a real node.
+final class ContractTests: XCTestCase {
+    func testTheContainerLifecycleThroughTheAPI() async throws {
+        let f = try APIFixture()
+        try await f.start()
+        defer { Task { try? await f.stop() } }
+        let alice = try await f.token("alice")
+        let image = try await f.pushHTTPD("berth/api-hello")
+
+        // POST: 201 at once, pending, Location, defaults applied.
+        let created = try await f.request("POST", "/v1/containers", token: alice, json: [
+            "name": "hello-world", "image": image, "cpu": 0.5, "ram": "64Mi", "env": ["FOO": "bar"],
+        ])
+        XCTAssertEqual(created.status, 201, created.text)
+        let container = try created.json()
+        let id = try XCTUnwrap(container["id"] as? String)
+        XCTAssertEqual(created.headers["location"], "/v1/containers/\(id)")
+        XCTAssertNotNil(created.headers["x-request-id"])
+        XCTAssertEqual(container["status"] as? String, "pending")
+        XCTAssertEqual(container["owner"] as? String, "alice")
+        XCTAssertEqual(container["port"] as? String, "8080")
+        XCTAssertEqual(container["ephemeralStorage"] as? String, "1Gi")
+        XCTAssertEqual(container["revision"] as? Int, 1)
+        XCTAssertEqual(container["url"] as? String, "http://hello-world.localhost:\(f.configuration.proxyListen.port)")
+        try OpenAPIChecks.shared.check(created, path: "/v1/containers", method: "POST")
+
+        let running = try await f.waitFor(id, token: alice) { $0["status"] as? String == "running" }
+        XCTAssertNil(running["statusMessage"] as? String)
+        let got = try await f.request("GET", "/v1/containers/\(id)", token: alice)
+        XCTAssertEqual(got.status, 200)
+        try OpenAPIChecks.shared.check(got, path: "/v1/containers/{id}", method: "GET")
+
+        // List: the caller's own only; ADMIN may see all.
+        let bob = try await f.token("bob")
+        let bobsList = try await f.request("GET", "/v1/containers", token: bob)
+        XCTAssertEqual(bobsList.status, 200)
+        XCTAssertEqual((try bobsList.json()["containers"] as? [Any])?.count, 0)
+        let alicesList = try await f.request("GET", "/v1/containers", token: alice)
+        XCTAssertEqual((try alicesList.json()["containers"] as? [[String: Any]])?.map { $0["id"] as? String }, [id])
+        try OpenAPIChecks.shared.check(alicesList, path: "/v1/containers", method: "GET")
+        let forbiddenAll = try await f.request("GET", "/v1/containers?all=true", token: bob)
+        XCTAssertEqual(forbiddenAll.status, 403)
+        let admin = try await f.token("root", roles: ["ADMIN"])
+        let all = try await f.request("GET", "/v1/containers?all=true", token: admin)
+        XCTAssertEqual((try all.json()["containers"] as? [Any])?.count, 1)
+
+        // Another user's container: 403 for everything; ADMIN: allowed.
+        for (method, path) in [("GET", "/v1/containers/\(id)"), ("GET", "/v1/containers/\(id)/revisions"),
+                               ("DELETE", "/v1/containers/\(id)"), ("GET", "/v1/containers/\(id)/logs")] {
+            let reply = try await f.request(method, path, token: bob)
+            XCTAssertEqual(reply.status, 403, "\(method) \(path)")
+            XCTAssertEqual(reply.headers["content-type"], "application/problem+json")
+        }
+        let bobPut = try await f.request("PUT", "/v1/containers/\(id)", token: bob, json: ["env": [:] as [String: String]])
+        XCTAssertEqual(bobPut.status, 403)
+        let adminGet = try await f.request("GET", "/v1/containers/\(id)", token: admin)
+        XCTAssertEqual(adminGet.status, 200)
+
+        // PUT: a new revision, merged; it rolls out and becomes active.
+        let put = try await f.request("PUT", "/v1/containers/\(id)", token: alice, json: ["env": ["FOO": "updated-bar"]])
+        XCTAssertEqual(put.status, 200, put.text)
+        XCTAssertEqual(try put.json()["revision"] as? Int, 2)
+        XCTAssertEqual((try put.json()["env"] as? [String: String]), ["FOO": "updated-bar"])
+        XCTAssertEqual(try put.json()["cpu"] as? Double, 0.5, "fields absent keep their value")
+        try OpenAPIChecks.shared.check(put, path: "/v1/containers/{id}", method: "PUT")
+        try await f.waitFor(id, token: alice) { $0["revision"] as? Int == 2 && $0["status"] as? String == "running" }
+        let revisions = try await f.request("GET", "/v1/containers/\(id)/revisions", token: alice)
+        XCTAssertEqual(revisions.status, 200)
+        let list = try XCTUnwrap(try revisions.json()["revisions"] as? [[String: Any]])
+        XCTAssertEqual(list.map { $0["revision"] as? Int }, [2, 1], "newest first")
+        XCTAssertEqual(list.map { $0["status"] as? String }, ["active", "retired"])
+        XCTAssertTrue((list[0]["imageDigest"] as? String)?.hasPrefix("sha256:") ?? false)
+        try OpenAPIChecks.shared.check(revisions, path: "/v1/containers/{id}/revisions", method: "GET")
+
+        // Logs of the serving revision.
+        let logs = try await f.request("GET", "/v1/containers/\(id)/logs?tail=10", token: alice)
+        XCTAssertEqual(logs.status, 200)
+        XCTAssertTrue(logs.headers["content-type"]?.hasPrefix("text/plain") ?? false)
+
+        // DELETE: 204 and gone.
+        let deleted = try await f.request("DELETE", "/v1/containers/\(id)", token: alice)
+        XCTAssertEqual(deleted.status, 204)
+        XCTAssertTrue(deleted.body.isEmpty)
+        let gone = try await f.request("GET", "/v1/containers/\(id)", token: alice)
+        XCTAssertEqual(gone.status, 404)
+        let deletedAgain = try await f.request("DELETE", "/v1/containers/\(id)", token: alice)
+        XCTAssertEqual(deletedAgain.status, 404)
+        let namespaces = try runCommand("/usr/bin/ctr", ["--address", f.env.containerdSocket, "-n", f.configuration.namespace, "containers", "ls", "-q"])
+        XCTAssertEqual(namespaces, "", "no containerd container left")
+    }
+
+    func testSystemEndpointsAndGPUModels() async throws {
+        let f = try APIFixture()
+        try await f.start()
+        defer { Task { try? await f.stop() } }
+        let token = try await f.token("alice")
+        let healthz = try await f.request("GET", "/healthz").status
+        XCTAssertEqual(healthz, 200)
+        let readyz = try await f.request("GET", "/readyz").status
+        XCTAssertEqual(readyz, 200)
+        let models = try await f.request("GET", "/v1/gpu-models", token: token)
+        XCTAssertEqual(models.status, 200)
+        XCTAssertEqual((try models.json()["gpuModels"] as? [Any])?.count, 0)
+        try OpenAPIChecks.shared.check(models, path: "/v1/gpu-models", method: "GET")
+        let anonymousModels = try await f.request("GET", "/v1/gpu-models").status
+        XCTAssertEqual(anonymousModels, 401)
+        let metrics = try await f.request("GET", "/metrics")
+        XCTAssertEqual(metrics.status, 200)
+        XCTAssertTrue(metrics.text.contains("berth_containers{status=\"running\"}"), metrics.text)
+        XCTAssertTrue(metrics.text.contains("berth_api_request_duration_seconds_bucket"), metrics.text)
+        let document = try await f.request("GET", "/openapi.json")
+        XCTAssertEqual(document.status, 200)
+        XCTAssertEqual(try document.json()["openapi"] as? String, "3.1.0")
+        let unknown = try await f.request("GET", "/v1/nothing-here", token: token)
+        XCTAssertEqual(unknown.status, 404)
+    }
+}
