@@ -157,12 +157,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Between the proxy and the runtime: which revision a host's requests go to, holding them
+        // while a container starts or wakes, scale to zero when idle, draining on rollouts.
+        .target(
+            name: "Traffic",
+            dependencies: [
+                "Proxy", "Runtime", "Store", "BerthModel",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The daemon: configuration (TOML, environment, flags), systemd notification, and the one
         // ServiceGroup that starts every part in dependency order.
         .target(
             name: "Daemon",
             dependencies: [
-                "API", "Store", "Auth", "Runtime", "Reconciler", "Proxy", "CNI", "ContainerdClient", "ImagePull", "RegistryClient", "OCI", "BerthModel",
+                "API", "Store", "Auth", "Runtime", "Reconciler", "Proxy", "Traffic", "CNI", "ContainerdClient", "ImagePull", "RegistryClient", "OCI", "BerthModel",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,6 +208,17 @@ let package = Package(
             ],
             path: "Tests/TestSupport"
         ),
+        // A whole node in the test process (store, runtime, reconciler, API, proxy) and an HTTP
+        // client for it: shared by the API and traffic tests.
+        .target(
+            name: "NodeTestSupport",
+            dependencies: [
+                "Daemon", "Auth", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/NodeTestSupport"
+        ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "BerthModel"]),
@@ -205,12 +226,20 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "TestSupport",
+                "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "TestSupport", "NodeTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Auth", "TestSupport"]),
+        .testTarget(
+            name: "TrafficTests",
+            dependencies: [
+                "Traffic", "Daemon", "Proxy", "Runtime", "Store", "Auth", "TestSupport", "NodeTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ProxyTests",
             dependencies: [

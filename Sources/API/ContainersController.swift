@@ -12,6 +12,7 @@ struct ContainersController<Backend: ContainerBackend> {
     let database: BerthDatabase
     let backend: Backend
     let configuration: APIConfiguration
+    let listCache = ListCache()
 
     func addRoutes(to group: RouterGroup<APIContext>) {
         group.get("containers", use: list)
@@ -27,8 +28,15 @@ struct ContainersController<Backend: ContainerBackend> {
         let caller = try context.caller()
         let all = request.uri.queryParameters["all"].map { $0 == "true" || $0 == "1" } ?? false
         if all, !caller.isAdmin { throw APIError.forbidden("?all=true needs the ADMIN role") }
-        let rows = try database.containersWithServingRevision(owner: all ? nil : caller.subject)
-        return try .json(ContainerList(containers: rows.map { ContainerView($0.0, $0.1, configuration: configuration) }))
+        let owner = all ? nil : caller.subject
+        // Read the change count before the rows: a write in between makes the entry stale at once.
+        let changeCount = database.changeCount
+        let body = try listCache.body(for: owner ?? "\u{0}all", changeCount: changeCount) {
+            let rows = try database.containersWithServingRevision(owner: owner)
+            let list = ContainerList(containers: rows.map { ContainerView($0.0, $0.1, configuration: configuration) })
+            return ByteBuffer(bytes: try JSON.encoder.encode(list))
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
 
     @Sendable func create(_ request: Request, context: APIContext) async throws -> Response {
@@ -89,7 +97,11 @@ struct ContainersController<Backend: ContainerBackend> {
 
     @Sendable func delete(_ request: Request, context: APIContext) async throws -> Response {
         let (container, _) = try authorized(context)
-        try database.markDeleting(containerID: container.id)
+        do {
+            try database.markDeleting(containerID: container.id)
+        } catch StoreError.notFound {
+            throw APIError.notFound("no container with id \(container.id)")
+        }
         backend.apply(container.id)
         // The deletion is durable from here on; wait a while for it to finish, so that a client
         // seeing 204 finds the container gone.

@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import JWTKit
 
 /// A configured public key, parsed: its algorithm and the jwt-kit key.
@@ -55,14 +60,45 @@ struct ParsedPublicKey: Sendable {
         if (try? ES384PublicKey(pem: pem)) != nil || (try? ES512PublicKey(pem: pem)) != nil {
             return "EC keys must use the P-256 curve (ES256); P-384 and P-521 are not supported"
         }
-        do {
-            _ = try Insecure.RSA.PublicKey(pem: pem)
-        } catch {
-            if "\(error)".contains("keySizeTooSmall") {
-                return "RSA keys must have at least 2048 bits"
+        // swift-crypto refuses RSA keys under 2048 bits while parsing, so look at the key's algorithm.
+        if let der = pemBody(pem) {
+            if der.contains(subsequence: rsaEncryptionOID) || pem.contains("BEGIN RSA PUBLIC KEY") {
+                return "not a usable RSA public key (RSA keys must have at least 2048 bits)"
+            }
+            if der.contains(subsequence: ecPublicKeyOID) {
+                return "EC keys must use the P-256 curve (ES256)"
             }
         }
         return "not a valid RSA or EC P-256 public key"
+    }
+}
+
+/// DER of the OIDs rsaEncryption (1.2.840.113549.1.1.1) and id-ecPublicKey (1.2.840.10045.2.1).
+private let rsaEncryptionOID: [UInt8] = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01]
+private let ecPublicKeyOID: [UInt8] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]
+
+/// The base64 body of the first PEM block, decoded.
+private func pemBody(_ pem: String) -> [UInt8]? {
+    let lines = pem.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters() }
+    guard let begin = lines.firstIndex(where: { $0.hasPrefix("-----BEGIN ") }),
+          let end = lines[(begin + 1)...].firstIndex(where: { $0.hasPrefix("-----END ") })
+    else { return nil }
+    let body = lines[(begin + 1)..<end].joined()
+    guard let data = Data(base64Encoded: body) else { return nil }
+    return Array(data)
+}
+
+private extension Substring {
+    func trimmingCharacters() -> String { String(self).trimmingWhitespace() }
+}
+
+private extension Array where Element == UInt8 {
+    func contains(subsequence: [UInt8]) -> Bool {
+        guard subsequence.count <= count else { return false }
+        for start in 0...(count - subsequence.count) where self[start..<(start + subsequence.count)].elementsEqual(subsequence) {
+            return true
+        }
+        return false
     }
 }
 

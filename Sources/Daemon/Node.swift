@@ -8,11 +8,13 @@ import ImagePull
 import Logging
 import OCI
 import Prometheus
+import Proxy
 import Reconciler
 import RegistryClient
 import Runtime
 import ServiceLifecycle
 import Store
+import Traffic
 
 /// Everything berthd runs, wired once: the containerd connection, the runtime, the reconciler
 /// and the API, as services of one ServiceGroup started in that order and stopped in reverse.
@@ -24,6 +26,8 @@ public final class Node: Sendable {
     public let registry: RegistryClient
     public let runtime: ContainerRuntime
     public let reconciler: Reconciler
+    public let traffic: TrafficController
+    public let proxy: ProxyServer
     public let metrics: APIMetrics
     public let verifier: TokenVerifier
     let logger: Logger
@@ -48,8 +52,30 @@ public final class Node: Sendable {
                 dataDirectory: configuration.dataDirectory, network: network.configuration,
                 readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod),
             containerd: client, puller: ImagePuller(containerd: client, registry: registry), network: network, logger: logger)
-        reconciler = Reconciler(database: database, runtime: runtime, logger: logger)
         metrics = APIMetrics(registry: PrometheusCollectorRegistry())
+        let proxyMetrics = ProxyMetrics(registry: metrics.registry)
+        let traffic = TrafficController(
+            configuration: TrafficConfiguration(
+                domain: configuration.domain, pauseAfter: configuration.idlePauseAfter,
+                stopAfter: configuration.idleStopAfter, wakeTimeout: configuration.wakeTimeout),
+            database: database, runtime: runtime, metrics: proxyMetrics, logger: logger)
+        self.traffic = traffic
+        let proxy = ProxyServer(
+            configuration: ProxyConfiguration(host: configuration.proxyListen.bindHost, port: configuration.proxyListen.port),
+            routes: traffic, metrics: proxyMetrics, logger: logger)
+        self.proxy = proxy
+        // A retiring revision first finishes what it serves (new requests already go to the
+        // new one), then its pooled connections are closed.
+        let runtime = self.runtime
+        reconciler = Reconciler(database: database, runtime: runtime, hooks: ReconcilerHooks(
+            beforeRetiring: { runtimeID in
+                let endpoint = runtime.status(runtimeID)?.endpoint
+                await traffic.drain(runtimeID)
+                if let endpoint, let (containerID, revision) = RevisionDeployment.parse(runtimeID) {
+                    proxy.forget(Upstream(containerID: containerID, revision: revision, host: endpoint.address, port: endpoint.port))
+                }
+            }
+        ), logger: logger)
         verifier = try await TokenVerifier(configuration: try Self.authConfiguration(configuration))
     }
 
@@ -78,7 +104,7 @@ public final class Node: Sendable {
             address: .hostname(configuration.apiListen.bindHost, port: configuration.apiListen.port),
             database: database, backend: backend, verifier: verifier, metrics: metrics, logger: logger,
             onServerRunning: onAPIRunning)
-        return [RegistryClientService(client: registry), connection, runtime, reconciler, api]
+        return [RegistryClientService(client: registry), connection, runtime, reconciler, traffic, proxy, api]
     }
 
     /// Runs until SIGTERM or SIGINT: stop accepting, finish requests in flight, leave containers.

@@ -20,7 +20,7 @@ struct PullOperation: Sendable {
 
     /// Bytes sent to containerd per Write message: large enough to keep per-message overhead
     /// small, small enough that memory stays flat.
-    static let writeChunkSize = 1 << 20
+    static let writeChunkSize = 4 << 20
 
     func run() async throws -> PulledImage {
         let top = try await registry.fetchManifest(reference)

@@ -86,9 +86,7 @@ extension Reconciler {
     }
 
     static func parse(_ runtimeID: String) -> (containerID: String, revision: Int)? {
-        guard let marker = runtimeID.range(of: "-r", options: .backwards),
-              let revision = Int(runtimeID[marker.upperBound...]) else { return nil }
-        return (String(runtimeID[..<marker.lowerBound]), revision)
+        RevisionDeployment.parse(runtimeID)
     }
 
     static func phase(_ status: RuntimeStatus) -> ContainerPhase {
@@ -97,7 +95,7 @@ extension Reconciler {
         case .pulling: return .pulling
         case .starting: return .starting
         case .running: return .running
-        case .stopped: return .idle
+        case .paused, .stopped: return .idle
         case .failed: return .failed
         case .deleted: return .deleting
         }

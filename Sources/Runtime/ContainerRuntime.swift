@@ -58,6 +58,21 @@ public final class ContainerRuntime: Service, Sendable {
         await withCheckedContinuation { supervisor.send(.stop($0)) }
     }
 
+    /// Freezes the revision's processes (idle): memory stays, CPU is freed. False when it was
+    /// not running.
+    @discardableResult
+    public func pause(_ runtimeID: String) async -> Bool {
+        guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return false }
+        return await withCheckedContinuation { supervisor.send(.pause($0)) }
+    }
+
+    /// Thaws a paused revision; true when it is running afterwards.
+    @discardableResult
+    public func resume(_ runtimeID: String) async -> Bool {
+        guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return false }
+        return await withCheckedContinuation { supervisor.send(.resume($0)) }
+    }
+
     /// Removes everything of the revision: task, container, snapshot, network, storage, logs.
     public func delete(_ runtimeID: String) async throws {
         guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return }

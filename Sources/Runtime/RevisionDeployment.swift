@@ -23,4 +23,11 @@ public struct RevisionDeployment: Sendable, Hashable {
     public static func runtimeID(containerID: String, revision: Int) -> String {
         "\(containerID)-r\(revision)"
     }
+
+    /// The container id and revision a runtime id names.
+    public static func parse(_ runtimeID: String) -> (containerID: String, revision: Int)? {
+        guard let marker = runtimeID.range(of: "-r", options: .backwards),
+              let revision = Int(runtimeID[marker.upperBound...]) else { return nil }
+        return (String(runtimeID[..<marker.lowerBound]), revision)
+    }
 }

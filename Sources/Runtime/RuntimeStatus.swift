@@ -9,6 +9,8 @@ public struct RuntimeStatus: Sendable, Equatable {
         case starting
         /// Started and accepting connections on its port.
         case running
+        /// Frozen (cgroup freezer) while idle: memory kept, no CPU; resumes in milliseconds.
+        case paused
         /// Stopped on purpose (scaled to zero, or retired by a rollout).
         case stopped
         /// Not running and not about to be without help, or waiting out a restart back-off.

@@ -1,11 +1,12 @@
 import Foundation
+import NodeTestSupport
 import TestSupport
 import XCTest
 
 /// Every documented endpoint and status code, end to end against a real node.
 final class ContractTests: XCTestCase {
     func testTheContainerLifecycleThroughTheAPI() async throws {
-        let f = try APIFixture()
+        let f = try NodeFixture()
         try await f.start()
         defer { Task { try? await f.stop() } }
         let alice = try await f.token("alice")
@@ -94,7 +95,7 @@ final class ContractTests: XCTestCase {
     }
 
     func testSystemEndpointsAndGPUModels() async throws {
-        let f = try APIFixture()
+        let f = try NodeFixture()
         try await f.start()
         defer { Task { try? await f.stop() } }
         let token = try await f.token("alice")

@@ -1,4 +1,5 @@
 import Foundation
+import NodeTestSupport
 import TestSupport
 import XCTest
 
@@ -9,13 +10,13 @@ final class CrashRecoveryTests: XCTestCase {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("berthd").path
     }
 
-    func launch(_ f: APIFixture, port: Int) throws -> Process {
+    func launch(_ f: NodeFixture, port: Int) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.berthd)
         let c = f.configuration
         process.arguments = ["serve", "--containerd-socket", c.containerdSocket, "--namespace", c.namespace,
                              "--data-dir", c.dataDirectory, "--jwt-secret-file", f.secretFile,
-                             "--api-listen", "127.0.0.1:\(port)", "--proxy-listen", "127.0.0.1:\(try APIFixture.freePort())",
+                             "--api-listen", "127.0.0.1:\(port)", "--proxy-listen", "127.0.0.1:\(try NodeFixture.freePort())",
                              "--cni-bridge", c.cniBridge, "--cni-subnet", c.cniSubnet, "--insecure-registry", f.env.registry]
         let log = FileHandle(forWritingAtPath: c.dataDirectory + "/berthd.log") ?? {
             FileManager.default.createFile(atPath: c.dataDirectory + "/berthd.log", contents: nil)
@@ -29,8 +30,8 @@ final class CrashRecoveryTests: XCTestCase {
     }
 
     func testKilledMidRolloutAndRestartedEndsConsistent() async throws {
-        let f = try APIFixture()
-        let port = try APIFixture.freePort()
+        let f = try NodeFixture()
+        let port = try NodeFixture.freePort()
         f.setPort(port)
         var berthd = try launch(f, port: port)
         defer { if berthd.isRunning { kill(berthd.processIdentifier, SIGKILL) } }
@@ -78,7 +79,7 @@ final class CrashRecoveryTests: XCTestCase {
     }
 }
 
-extension APIFixture {
+extension NodeFixture {
     func setPort(_ port: Int) {
         setPortForExternalNode(port)
     }

@@ -1,11 +1,12 @@
 import Foundation
+import NodeTestSupport
 import TestSupport
 import XCTest
 
 /// Bad input and bad credentials: each gets its 4xx with a problem body, and nothing is written.
 final class InputAndAuthTests: XCTestCase {
     func testBadInputsAreRefusedAndWriteNothing() async throws {
-        let f = try APIFixture()
+        let f = try NodeFixture()
         try await f.start()
         defer { Task { try? await f.stop() } }
         let token = try await f.token("alice")
@@ -78,7 +79,7 @@ final class InputAndAuthTests: XCTestCase {
     }
 
     func testTheAuthenticationMatrix() async throws {
-        let f = try APIFixture(audience: "berth-test")
+        let f = try NodeFixture(audience: "berth-test")
         try await f.start()
         defer { Task { try? await f.stop() } }
         let valid = try await f.token("alice")

@@ -1,4 +1,5 @@
 import Foundation
+import NodeTestSupport
 import XCTest
 
 /// Checks real responses against the OpenAPI document the API serves.
@@ -12,7 +13,7 @@ final class OpenAPIChecks: Sendable {
         validator = try! OpenAPIValidator(documentData: try! Data(contentsOf: url))
     }
 
-    func check(_ reply: APIFixture.Reply, path: String, method: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(_ reply: NodeFixture.Reply, path: String, method: String, file: StaticString = #filePath, line: UInt = #line) throws {
         do {
             try validator.validateResponse(path: path, method: method, status: reply.status, body: reply.body,
                                            contentType: reply.headers["content-type"])

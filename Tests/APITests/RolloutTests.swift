@@ -1,4 +1,5 @@
 import Foundation
+import NodeTestSupport
 import TestSupport
 import XCTest
 
@@ -6,7 +7,7 @@ final class RolloutTests: XCTestCase {
     /// A revision that cannot become ready never takes over: the old one keeps serving and the
     /// container says why.
     func testAFailedRevisionLeavesTheOldOneServing() async throws {
-        let f = try APIFixture()
+        let f = try NodeFixture()
         try await f.start()
         defer { Task { try? await f.stop() } }
         let token = try await f.token("alice")

@@ -4,9 +4,10 @@ import XCTest
 
 @testable import Auth
 
-/// A 32-byte-plus secret used by most tests.
-let testSecret: [UInt8] = Array("0123456789abcdef0123456789abcdef-test".utf8)
-let otherSecret: [UInt8] = Array("fedcba9876543210fedcba9876543210-other".utf8)
+/// The shared secret of most tests: 64 bytes or more, so that jwt-kit can also sign HS384/HS512
+/// with it (it asserts on HMAC keys shorter than the hash output).
+let testSecret: [UInt8] = Array("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-test".utf8)
+let otherSecret: [UInt8] = Array("fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210-other".utf8)
 
 enum TestError: Error, CustomStringConvertible {
     case openssl(String)

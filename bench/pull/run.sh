@@ -12,7 +12,10 @@ LAYERS=${2:-50,50,50,50}
 BIG=${3:-1024}
 [[ $(id -u) == 0 ]] || { echo "bench/pull: needs root (containerd)" >&2; exit 1; }
 
-swift build -c release --product berthd >&2
+if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
+  swift build -c release --product berthd >&2
+  swift build -c release --product berth-logger >&2
+fi
 BERTHD=$(swift build -c release --show-bin-path)/berthd
 
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)

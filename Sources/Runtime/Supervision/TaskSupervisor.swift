@@ -13,6 +13,9 @@ actor TaskSupervisor {
         /// Run the revision (start it, or adopt the task a previous berthd left running).
         case run
         case stop(CheckedContinuation<Void, Never>?)
+        /// Freeze the running task, or thaw it; the continuation learns whether it happened.
+        case pause(CheckedContinuation<Bool, Never>?)
+        case resume(CheckedContinuation<Bool, Never>?)
         case delete(CheckedContinuation<Void, any Error>?)
         case event(ContainerdEvent)
         /// containerd came back or events may have been missed: compare with its state.
@@ -69,6 +72,9 @@ actor TaskSupervisor {
             case .pending, .stopped, .failed:
                 generation += 1
                 return await start()
+            case .paused:
+                _ = await resume()
+                return []
             default:
                 return []
             }
@@ -82,6 +88,12 @@ actor TaskSupervisor {
             return await handle(event)
         case .reconcile:
             return await reconcile()
+        case .pause(let done):
+            done?.resume(returning: await pause())
+            return []
+        case .resume(let done):
+            done?.resume(returning: await resume())
+            return []
         case .stop(let done):
             wantsRunning = false
             generation += 1
@@ -232,6 +244,32 @@ actor TaskSupervisor {
         return stats.oomKillCount > 0
     }
 
+    // MARK: - Pausing
+
+    private func pause() async -> Bool {
+        guard status.phase == .running else { return false }
+        do {
+            try await context.containerd.pauseTask(containerID: runtimeID)
+            update { $0.phase = .paused }
+            return true
+        } catch {
+            context.logger.warning("pause failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func resume() async -> Bool {
+        guard status.phase == .paused else { return status.phase == .running }
+        do {
+            try await context.containerd.resumeTask(containerID: runtimeID)
+            update { $0.phase = .running }
+            return true
+        } catch {
+            context.logger.warning("resume failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
+            return false
+        }
+    }
+
     // MARK: - Stopping and recovering
 
     private func stop() async {
@@ -262,13 +300,15 @@ actor TaskSupervisor {
         taskPid = task.pid
         taskStartedAt = .now
         attachment = recorded
+        // A frozen task cannot answer a probe; it stays paused until a request wakes it.
+        let paused = task.status == .paused
         update {
-            $0.phase = .starting
+            $0.phase = paused ? .paused : .starting
             $0.pid = task.pid
             $0.address = recorded.address
             $0.port = deployment.spec.port
         }
-        return [.probe(generation: generation, address: recorded.address, port: deployment.spec.port)]
+        return paused ? [] : [.probe(generation: generation, address: recorded.address, port: deployment.spec.port)]
     }
 
     /// After containerd restarted or events may have been lost: a task that ended unseen is

@@ -11,17 +11,17 @@ import XCTest
 
 /// A whole node in this process (store, runtime, reconciler, API) on the test containerd, with
 /// its own namespace, data folder, bridge and subnet, and an HTTP client for its API.
-final class APIFixture: @unchecked Sendable {
-    let env: TestEnvironment
-    let configuration: DaemonConfiguration
-    let secretFile: String
-    private(set) var port = 0
+public final class NodeFixture: @unchecked Sendable {
+    public let env: TestEnvironment
+    public let configuration: DaemonConfiguration
+    public let secretFile: String
+    public private(set) var port = 0
     private var runner: Task<Void, any Error>?
-    private(set) var node: Node?
+    public private(set) var node: Node?
 
     static let counter = Counter()
 
-    init(audience: String? = nil, mutate: (inout DaemonConfiguration) -> Void = { _ in }) throws {
+    public init(audience: String? = nil, mutate: (inout DaemonConfiguration) -> Void = { _ in }) throws {
         env = try TestEnvironment.current()
         let n = Self.counter.next()
         let data = try env.makeTemporaryDirectory("api")
@@ -37,6 +37,10 @@ final class APIFixture: @unchecked Sendable {
         configuration.cniBridge = "berthapi\(n % 100)"
         configuration.cniSubnet = "10.211.\(Int(getpid() % 50) * 5 + n % 5).0/24"
         configuration.apiListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
+        configuration.proxyListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
+        // Scale to zero only where a test asks for it.
+        configuration.idlePauseAfter = .zero
+        configuration.idleStopAfter = .zero
         configuration.readinessTimeout = .seconds(20)
         configuration.stopGracePeriod = .milliseconds(500)
         mutate(&configuration)
@@ -44,7 +48,7 @@ final class APIFixture: @unchecked Sendable {
     }
 
     /// Starts the node and waits until its API serves and recovery is done.
-    func start() async throws {
+    public func start() async throws {
         let node = try await Node(configuration: configuration)
         self.node = node
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
@@ -64,12 +68,12 @@ final class APIFixture: @unchecked Sendable {
     }
 
     /// For tests that run berthd as a process of its own.
-    func setPortForExternalNode(_ port: Int) {
+    public func setPortForExternalNode(_ port: Int) {
         self.port = port
     }
 
     /// Stops the node as a crash would (containers keep running) unless `cleanUp` deletes them.
-    func stop(cleanUp: Bool = true) async throws {
+    public func stop(cleanUp: Bool = true) async throws {
         if cleanUp, let token = try? await token("cleanup", roles: ["ADMIN"]),
            let list = try? await request("GET", "/v1/containers?all=true", token: token).json()["containers"] as? [[String: Any]] {
             for container in list {
@@ -81,27 +85,27 @@ final class APIFixture: @unchecked Sendable {
         _ = try? runCommand("/sbin/ip", ["link", "delete", configuration.cniBridge])
     }
 
-    func token(_ subject: String, roles: [String] = [], ttl: Duration = .seconds(600), audience: String? = nil) async throws -> String {
+    public func token(_ subject: String, roles: [String] = [], ttl: Duration = .seconds(600), audience: String? = nil) async throws -> String {
         let minter = await TokenMinter(hs256Secret: try AuthConfiguration.loadSecret(path: secretFile))
         return try await minter.mint(subject: subject, roles: roles, ttl: ttl, audience: audience ?? configuration.jwtAudience)
     }
 
-    struct Reply {
-        var status: Int
-        var headers: [String: String]
-        var body: Data
+    public struct Reply: Sendable {
+        public var status: Int
+        public var headers: [String: String]
+        public var body: Data
 
-        func json() throws -> [String: Any] {
+        public func json() throws -> [String: Any] {
             guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
                 throw TestSupportError("not a JSON object: \(String(decoding: body, as: UTF8.self))")
             }
             return object
         }
 
-        var text: String { String(decoding: body, as: UTF8.self) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil, body: Data? = nil,
+    public func request(_ method: String, _ path: String, token: String? = nil, json: Any? = nil, body: Data? = nil,
                  contentType: String? = "application/json", authorization: String? = nil) async throws -> Reply {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
@@ -121,9 +125,34 @@ final class APIFixture: @unchecked Sendable {
         return Reply(status: http.statusCode, headers: headers, body: data)
     }
 
+    /// A request through the invocation proxy for http://<host>/<path>.
+    public func invoke(_ host: String, _ path: String = "/", method: String = "GET", body: Data? = nil,
+                       timeout: TimeInterval = 60) async throws -> Reply {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(configuration.proxyListen.port)\(path)")!)
+        request.httpMethod = method
+        request.timeoutInterval = timeout
+        request.setValue(host, forHTTPHeaderField: "Host")
+        request.httpBody = body
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (key, value) in http.allHeaderFields { headers[String(describing: key).lowercased()] = String(describing: value) }
+        return Reply(status: http.statusCode, headers: headers, body: data)
+    }
+
+    /// Creates a container and waits until it runs; returns its id.
+    public func deploy(_ body: [String: Any], token: String) async throws -> String {
+        let created = try await request("POST", "/v1/containers", token: token, json: body)
+        guard created.status == 201, let id = try created.json()["id"] as? String else {
+            throw TestSupportError("create failed: \(created.status) \(created.text)")
+        }
+        try await waitFor(id, token: token) { $0["status"] as? String == "running" }
+        return id
+    }
+
     /// Polls GET /v1/containers/:id until `condition` holds.
     @discardableResult
-    func waitFor(_ id: String, token: String, timeout: Duration = .seconds(60), _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+    public func waitFor(_ id: String, token: String, timeout: Duration = .seconds(60), _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + timeout
         var last: [String: Any] = [:]
         while ContinuousClock.now < deadline {
@@ -134,14 +163,14 @@ final class APIFixture: @unchecked Sendable {
         throw TestSupportError("container \(id) did not reach the expected state; last: \(last)")
     }
 
-    func pushHTTPD(_ repository: String, page: String = "hello from berth\n", port: Int = 8080, tag: String = "1") async throws -> String {
+    public func pushHTTPD(_ repository: String, page: String = "hello from berth\n", port: Int = 8080, tag: String = "1") async throws -> String {
         let image = TestImage(layers: [.busybox(extraFiles: ["/www/index.html": page])],
                               cmd: ["sh", "-c", "exec httpd -f -p $PORT -h /www"])
         return try await TestRegistry.push(image, to: env.registry, repository: repository, tag: tag).reference
     }
 
     /// A port nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -153,10 +182,10 @@ final class APIFixture: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    final class Counter: @unchecked Sendable {
+    public final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var value = 0
-        func next() -> Int {
+        public func next() -> Int {
             lock.lock()
             defer { lock.unlock() }
             value += 1

@@ -1,0 +1,462 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What every connection handler of one server shares.
+struct ProxyCore: Sendable {
+    let routes: any RouteTable
+    let metrics: ProxyMetrics?
+    let responseTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    let logger: Logger
+}
+
+/// The handler at the end of a client connection's pipeline. It feeds events to
+/// `ProxyConnectionState` and carries out the actions it returns; the upstream side calls in
+/// through `UpstreamConnection` on the same event loop, so there are no thread hops.
+///
+/// Backpressure: with autoRead on, NIO asks for each read through `read(context:)`; a read is
+/// held back (`pendingRead`) while the upstream cannot take more and resumed on its
+/// writability change. `UpstreamConnection` does the same in the other direction.
+final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum TimerPurpose {
+        case idle
+        case response
+    }
+
+    let core: ProxyCore
+    let resources: LoopResources
+    var state: ProxyConnectionState
+    var context: ChannelHandlerContext? = nil
+    var upstream: UpstreamConnection? = nil
+    var exchangeUpstream: Upstream? = nil
+    var requestStart = NIODeadline.uptimeNanoseconds(0)
+    private var metricsCache: ContainerMetrics? = nil
+    private var pendingRead = false
+    private var inRead = false
+    private var upstreamNeedsFlush = false
+    private var connectGeneration = 0
+    private var routeGeneration = 0
+    private var timer: DeadlineTimer? = nil
+    private var timerPurpose = TimerPurpose.idle
+
+    init(core: ProxyCore, resources: LoopResources, client: ClientAddress) {
+        self.core = core
+        self.resources = resources
+        self.state = ProxyConnectionState(client: client)
+    }
+
+    var isClientWritable: Bool { context?.channel.isWritable ?? true }
+
+    // MARK: ChannelHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        timer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.timerExpired() }
+        if context.channel.isActive { armIdleTimer() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        perform(state.clientClosed())
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inRead = true
+        handle(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inRead = false
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            upstream?.flush()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if state.readsAllowed(upstreamWritable: upstream?.isWritable ?? true) {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { upstream?.clientBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            perform(state.malformedRequest())
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            perform(state.quiesce())
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Events
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head(let head):
+            if state.phase == .idle {
+                requestStart = .now()
+                timer?.set(nil)
+            }
+            perform(state.requestHead(head))
+        case .body(let body):
+            perform(state.requestBody(body))
+        case .end(let trailers):
+            perform(state.requestEnd(trailers))
+        }
+    }
+
+    private func routed(_ route: Route, generation: Int) {
+        guard generation == routeGeneration else { return }
+        switch route {
+        case .unavailable(let reason), .failed(let reason):
+            core.logger.debug("route refused", metadata: ["host": "\(state.request?.routeHost ?? "")", "reason": "\(reason)"])
+        default:
+            break
+        }
+        perform(state.routed(route))
+    }
+
+    private func timerExpired() {
+        switch timerPurpose {
+        case .idle: perform(state.idleTimedOut())
+        case .response: perform(state.responseTimedOut())
+        }
+    }
+
+    // MARK: Upstream side (same event loop)
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        perform(state.responseHead(head))
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        perform(state.responseBody(body))
+    }
+
+    func upstreamResponseEnd(_ trailers: HTTPHeaders?, reusable: Bool) {
+        perform(state.responseEnd(trailers, upstreamReusable: reusable))
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamBecameWritable() {
+        resumeReadingIfAllowed()
+    }
+
+    func upstreamFailed(_ connection: UpstreamConnection) {
+        guard connection === upstream else { return }
+        upstream = nil
+        perform(state.upstreamFailed())
+    }
+
+    // MARK: Actions
+
+    private func perform(_ action: ProxyConnectionState.Action) {
+        switch action {
+        case .none:
+            break
+        case .route(let host):
+            startRouting(host: host)
+        case .connect(let upstream):
+            openExchange(upstream)
+            acquire(upstream, fresh: false)
+        case .reconnect(let upstream):
+            releaseUpstream(reuse: false)
+            acquire(upstream, fresh: true)
+        case .sendRequest(let head, let held, let sendContinue):
+            sendRequest(head, held: held, sendContinue: sendContinue)
+        case .forwardBody(let body):
+            upstream?.sendBody(body)
+            extendResponseDeadline()
+            flushUpstream()
+        case .forwardEnd(let trailers):
+            upstream?.sendEnd(trailers)
+            extendResponseDeadline()
+            flushUpstream()
+        case .writeResponseHead(let head):
+            timer?.set(nil)
+            context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        case .writeResponseBody(let body):
+            context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        case .completeResponse(let trailers, let reuse, let next):
+            releaseUpstream(reuse: reuse)
+            finishExchange()
+            writeEnd(trailers, then: next)
+        case .respond(let problem, let keepAlive, let finish, let next):
+            if finish {
+                releaseUpstream(reuse: false)
+                finishExchange()
+            }
+            respond(problem, keepAlive: keepAlive, then: next)
+        case .abort(let finish):
+            if finish {
+                releaseUpstream(reuse: false)
+                finishExchange()
+            }
+            context?.close(promise: nil)
+        case .startTunnel:
+            startTunnel()
+        case .releaseUnused:
+            releaseUpstream(reuse: true)
+        case .becameIdle:
+            becameIdle()
+        case .close:
+            context?.close(promise: nil)
+        }
+    }
+
+    private func startRouting(host: String) {
+        guard let context else { return }
+        routeGeneration &+= 1
+        let generation = routeGeneration
+        let routes = core.routes
+        let eventLoop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        // Starts synchronously: a route table that answers without suspending is consulted
+        // inline; one that waits (a wake-up) resumes on this loop through the task executor.
+        Task.immediate(executorPreference: resources.executor) {
+            let route = await routes.route(host: host)
+            if eventLoop.inEventLoop {
+                handler.value.routed(route, generation: generation)
+            } else {
+                eventLoop.execute { handler.value.routed(route, generation: generation) }
+            }
+        }
+    }
+
+    private func acquire(_ target: Upstream, fresh: Bool) {
+        connectGeneration &+= 1
+        if !fresh, let pooled = resources.takeIdle(target) {
+            bind(pooled)
+            perform(state.upstreamConnected(reused: true))
+            return
+        }
+        let generation = connectGeneration
+        let resources = self.resources
+        resources.connect(target).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamConnection.self) else {
+                    channel.close(promise: nil)
+                    return
+                }
+                guard generation == self.connectGeneration else {
+                    resources.release(connection)
+                    return
+                }
+                self.bind(connection)
+                self.perform(self.state.upstreamConnected(reused: false))
+            case .failure(let error):
+                guard generation == self.connectGeneration else { return }
+                let timedOut: Bool
+                if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
+                self.core.logger.debug("upstream connect failed", metadata: ["upstream": "\(target)", "error": "\(error)"])
+                self.perform(self.state.connectFailed(timedOut: timedOut))
+            }
+        }
+    }
+
+    private func bind(_ connection: UpstreamConnection) {
+        upstream = connection
+        connection.bind(to: self)
+    }
+
+    private func releaseUpstream(reuse: Bool) {
+        guard let connection = upstream else { return }
+        upstream = nil
+        connection.unbind()
+        if reuse {
+            resources.release(connection)
+        } else {
+            connection.close()
+        }
+    }
+
+    private func sendRequest(_ head: HTTPRequestHead, held: CircularBuffer<HTTPServerRequestPart>, sendContinue: Bool) {
+        guard let upstream else { return }
+        if sendContinue {
+            let interim = HTTPResponseHead(version: .http1_1, status: .continue)
+            context?.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+        }
+        upstream.sendHead(head)
+        for part in held {
+            switch part {
+            case .head: assertionFailure("a held request part is never a head")
+            case .body(let body): upstream.sendBody(body)
+            case .end(let trailers): upstream.sendEnd(trailers)
+            }
+        }
+        timerPurpose = .response
+        timer?.set(.now() + core.responseTimeout)
+        flushUpstream()
+        resumeReadingIfAllowed()
+    }
+
+    private func flushUpstream() {
+        if inRead {
+            upstreamNeedsFlush = true
+        } else {
+            upstream?.flush()
+        }
+    }
+
+    private func extendResponseDeadline() {
+        guard timerPurpose == .response, !state.responseStarted else { return }
+        timer?.set(.now() + core.responseTimeout)
+    }
+
+    private func writeEnd(_ trailers: HTTPHeaders?, then next: ProxyConnectionState.Next) {
+        guard let context else { return }
+        switch next {
+        case .close:
+            let written = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        case .idle:
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            becameIdle()
+        case .discard:
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            resumeReadingIfAllowed()
+        }
+    }
+
+    private func respond(_ problem: Problem, keepAlive: Bool, then next: ProxyConnectionState.Next) {
+        guard let context else { return }
+        timer?.set(nil)
+        context.write(wrapOutboundOut(.head(problem.responseHead(keepAlive: keepAlive))), promise: nil)
+        if state.request?.isHEAD != true {
+            let body = problem.bodyBuffer(allocator: context.channel.allocator)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        writeEnd(nil, then: next)
+    }
+
+    private func becameIdle() {
+        armIdleTimer()
+        if state.hasPipelined, let context {
+            // Replayed on the next tick, outside the upstream's read callbacks.
+            context.eventLoop.assumeIsolated().execute { self.replayPipelined() }
+        } else {
+            resumeReadingIfAllowed()
+        }
+    }
+
+    private func replayPipelined() {
+        guard state.phase == .idle else { return }
+        for part in state.takePipelined() {
+            handle(part)
+        }
+        resumeReadingIfAllowed()
+    }
+
+    private func armIdleTimer() {
+        timerPurpose = .idle
+        timer?.set(.now() + core.idleTimeout)
+    }
+
+    func resumeReadingIfAllowed() {
+        guard pendingRead, let context, state.readsAllowed(upstreamWritable: upstream?.isWritable ?? true) else {
+            return
+        }
+        pendingRead = false
+        context.read()
+    }
+
+    // MARK: Exchange accounting
+
+    private func openExchange(_ target: Upstream) {
+        exchangeUpstream = target
+        core.routes.requestStarted(target)
+        containerMetrics(for: target)?.started()
+    }
+
+    private func finishExchange() {
+        guard let target = exchangeUpstream else { return }
+        exchangeUpstream = nil
+        core.routes.requestFinished(target)
+        containerMetrics(for: target)?.finished(status: state.responseStatus, duration: elapsed(since: requestStart))
+    }
+
+    func containerMetrics(for target: Upstream) -> ContainerMetrics? {
+        guard let metrics = core.metrics else { return nil }
+        if let cached = metricsCache, cached.containerID == target.containerID { return cached }
+        let found = metrics.container(target.containerID)
+        metricsCache = found
+        return found
+    }
+
+    // MARK: Upgrade
+
+    private func startTunnel() {
+        guard let context, let connection = upstream, let upstreamContext = connection.context,
+            let target = exchangeUpstream
+        else {
+            perform(.abort(finishExchange: true))
+            return
+        }
+        upstream = nil
+        exchangeUpstream = nil
+        timer?.cancel()
+        let routes = core.routes
+        let metrics = containerMetrics(for: target)
+        let start = requestStart
+        let session = TunnelSession {
+            routes.requestFinished(target)
+            metrics?.finished(status: 101, duration: elapsed(since: start))
+        }
+        connection.unbind()
+        context.flush()
+        do {
+            let clientChannel = context.channel
+            let upstreamChannel = upstreamContext.channel
+            try Tunnel.splice(client: context, upstream: upstreamContext, session: session)
+            if !clientChannel.isActive || !upstreamChannel.isActive {
+                // Closed before the tunnel handlers were there to see it.
+                session.close()
+                clientChannel.close(promise: nil)
+                upstreamChannel.close(promise: nil)
+            }
+        } catch {
+            session.close()
+            context.close(promise: nil)
+            connection.close()
+        }
+    }
+}
+
+func elapsed(since start: NIODeadline) -> Duration {
+    .nanoseconds((NIODeadline.now() - start).nanoseconds)
+}

@@ -1,0 +1,130 @@
+import NIOCore
+import Prometheus
+import Synchronization
+
+/// Where a container woke from.
+public enum WakeUpSource: String, Sendable {
+    case paused
+    case stopped
+}
+
+/// The proxy's per-container traffic metrics, in a registry shared with the rest of Berth.
+public final class ProxyMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let containers = Mutex<[String: ContainerMetrics]>([:])
+
+    static let requestBuckets: [Duration] = [
+        .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+        .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+    ]
+    static let wakeUpBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        .seconds(30), .seconds(60),
+    ]
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
+
+    /// A container's request series, created on first use and cached (handlers cache them too).
+    func container(_ containerID: String) -> ContainerMetrics {
+        containers.withLock { all in
+            if let existing = all[containerID] { return existing }
+            let created = ContainerMetrics(containerID: containerID, registry: registry)
+            all[containerID] = created
+            return created
+        }
+    }
+
+    /// One request or exchange, when it ends. `status` 499: the client went away first.
+    public func recordRequest(containerID: String, status: Int, duration: Duration) {
+        container(containerID).record(status: status, duration: duration)
+    }
+
+    public func recordWakeUp(containerID: String, from source: WakeUpSource, duration: Duration) {
+        registry.makeCounter(
+            descriptor: Self.descriptor("wakeups", "total", "Containers woken by a request, by the state they woke from."),
+            labels: [("container", containerID), ("from", source.rawValue)]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.descriptor(
+                "wakeup_duration",
+                "seconds",
+                "Time from the first request to an idle container until it was ready."
+            ),
+            labels: [("container", containerID)],
+            buckets: Self.wakeUpBuckets
+        ).record(duration)
+    }
+
+    static func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "berth", subsystem: "proxy", metricName: name, unitName: unit, helpText: help)
+    }
+
+    /// Drops a deleted container's request series (wake-up series stay until restart).
+    public func removeContainer(_ containerID: String) {
+        guard let metrics = containers.withLock({ $0.removeValue(forKey: containerID) }) else { return }
+        metrics.unregister(from: registry)
+    }
+}
+
+/// One container's request series. Counters and gauges are atomics; cached per connection so a
+/// keep-alive request takes no registry lock.
+final class ContainerMetrics: Sendable {
+    static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+
+    let containerID: String
+    private let requests: [Counter]
+    private let duration: DurationHistogram
+    private let inFlight: Gauge
+
+    init(containerID: String, registry: PrometheusCollectorRegistry) {
+        self.containerID = containerID
+        self.requests = Self.classes.map { statusClass in
+            registry.makeCounter(
+                descriptor: ProxyMetrics.descriptor(
+                    "requests",
+                    "total",
+                    "Requests proxied to a container, by response status class (499: client went away)."
+                ),
+                labels: [("container", containerID), ("class", statusClass)]
+            )
+        }
+        self.duration = registry.makeDurationHistogram(
+            descriptor: ProxyMetrics.descriptor(
+                "request_duration",
+                "seconds",
+                "Time from a request's head to the end of its response (or tunnel)."
+            ),
+            labels: [("container", containerID)],
+            buckets: ProxyMetrics.requestBuckets
+        )
+        self.inFlight = registry.makeGauge(
+            descriptor: ProxyMetrics.descriptor("requests_in_flight", "", "Requests (and tunnels) to a container in progress."),
+            labels: [("container", containerID)]
+        )
+    }
+
+    func started() {
+        inFlight.increment()
+    }
+
+    func finished(status: Int, duration: Duration) {
+        inFlight.decrement()
+        record(status: status, duration: duration)
+    }
+
+    func record(status: Int, duration: Duration) {
+        let index = min(max(status / 100, 1), 5) - 1
+        requests[index].increment()
+        self.duration.record(duration)
+    }
+
+    func unregister(from registry: PrometheusCollectorRegistry) {
+        requests.forEach(registry.unregisterCounter)
+        registry.unregisterDurationHistogram(duration)
+        registry.unregisterGauge(inFlight)
+    }
+}

@@ -1,0 +1,143 @@
+import NIOCore
+import NIOHTTP1
+
+/// The handler at the end of an upstream connection's pipeline. Bound to one client handler per
+/// exchange, it relays the response to it and only reads on while the client can take more.
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let upstream: Upstream
+    let epoch: Int
+    private let resources: LoopResources
+    private(set) var context: ChannelHandlerContext? = nil
+    private var state = UpstreamConnectionState()
+    private var client: ProxyClientHandler? = nil
+    private var pendingRead = false
+
+    init(upstream: Upstream, epoch: Int, resources: LoopResources) {
+        self.upstream = upstream
+        self.epoch = epoch
+        self.resources = resources
+    }
+
+    var isActive: Bool { context?.channel.isActive ?? false }
+    var isWritable: Bool { context?.channel.isWritable ?? true }
+    var isReused: Bool { state.isReused }
+    var channel: (any Channel)? { context?.channel }
+
+    // MARK: Used by the client handler
+
+    func bind(to client: ProxyClientHandler) {
+        self.client = client
+    }
+
+    /// The exchange is over; the connection is pooled or closed next.
+    func unbind() {
+        client = nil
+        if pendingRead {
+            // An idle connection keeps reading, so a close by the upstream is seen.
+            pendingRead = false
+            context?.read()
+        }
+    }
+
+    /// True when the connection can carry another request (and is now idle).
+    func prepareForReuse() -> Bool {
+        client = nil
+        return state.release() && isActive
+    }
+
+    func sendHead(_ head: HTTPRequestHead) {
+        state.requestHeadSent()
+        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func sendBody(_ body: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    func sendEnd(_ trailers: HTTPHeaders?) {
+        state.requestEndSent()
+        context?.write(wrapOutboundOut(.end(trailers)), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func close() {
+        client = nil
+        state.closed()
+        context?.close(promise: nil)
+    }
+
+    func clientBecameWritable() {
+        guard pendingRead else { return }
+        pendingRead = false
+        context?.read()
+    }
+
+    // MARK: ChannelHandler
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let client else {
+            // Nothing may arrive on an idle connection.
+            close()
+            return
+        }
+        switch part {
+        case .head(let head):
+            state.responseHeadReceived(head)
+            client.upstreamResponseHead(head)
+        case .body(let body):
+            client.upstreamResponseBody(body)
+        case .end(let trailers):
+            state.responseEndReceived()
+            client.upstreamResponseEnd(trailers, reusable: state.isReusable)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        client?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state.closed()
+        if let client {
+            self.client = nil
+            client.upstreamFailed(self)
+        } else {
+            resources.remove(self)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Unparseable responses and resets alike: channelInactive tells the client handler.
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { client?.upstreamBecameWritable() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if let client, !client.isClientWritable {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+}
