@@ -82,9 +82,7 @@ public final class Node: Sendable {
     static func authConfiguration(_ configuration: DaemonConfiguration) throws -> AuthConfiguration {
         try AuthConfiguration(
             hs256Secret: configuration.jwtSecretFile.map { try AuthConfiguration.loadSecret(path: $0) },
-            publicKeys: configuration.jwtPublicKeyFiles.map {
-                AuthConfiguration.PublicKey(kid: nil, pem: try String(contentsOfFile: $0, encoding: .utf8))
-            },
+            publicKeys: configuration.jwtPublicKeyFiles.map { try AuthConfiguration.loadPublicKey(path: $0) },
             rolesClaim: configuration.rolesClaim, issuer: configuration.jwtIssuer, audience: configuration.jwtAudience)
     }
 

@@ -34,8 +34,11 @@ public final class NodeFixture: @unchecked Sendable {
         configuration.jwtSecretFile = secretFile
         configuration.jwtAudience = audience
         configuration.insecureRegistries = [env.registry]
-        configuration.cniBridge = "berthapi\(n % 100)"
-        configuration.cniSubnet = "10.211.\(Int(getpid() % 50) * 5 + n % 5).0/24"
+        // Unique per process and fixture, and cleared first: a bridge left behind by an earlier
+        // run with another subnet would make the CNI bridge plugin refuse every ADD.
+        configuration.cniBridge = "bapi\(getpid() % 100_000)n\(n % 1000)"
+        configuration.cniSubnet = "10.\(200 + Int(getpid() % 20)).\(n % 256).0/24"
+        _ = try? runCommand("/sbin/ip", ["link", "delete", configuration.cniBridge])
         configuration.apiListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
         configuration.proxyListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
         // Scale to zero only where a test asks for it.

@@ -218,7 +218,7 @@ final class ProxyConnectionStateTests: XCTestCase {
 
     func testUpgradeRefusedClosesTheClientConnection() {
         var state = makeState()
-        exchange(&state, head(.GET, "/ws", [("Host", "a"), ("Connection", "upgrade"), ("Upgrade", "websocket")]))
+        exchange(&state, head(.GET, "/ws", [("Host", "app.example.com"), ("Connection", "upgrade"), ("Upgrade", "websocket")]))
         guard case .writeResponseHead(let written) = state.responseHead(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["content-length": "0"])) else {
             return XCTFail()
         }

@@ -36,10 +36,11 @@ final class RuntimeFixture: @unchecked Sendable {
         self.socket = socket ?? env.containerdSocket
         network = CNIConfiguration(
             networkName: "berth-rt-\(suffix)",
-            bridge: "berthrt\(n % 100)",
-            subnet: "10.210.\(Int(getpid() % 50) * 5 + n % 5).0/24",
+            bridge: "brt\(getpid() % 100_000)n\(n % 1000)",
+            subnet: "10.\(220 + Int(getpid() % 20)).\(n % 256).0/24",
             ipamDataDirectory: dataDirectory + "/cni",
             netnsDirectory: "/run/berth-test-netns/\(suffix)")
+        _ = try? runCommand("/sbin/ip", ["link", "delete", network.bridge])
     }
 
     func configuration() -> RuntimeConfiguration {

@@ -49,10 +49,16 @@ final class TestUpstream: Sendable {
                 counters.accepted.wrappingAdd(1, ordering: .relaxed)
                 channel.closeFuture.whenComplete { _ in counters.closed.wrappingAdd(1, ordering: .relaxed) }
                 return channel.eventLoop.makeCompletedFuture {
+                    let handler = TestUpstreamHandler(name: name, counters: counters)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withServerUpgrade: (upgraders: [EchoUpgrader()], completionHandler: { _ in })
+                        withServerUpgrade: (
+                            upgraders: [EchoUpgrader()],
+                            completionHandler: { context in
+                                context.pipeline.syncOperations.removeHandler(handler, promise: nil)
+                            }
+                        )
                     )
-                    try channel.pipeline.syncOperations.addHandler(TestUpstreamHandler(name: name, counters: counters))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
@@ -78,7 +84,7 @@ struct EchoedRequest: Codable, Sendable {
     }
 }
 
-private final class TestUpstreamHandler: ChannelInboundHandler {
+private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
