@@ -243,7 +243,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon", "Auth", "TestSupport"]),
-        .testTarget(name: "GPUTests", dependencies: ["GPU", "Runtime", "OCI", "TestSupport"]),
+        .testTarget(name: "GPUTests", dependencies: ["GPU", "Runtime", "OCI", "TestSupport", "NodeTestSupport"]),
         .testTarget(
             name: "TrafficTests",
             dependencies: [

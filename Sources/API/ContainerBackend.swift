@@ -1,4 +1,5 @@
 import Runtime
+import Store
 
 /// What the API asks of the rest of Berth once a change is recorded in the store. The API
 /// never drives the runtime itself: it records desired state and says that it changed.
@@ -11,9 +12,10 @@ public protocol ContainerBackend: Sendable {
     var logs: ContainerLogs { get }
     /// The node's GPUs by model, with how many are free.
     func gpuModels() async throws -> [GPUModel]
-    /// Takes `count` whole GPUs (of `model`, if given) for a revision, or throws
-    /// `APIError.capacity` naming what is missing; records nothing on failure.
-    func reserveGPUs(_ count: Int, model: String?, containerID: String, revision: Int) async throws
+    /// Chooses `count` whole GPUs of one model (`model`, if given) among those not taken; the
+    /// store runs it inside the write that records the revision. It throws `APIError.capacity`
+    /// when too few are free and `APIError.invalid` for a model the node does not have.
+    func gpuChooser(count: Int, model: String?) async throws -> GPUChooser
 }
 
 /// A GPU model on the node: the contract's GPUModel.

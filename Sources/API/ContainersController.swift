@@ -46,18 +46,16 @@ struct ContainersController<Backend: ContainerBackend> {
         let spec = try parsed.createSpec(defaults: configuration.defaults)
         let (container, revision): (StoredContainer, StoredRevision)
         do {
-            (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
-                                                                 keepWarm: parsed.keepWarm ?? false)
+            if spec.gpu > 0 {
+                let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
+                (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
+                                                                     keepWarm: parsed.keepWarm ?? false, choosingGPUs: chooser)
+            } else {
+                (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
+                                                                     keepWarm: parsed.keepWarm ?? false)
+            }
         } catch StoreError.nameTaken(let name) {
             throw APIError.conflict("a container named \"\(name)\" already exists on this node")
-        }
-        if spec.gpu > 0 {
-            do {
-                try await backend.reserveGPUs(spec.gpu, model: spec.gpuModel, containerID: container.id, revision: 1)
-            } catch {
-                try? database.deleteContainer(id: container.id)
-                throw error
-            }
         }
         backend.apply(container.id)
         return try .json(ContainerView(container, revision, configuration: configuration), status: .created,
@@ -81,14 +79,12 @@ struct ContainersController<Backend: ContainerBackend> {
         // which is the serving one unless a rollout is under way or failed.
         let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
         let spec = parsed.updatedSpec(latest.spec)
-        let revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm)
+        let revision: StoredRevision
         if spec.gpu > 0 {
-            do {
-                try await backend.reserveGPUs(spec.gpu, model: spec.gpuModel, containerID: container.id, revision: revision.number)
-            } catch {
-                try? database.failRevision(containerID: container.id, revision: revision.number, message: "\(error)")
-                throw error
-            }
+            let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
+            revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm, choosingGPUs: chooser)
+        } else {
+            revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm)
         }
         backend.apply(container.id)
         let updated = try database.container(id: container.id) ?? container

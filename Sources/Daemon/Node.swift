@@ -30,6 +30,7 @@ public final class Node: Sendable {
     public let proxy: ProxyServer
     public let metrics: APIMetrics
     public let verifier: TokenVerifier
+    let gpus: NodeGPUs
     let logger: Logger
 
     public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd")) async throws {
@@ -47,10 +48,13 @@ public final class Node: Sendable {
         let network = try CNINetwork(configuration: CNIConfiguration(
             bridge: configuration.cniBridge, subnet: configuration.cniSubnet,
             ipamDataDirectory: configuration.dataDirectory + "/cni/networks"), logger: logger)
+        let gpus = await NodeGPUs.discover(hostRoot: configuration.gpuHostRoot, database: database, logger: logger)
+        self.gpus = gpus
         runtime = ContainerRuntime(
             configuration: RuntimeConfiguration(
                 dataDirectory: configuration.dataDirectory, network: network.configuration,
-                readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod),
+                readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod,
+                deviceEdits: { try gpus.edits(for: $0) }),
             containerd: client, puller: ImagePuller(containerd: client, registry: registry), network: network, logger: logger)
         metrics = APIMetrics(registry: PrometheusCollectorRegistry())
         let proxyMetrics = ProxyMetrics(registry: metrics.registry)
@@ -92,7 +96,7 @@ public final class Node: Sendable {
     }
 
     var backend: NodeBackend {
-        NodeBackend(reconciler: reconciler, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
+        NodeBackend(reconciler: reconciler, gpus: gpus, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
     }
 
     /// The services in start order.

@@ -16,11 +16,14 @@ extension Reconciler {
             return
         }
         guard let serving = revisions.first(where: { $0.number == container.revision }) else { return }
-        runtime.deploy(Self.deployment(container, serving))
-        if serving.phase == .active,
-           let latest = revisions.first(where: { $0.number == container.latestRevision }),
-           latest.number > serving.number, latest.phase == .pending {
-            try await rollOut(container, from: serving, to: latest)
+        let latest = revisions.first(where: { $0.number == container.latestRevision })
+        let rollingOut = latest.map { serving.phase == .active && $0.number > serving.number && $0.phase == .pending } ?? false
+        // A revision that took the serving one's GPUs (the node cannot hold both) replaces it:
+        // the serving revision stops first, then the new one starts.
+        let recreate = try rollingOut && database.needsRecreate(containerID: containerID, revision: latest!.number)
+        if !recreate { runtime.deploy(Self.deployment(container, serving)) }
+        if rollingOut, let latest {
+            try await rollOut(container, from: serving, to: latest, recreate: recreate)
         }
         // Revisions that neither serve nor are being rolled out (a crash between a promotion and
         // the old revision's removal) go.
@@ -36,9 +39,18 @@ extension Reconciler {
     /// Starts the new revision beside the serving one; once it accepts connections it serves
     /// and the old one is drained and removed. If it does not get there, the old one keeps
     /// serving and the new revision is marked failed with the reason.
-    private func rollOut(_ container: StoredContainer, from serving: StoredRevision, to latest: StoredRevision) async throws {
+    private func rollOut(_ container: StoredContainer, from serving: StoredRevision, to latest: StoredRevision,
+                         recreate: Bool) async throws {
         let next = Self.deployment(container, latest)
-        logger.info("rolling out", metadata: ["container": "\(container.id)", "from": "\(serving.number)", "to": "\(latest.number)"])
+        logger.info("rolling out", metadata: [
+            "container": "\(container.id)", "from": "\(serving.number)", "to": "\(latest.number)",
+            "strategy": "\(recreate ? "stop, then start" : "start, then drain")",
+        ])
+        if recreate {
+            try await remove(RevisionDeployment.runtimeID(containerID: container.id, revision: serving.number))
+            try database.setStatus(containerID: container.id, phase: .starting,
+                                   message: "revision \(serving.number) stopped to free its GPUs for revision \(latest.number)")
+        }
         runtime.deploy(next)
         let outcome: RuntimeStatus
         do {
@@ -59,6 +71,8 @@ extension Reconciler {
             let reason = outcome.message ?? "\(outcome.reason?.rawValue ?? "failed")"
             try await remove(next.runtimeID)
             try database.failRevision(containerID: container.id, revision: latest.number, message: reason)
+            // The failed revision's GPUs went back to the serving one: start it again.
+            if recreate { runtime.deploy(Self.deployment(container, serving)) }
             let servingStatus = runtime.status(RevisionDeployment.runtimeID(containerID: container.id, revision: serving.number))
             try database.setStatus(containerID: container.id, phase: servingStatus.map(Self.phase) ?? .running,
                                    message: "revision \(latest.number) failed: \(reason); revision \(serving.number) keeps serving")
@@ -116,7 +130,9 @@ extension Reconciler {
     /// container's, a first revision that runs becomes active, and pulled digests are recorded.
     func syncStatuses() async {
         for await (runtimeID, status) in runtime.statusChanges() {
-            guard let (containerID, revision) = Self.parse(runtimeID) else { continue }
+            // A revision removed by the reconciler says nothing about the container: only a
+            // DELETE marks it deleting.
+            guard let (containerID, revision) = Self.parse(runtimeID), status.phase != .deleted else { continue }
             do {
                 guard let container = try database.container(id: containerID), container.phase != .deleting else { continue }
                 if let digest = status.imageDigest,

@@ -161,6 +161,7 @@ public final class ContainerRuntime: Service, Sendable {
                     }
                 }
             }
+            supervisor.close()
             group.cancelAll()
         }
     }

@@ -1,3 +1,4 @@
+import BerthModel
 import CNI
 
 /// How the runtime runs containers on this host.
@@ -15,6 +16,9 @@ public struct RuntimeConfiguration: Sendable {
     /// SIGTERM to SIGKILL.
     public var stopGracePeriod: Duration
     public var pidsLimit: Int64
+    /// Spec edits for a revision's devices (GPUs), asked for only when its spec has `gpu > 0`;
+    /// an error fails the revision's start with that message.
+    public var deviceEdits: @Sendable (RevisionDeployment) throws -> [SpecEdit]
 
     public init(
         dataDirectory: String,
@@ -24,7 +28,10 @@ public struct RuntimeConfiguration: Sendable {
         restartBackoff: RestartBackoff.Policy = .kubelet,
         readinessTimeout: Duration = .seconds(120),
         stopGracePeriod: Duration = .seconds(10),
-        pidsLimit: Int64 = 4096
+        pidsLimit: Int64 = 4096,
+        deviceEdits: @escaping @Sendable (RevisionDeployment) throws -> [SpecEdit] = { deployment in
+            throw RuntimeError.noDevices("gpu: \(deployment.spec.gpu) asked for, but this node has no GPU support configured")
+        }
     ) {
         self.dataDirectory = dataDirectory
         self.snapshotter = snapshotter
@@ -34,6 +41,7 @@ public struct RuntimeConfiguration: Sendable {
         self.readinessTimeout = readinessTimeout
         self.stopGracePeriod = stopGracePeriod
         self.pidsLimit = pidsLimit
+        self.deviceEdits = deviceEdits
     }
 
     var containersDirectory: String { dataDirectory + "/containers" }

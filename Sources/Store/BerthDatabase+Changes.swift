@@ -7,24 +7,27 @@ extension BerthDatabase {
     /// throws `.nameTaken` and writes nothing.
     public func createContainer(name: String, owner: String, spec: RevisionSpec, keepWarm: Bool = false,
                                 now: Date = Date()) throws -> (StoredContainer, StoredRevision) {
+        try change { db in try Self.insertContainer(db, name: name, owner: owner, spec: spec, keepWarm: keepWarm, now: now) }
+    }
+
+    static func insertContainer(_ db: Database, name: String, owner: String, spec: RevisionSpec, keepWarm: Bool,
+                                now: Date) throws -> (StoredContainer, StoredRevision) {
         let now = StoredDate.stored(now)
         let container = StoredContainer(
             id: UUID().uuidString.lowercased(), name: name, owner: owner, revision: 1, latestRevision: 1,
             phase: .pending, keepWarm: keepWarm, createdAt: now, updatedAt: now)
         let revision = StoredRevision(containerID: container.id, number: 1, spec: spec, phase: .pending, createdAt: now)
+        if try StoredContainer.filter(Column("name") == name).isEmpty(db) == false {
+            throw StoreError.nameTaken(name)
+        }
         do {
-            try change { db in
-                if try StoredContainer.filter(Column("name") == name).isEmpty(db) == false {
-                    throw StoreError.nameTaken(name)
-                }
-                try container.insert(db)
-                try revision.insert(db)
-            }
+            try container.insert(db)
         } catch let error as DatabaseError
             where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE && error.message?.contains("container.name") == true {
             // Another process inserted the name between the check and the insert.
             throw StoreError.nameTaken(name)
         }
+        try revision.insert(db)
         return (container, revision)
     }
 
@@ -33,19 +36,25 @@ extension BerthDatabase {
     /// `.deleting` for a container being deleted.
     public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
                             now: Date = Date()) throws -> StoredRevision {
-        let now = StoredDate.stored(now)
-        return try change { db in
-            var container = try Self.existingContainer(db, containerID)
+        try change { db in
+            let container = try Self.existingContainer(db, containerID)
             if container.phase == .deleting { throw StoreError.deleting(containerID) }
-            let revision = StoredRevision(containerID: containerID, number: container.latestRevision + 1, spec: spec,
-                                          phase: .pending, createdAt: now)
-            try revision.insert(db)
-            container.latestRevision = revision.number
-            if let keepWarm { container.keepWarm = keepWarm }
-            container.updatedAt = now
-            try container.update(db)
-            return revision
+            return try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm, now: now)
         }
+    }
+
+    static func insertRevision(_ db: Database, container: StoredContainer, spec: RevisionSpec, keepWarm: Bool?,
+                               now: Date) throws -> StoredRevision {
+        let now = StoredDate.stored(now)
+        var container = container
+        let revision = StoredRevision(containerID: container.id, number: container.latestRevision + 1, spec: spec,
+                                      phase: .pending, createdAt: now)
+        try revision.insert(db)
+        container.latestRevision = revision.number
+        if let keepWarm { container.keepWarm = keepWarm }
+        container.updatedAt = now
+        try container.update(db)
+        return revision
     }
 
     /// The rollout finished: `number` becomes the serving revision (active, message cleared), the
@@ -65,6 +74,13 @@ extension BerthDatabase {
             try db.execute(
                 sql: "UPDATE revision SET phase = 'active', message = NULL WHERE containerID = ? AND number = ?",
                 arguments: [containerID, number])
+            // A retired revision's GPUs go back to the node.
+            try db.execute(
+                sql: """
+                    DELETE FROM gpu_allocation WHERE containerID = ? AND revision IN
+                    (SELECT number FROM revision WHERE containerID = ? AND phase = 'retired')
+                    """,
+                arguments: [containerID, containerID])
             container.revision = number
             container.updatedAt = now
             try container.update(db)
@@ -85,6 +101,8 @@ extension BerthDatabase {
             if number == container.revision && container.phase != .deleting {
                 container.phase = .failed
                 container.statusMessage = message
+            } else {
+                try Self.returnGPUs(db, from: number, to: container.revision, containerID: containerID)
             }
             container.updatedAt = now
             try container.update(db)
@@ -147,6 +165,24 @@ extension BerthDatabase {
         try change { db in
             if try !StoredContainer.deleteOne(db, key: id) { throw StoreError.containerNotFound(id) }
         }
+    }
+
+    /// A failed rollout's GPUs: those the serving revision handed over go back to it (it lacks
+    /// them: it was stopped for the rollout), the rest back to the node.
+    static func returnGPUs(_ db: Database, from failed: Int, to serving: Int, containerID: String) throws {
+        let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gpu_allocation WHERE containerID = ? AND revision = ?",
+                                    arguments: [containerID, serving]) ?? 0
+        let wanted = try Int.fetchOne(db, sql: "SELECT gpu FROM revision WHERE containerID = ? AND number = ?",
+                                      arguments: [containerID, serving]) ?? 0
+        if wanted > held {
+            try db.execute(
+                sql: """
+                    UPDATE gpu_allocation SET revision = ? WHERE device IN
+                    (SELECT device FROM gpu_allocation WHERE containerID = ? AND revision = ? ORDER BY device LIMIT ?)
+                    """,
+                arguments: [serving, containerID, failed, wanted - held])
+        }
+        try db.execute(sql: "DELETE FROM gpu_allocation WHERE containerID = ? AND revision = ?", arguments: [containerID, failed])
     }
 
     static func existingContainer(_ db: Database, _ id: String) throws -> StoredContainer {

@@ -1,3 +1,5 @@
+import BerthModel
+import Foundation
 import GRDB
 
 extension BerthDatabase {
@@ -35,5 +37,76 @@ extension BerthDatabase {
     /// Every allocation, by device.
     public func gpuAllocations() throws -> [GPUAllocation] {
         try writer.read { db in try GPUAllocation.order(Column("device")).fetchAll(db) }
+    }
+}
+
+/// Picks device ids given the ones already taken; throws when not enough are free. Run inside
+/// the store's write transaction, so the choice and the allocation are one atomic step.
+public typealias GPUChooser = @Sendable (_ taken: Set<String>) throws -> [String]
+
+extension BerthDatabase {
+    /// The devices one revision holds, sorted.
+    public func gpuDevices(containerID: String, revision: Int) throws -> [String] {
+        try writer.read { db in
+            try GPUAllocation.filter(Column("containerID") == containerID && Column("revision") == revision)
+                .order(Column("device")).fetchAll(db).map(\.deviceID)
+        }
+    }
+
+    /// Revision 1 with its GPUs, or nothing at all: the chooser's error is rethrown and no row
+    /// is written.
+    public func createContainer(name: String, owner: String, spec: RevisionSpec, keepWarm: Bool = false,
+                                choosingGPUs chooser: @escaping GPUChooser, now: Date = Date()) throws -> (StoredContainer, StoredRevision) {
+        try change { db in
+            let taken = Set(try String.fetchAll(db, sql: "SELECT device FROM gpu_allocation"))
+            let devices = try chooser(taken)
+            let created = try Self.insertContainer(db, name: name, owner: owner, spec: spec, keepWarm: keepWarm, now: now)
+            for device in devices {
+                try GPUAllocation(deviceID: device, containerID: created.0.id, revision: 1).insert(db)
+            }
+            return created
+        }
+    }
+
+    /// The next revision with its GPUs, or nothing. When the node cannot hold both revisions'
+    /// GPUs at once, the serving revision's devices are handed to the new one: the reconciler
+    /// then stops the old revision before starting the new (`needsRecreate`).
+    public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
+                            choosingGPUs chooser: @escaping GPUChooser, now: Date = Date()) throws -> StoredRevision {
+        try change { db in
+            let container = try Self.existingContainer(db, containerID)
+            if container.phase == .deleting { throw StoreError.deleting(containerID) }
+            let allocations = try GPUAllocation.fetchAll(db)
+            let taken = Set(allocations.map(\.deviceID))
+            let serving = Set(allocations.filter { $0.containerID == containerID && $0.revision == container.revision }.map(\.deviceID))
+            let devices: [String]
+            do {
+                devices = try chooser(taken)
+            } catch {
+                guard !serving.isEmpty, let reused = try? chooser(taken.subtracting(serving)) else { throw error }
+                devices = reused
+            }
+            let revision = try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm, now: now)
+            for device in devices {
+                if serving.contains(device) {
+                    try db.execute(sql: "UPDATE gpu_allocation SET revision = ? WHERE device = ?", arguments: [revision.number, device])
+                } else {
+                    try GPUAllocation(deviceID: device, containerID: containerID, revision: revision.number).insert(db)
+                }
+            }
+            return revision
+        }
+    }
+
+    /// True when the revision took GPUs from the serving one, which must therefore stop first.
+    public func needsRecreate(containerID: String, revision: Int) throws -> Bool {
+        try writer.read { db in
+            guard let container = try StoredContainer.fetchOne(db, key: containerID), container.revision != revision,
+                  let serving = try StoredRevision.fetchOne(db, key: ["containerID": containerID, "number": container.revision]),
+                  serving.spec.gpu > 0, serving.phase == .active
+            else { return false }
+            let held = try GPUAllocation.filter(Column("containerID") == containerID && Column("revision") == container.revision).fetchCount(db)
+            return held < serving.spec.gpu
+        }
     }
 }

@@ -52,6 +52,10 @@ enum Migrations {
                 CREATE INDEX gpu_allocation_on_container ON gpu_allocation(containerID, revision);
                 """)
         }
+        migrator.registerMigration("v2 revision gpuModel") { db in
+            // The model a revision asked for, so that a PUT that keeps it asks for it again.
+            try db.execute(sql: "ALTER TABLE revision ADD COLUMN gpuModel TEXT")
+        }
         return migrator
     }
 }

@@ -48,7 +48,7 @@ extension StoredContainer: FetchableRecord, PersistableRecord {
 extension StoredRevision: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "revision"
     static let columns = ["containerID", "number", "image", "cpu", "memory", "ephemeralStorage", "gpu", "port",
-                          "env", "imageDigest", "phase", "message", "createdAt"]
+                          "env", "imageDigest", "phase", "message", "createdAt", "gpuModel"]
     public static var databaseSelection: [any SQLSelectable] { columns.map { Column($0) } }
 
     public init(row: Row) throws { try self.init(row: row, from: 0) }
@@ -62,6 +62,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
             memory: try StoredSpec.quantity(row.decode(atIndex: i + 4)),
             ephemeralStorage: try StoredSpec.quantity(row.decode(atIndex: i + 5)),
             gpu: try row.decode(atIndex: i + 6),
+            gpuModel: try row.decode(atIndex: i + 13),
             port: try row.decode(atIndex: i + 7),
             env: try StoredSpec.env(row.decode(atIndex: i + 8)))
         self.init(
@@ -82,6 +83,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
         container["memory"] = spec.memory.text
         container["ephemeralStorage"] = spec.ephemeralStorage.text
         container["gpu"] = spec.gpu
+        container["gpuModel"] = spec.gpuModel
         container["port"] = spec.port
         container["env"] = StoredSpec.envText(spec.env)
         container["imageDigest"] = imageDigest

@@ -12,9 +12,11 @@ final class CNILeakTests: CNITestCase {
         // One cycle first: the bridge and the shared mount of /run/netns stay by design.
         try await network.detach(containerID: try await network.attach(containerID: makeContainerID("warmup")).containerID)
 
-        let links = try Self.linkCount()
+        // Sets, compared as "nothing new": other tests' containers may still be going away
+        // while this one runs, so entries may vanish, but none may appear.
+        let links = try Self.links()
         let mounts = try Self.mountLines()
-        let chains = try cniChains()
+        let chains = Set(try cniChains())
         var attachTimes: [Duration] = []
         var detachTimes: [Duration] = []
         attachTimes.reserveCapacity(cycles)
@@ -41,9 +43,9 @@ final class CNILeakTests: CNITestCase {
         XCTAssertEqual(reservedAddresses(), [], "host-local address files")
         let namespaces = try runCommand("ip", ["netns", "list"]).split(separator: "\n").filter { $0.contains("berth-\(Self.idPrefix)") }
         XCTAssertEqual(namespaces, [], "namespaces")
-        XCTAssertEqual(try Self.linkCount(), links, "ip -o link count")
-        XCTAssertEqual(try Self.mountLines(), mounts, "/proc/mounts lines")
-        XCTAssertEqual(try cniChains(), chains, "iptables CNI chains")
+        XCTAssertEqual(try Self.links().subtracting(links), [], "new network interfaces")
+        XCTAssertEqual(try Self.mountLines().subtracting(mounts), [], "new /proc/mounts lines")
+        XCTAssertEqual(Set(try cniChains()).subtracting(chains), [], "new iptables CNI chains")
         let rules = try runCommand("iptables", ["-w", "-t", "nat", "-S"]).split(separator: "\n")
             .filter { $0.contains("name: \\\"\(Self.networkName)\\\"") }
         XCTAssertEqual(rules, [], "NAT rules of the test network")
@@ -57,12 +59,17 @@ final class CNILeakTests: CNITestCase {
         return value
     }
 
-    static func linkCount() throws -> Int {
-        try runCommand("ip", ["-o", "link"]).split(separator: "\n").count
+    /// Interface names ("veth1a2b3c4d" of "5: veth1a2b3c4d@if2: <…>").
+    static func links() throws -> Set<String> {
+        Set(try runCommand("ip", ["-o", "link"]).split(separator: "\n").compactMap { line in
+            line.split(separator: ":", maxSplits: 2).dropFirst().first.map {
+                String($0.trimmingCharacters(in: .whitespaces).split(separator: "@").first ?? "")
+            }
+        })
     }
 
-    static func mountLines() throws -> Int {
-        try String(contentsOfFile: "/proc/mounts", encoding: .utf8).split(separator: "\n").count
+    static func mountLines() throws -> Set<String> {
+        Set(try String(contentsOfFile: "/proc/mounts", encoding: .utf8).split(separator: "\n").map(String.init))
     }
 
     static func median(_ values: [Duration]) -> Duration { percentile(values, 0.5) }

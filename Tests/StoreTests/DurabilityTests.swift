@@ -14,7 +14,7 @@ final class DurabilityTests: XCTestCase {
         XCTAssertEqual(settings.journalMode, "wal")
         XCTAssertEqual(settings.synchronous, 2, "FULL: each commit is fsynced before it returns")
         XCTAssertTrue(settings.foreignKeys)
-        XCTAssertEqual(settings.migrations, ["v1 containers, revisions, GPU allocations"])
+        XCTAssertEqual(settings.migrations, ["v1 containers, revisions, GPU allocations", "v2 revision gpuModel"])
 
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600, "env may hold secrets")
@@ -25,7 +25,7 @@ final class DurabilityTests: XCTestCase {
     func testInMemorySettings() throws {
         let settings = try BerthDatabase.inMemory().settings()
         XCTAssertTrue(settings.foreignKeys)
-        XCTAssertEqual(settings.migrations.count, 1)
+        XCTAssertEqual(settings.migrations.count, 2)
         XCTAssertNil(try BerthDatabase.inMemory().path)
     }
 

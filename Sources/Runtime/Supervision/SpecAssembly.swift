@@ -23,6 +23,9 @@ struct SpecAssembly {
         inputs.hostsPath = files.hostsPath
         inputs.resolvConfPath = files.resolvConfPath
         inputs.hostnamePath = files.hostnamePath
+        if deployment.spec.gpu > 0 {
+            inputs.edits = try context.configuration.deviceEdits(deployment)
+        }
         inputs.annotations = ["berth.container": deployment.containerID, "berth.revision": String(deployment.revision)]
         return try RuntimeSpecBuilder.build(inputs).encoded()
     }

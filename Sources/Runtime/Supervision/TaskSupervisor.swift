@@ -57,8 +57,21 @@ actor TaskSupervisor {
         (commands, queue) = AsyncStream.makeStream(of: Command.self)
     }
 
+    /// A command sent after the queue closed (the revision was deleted, or the runtime is
+    /// shutting down) is answered at once, so that no caller waits forever.
     nonisolated func send(_ command: Command) {
-        queue.yield(command)
+        guard case .terminated = queue.yield(command) else { return }
+        switch command {
+        case .stop(let done): done?.resume()
+        case .pause(let done), .resume(let done): done?.resume(returning: false)
+        case .delete(let done): done?.resume()
+        default: break
+        }
+    }
+
+    /// No more commands: later ones are answered by `send` itself.
+    nonisolated func close() {
+        queue.finish()
     }
 
     var runtimeID: String { deployment.runtimeID }

@@ -1,0 +1,91 @@
+import Foundation
+import NodeTestSupport
+import TestSupport
+import XCTest
+
+/// GPUs through the API on a node whose host root is the fake tree (two H200, two A100): models
+/// and free counts, whole-GPU allocation with the devices in the container's spec, exhaustion
+/// refused with nothing created, the stop-then-start rollout, allocations kept across a
+/// restart and freed on delete.
+final class GPUNodeTests: XCTestCase {
+    func models(_ f: NodeFixture, _ token: String) async throws -> [String: [String: Any]] {
+        let reply = try await f.request("GET", "/v1/gpu-models", token: token)
+        XCTAssertEqual(reply.status, 200)
+        let list = try XCTUnwrap(try reply.json()["gpuModels"] as? [[String: Any]])
+        return Dictionary(uniqueKeysWithValues: list.map { ($0["model"] as! String, $0) })
+    }
+
+    func available(_ f: NodeFixture, _ token: String) async throws -> [String: Int] {
+        try await models(f, token).mapValues { $0["available"] as! Int }
+    }
+
+    /// The GPU device nodes (195:N) in the containerd spec of the container's serving revision.
+    func deviceMinors(_ f: NodeFixture, id: String, revision: Int) throws -> [Int] {
+        let info = try runCommand("/usr/bin/ctr", ["--address", f.env.containerdSocket, "-n", f.configuration.namespace,
+                                                   "containers", "info", "\(id)-r\(revision)"])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])
+        let spec = try XCTUnwrap(object["Spec"] as? [String: Any])
+        let devices = try XCTUnwrap((spec["linux"] as? [String: Any])?["devices"] as? [[String: Any]])
+        return devices.filter { ($0["path"] as? String)?.range(of: #"^/dev/nvidia[0-9]+$"#, options: .regularExpression) != nil }
+            .compactMap { $0["minor"] as? Int }.sorted()
+    }
+
+    func testAllocationExhaustionRecreateRestartAndDelete() async throws {
+        let tree = try FakeGPUTree.withDriver()
+        defer { tree.remove() }
+        let f = try NodeFixture { $0.gpuHostRoot = tree.root }
+        try await f.start()
+        let token = try await f.token("gpu-user")
+        let a100 = "NVIDIA A100-SXM4-80GB", h200 = "NVIDIA H200"
+
+        let before = try await models(f, token)
+        XCTAssertEqual(before[a100]?["count"] as? Int, 2)
+        XCTAssertEqual(before[a100]?["memory"] as? String, "80Gi")
+        let free1 = try await available(f, token)
+        XCTAssertEqual(free1, [a100: 2, h200: 2])
+
+        let image = try await f.pushHTTPD("berth/gpu-node")
+        let id = try await f.deploy(["name": "trainer", "image": image, "ram": "64Mi", "gpu": 2, "gpuModel": a100], token: token)
+        XCTAssertEqual(try deviceMinors(f, id: id, revision: 1), [2, 3], "its two A100s and no other GPU")
+        let free2 = try await available(f, token)
+        XCTAssertEqual(free2, [a100: 0, h200: 2])
+
+        // Exhaustion and unknown models: a clear 4xx, and nothing is created.
+        let more = try await f.request("POST", "/v1/containers", token: token,
+                                       json: ["name": "more", "image": image, "gpu": 1, "gpuModel": a100])
+        XCTAssertEqual(more.status, 409, more.text)
+        XCTAssertTrue(more.text.contains("0 free"), more.text)
+        let three = try await f.request("POST", "/v1/containers", token: token, json: ["name": "three", "image": image, "gpu": 3])
+        XCTAssertEqual(three.status, 409, three.text)
+        let unknown = try await f.request("POST", "/v1/containers", token: token,
+                                          json: ["name": "tesla", "image": image, "gpu": 1, "gpuModel": "Tesla K80"])
+        XCTAssertEqual(unknown.status, 400, unknown.text)
+        let list = try await f.request("GET", "/v1/containers", token: token).json()["containers"] as? [[String: Any]]
+        XCTAssertEqual(list?.map { $0["name"] as? String }, ["trainer"])
+        let free3 = try await available(f, token)
+        XCTAssertEqual(free3, [a100: 0, h200: 2])
+
+        // No room for a second pair of A100s: the update stops revision 1, then starts revision 2
+        // on the same devices.
+        let put = try await f.request("PUT", "/v1/containers/\(id)", token: token, json: ["env": ["V": "2"]])
+        XCTAssertEqual(put.status, 200, put.text)
+        try await f.waitFor(id, token: token) { $0["revision"] as? Int == 2 && $0["status"] as? String == "running" }
+        XCTAssertEqual(try deviceMinors(f, id: id, revision: 2), [2, 3])
+        let free4 = try await available(f, token)
+        XCTAssertEqual(free4, [a100: 0, h200: 2])
+        let revisions = try await f.request("GET", "/v1/containers/\(id)/revisions", token: token).json()["revisions"] as? [[String: Any]]
+        XCTAssertEqual(revisions?.map { $0["status"] as? String }, ["active", "retired"])
+
+        // Allocations are in the database: a restarted node still counts them.
+        try await f.stop(cleanUp: false)
+        try await f.start()
+        let free5 = try await available(f, token)
+        XCTAssertEqual(free5, [a100: 0, h200: 2])
+
+        let deleted = try await f.request("DELETE", "/v1/containers/\(id)", token: token)
+        XCTAssertEqual(deleted.status, 204)
+        let free6 = try await available(f, token)
+        XCTAssertEqual(free6, [a100: 2, h200: 2])
+        try await f.stop()
+    }
+}
