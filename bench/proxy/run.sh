@@ -1,0 +1,663 @@
+#!/usr/bin/env bash
+# bench/proxy: Berth's invocation proxy against nginx, and waking idle containers through it.
+#
+# 1. Throughput. One upstream, an nginx on 127.0.0.1 answering a small static response
+#    (keep-alive, its own temporary configuration). wrk (-t THREADS -c CONNECTIONS -d DURATION
+#    --latency, Host: bench.localhost) against:
+#      direct  the upstream itself (the baseline);
+#      nginx   a second nginx as reverse proxy to it: upstream keepalive 64, proxy_http_version
+#              1.1, Connection "", worker_processes = cores, and the forwarding headers Berth's
+#              proxy adds (X-Forwarded-For/-Proto/-Host, Forwarded);
+#      berth   Berth's proxy: the Proxy target's ProxyServer as berthd runs it (default
+#              configuration, one event loop per core, metrics), in berth-proxy-bench with a fixed
+#              route table bench.localhost → the upstream.
+#    ROUNDS rounds, the order rotating each round; medians of requests/s and p99. Reported: the
+#    ratio berth/nginx of requests/s (goal ≥ 1.0) and each proxy's added p99 (its p99 − direct's).
+# 2. Wake-up, with a real berthd (release) on a private containerd and a private registry, and a
+#    busybox httpd image (sh -c 'exec httpd -f -p $PORT -h /www'):
+#      paused   berthd --idle-pause-after 1s --idle-stop-after 0s: wait until the container is idle
+#               and `ctr tasks ls` says PAUSED, then curl's time_starttransfer for
+#               http://<name>.localhost:<proxy port>/; WAKES times → median (goal < 10 ms);
+#      stopped  a second berthd, --idle-pause-after 0s --idle-stop-after 1s (--stop-grace-period
+#               1s): wait until idle with no task in containerd; then, in the same quiet state, the
+#               peer: `ctr run -d --net-host` of the same image (as berthd pulled it) with PORT set
+#               to a free port, plus connecting every 1 ms until the first response byte; then
+#               curl's time_starttransfer through Berth's proxy. WAKES each → medians and the ratio
+#               Berth/peer (goal ≤ 1.3).
+#    berthd's own "woke up" durations (from its log) are shown beside curl's.
+#
+#   sudo bench/proxy/run.sh [ROUNDS=3] [DURATION=10s] [CONNECTIONS=64]
+#
+# Environment: BERTH_BENCH_SKIP_BUILD=1 uses the release build as it is; BERTH_BENCH_THREADS=2
+# wrk threads; BERTH_BENCH_WAKES=10 wakes of each kind; BERTH_BENCH_KEEP=1 keeps the work folder
+# (configurations, wrk outputs, berthd logs). Progress goes to stderr, the summary to stdout.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROUNDS=${1:-3}
+DURATION=${2:-10s}
+CONNECTIONS=${3:-64}
+THREADS=${BERTH_BENCH_THREADS:-2}
+WAKES=${BERTH_BENCH_WAKES:-10}
+HOST_NAME=bench.localhost
+NS=bench-proxy
+BRIDGE=bproxy0
+SUBNET=10.216.0.0/24
+
+die() { echo "bench/proxy: $*" >&2; exit 1; }
+log() { echo "bench/proxy: $*" >&2; }
+[[ $(id -u) == 0 ]] || die "needs root (containerd, network namespaces): sudo bench/proxy/run.sh"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not '$ROUNDS'"
+[[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive number, not '$CONNECTIONS'"
+[[ $WAKES =~ ^[1-9][0-9]*$ ]] || die "BERTH_BENCH_WAKES must be a positive number, not '$WAKES'"
+((CONNECTIONS >= THREADS)) || die "CONNECTIONS ($CONNECTIONS) must be at least the wrk threads ($THREADS)"
+missing=()
+for tool in wrk nginx ctr containerd runc curl skopeo umoci docker-registry python3 setsid ip; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+[[ -x /bin/busybox ]] || missing+=(/bin/busybox)
+[[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || missing+=(cni-bridge)
+((${#missing[@]} == 0)) || die "missing ${missing[*]} (apt-get install wrk nginx-light containerd runc curl skopeo umoci docker-registry python3 iproute2 containernetworking-plugins busybox-static)"
+
+if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
+  swift build -c release --product berthd >&2
+  swift build -c release --product berth-logger >&2
+  swift build -c release --product berth-proxy-bench >&2
+fi
+BIN=$(swift build -c release --show-bin-path)
+for binary in berthd berth-logger berth-proxy-bench; do
+  [[ -x $BIN/$binary ]] || die "no $BIN/$binary (build it, or run without BERTH_BENCH_SKIP_BUILD)"
+done
+
+WORK=$(mktemp -d /tmp/berth-bench-proxy.XXXXXX)
+chmod 0755 "$WORK" # nginx workers run as nobody
+CORES=$(nproc)
+
+# ---------------------------------------------------------------------------------------------
+# Processes: exactly what this script started, stopped by pid.
+
+declare -A PIDS=()
+BRIDGE_EXISTED=0
+ip link show "$BRIDGE" >/dev/null 2>&1 && BRIDGE_EXISTED=1
+CTRD_DIR=
+SOCKET=
+BERTHD_PID=
+API_PORT=
+TOKEN=
+CONTAINER_ID=
+CONTAINER_IDS=()
+
+stop_pid() { # name pid seconds
+  local name=$1 pid=$2 seconds=$3
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + seconds))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name (pid $pid) did not stop within ${seconds}s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+started() { # name pid
+  PIDS[$1]=$2
+}
+
+stop_started() { # name seconds
+  local pid=${PIDS[$1]:-}
+  [[ -n $pid ]] || return 0
+  stop_pid "$1" "$pid" "$2"
+  unset "PIDS[$1]"
+}
+
+# What berthd's CNI DEL releases, when it could not: the netns and the bridge plugin's NAT rules.
+release_network() { # container id
+  local id=$1 ns num chain chains
+  for ns in /run/netns/berth-"$id"-r*; do
+    [[ -e $ns ]] && { ip netns delete "${ns##*/}" 2>/dev/null || true; }
+  done
+  command -v iptables >/dev/null || return 0
+  chains=$(iptables -w -t nat -S 2>/dev/null | awk -v id="\"$id-r" '$1 == "-A" && $2 ~ /^CNI-/ && index($0, id) { print $2 }' | sort -u)
+  for num in $(iptables -w -t nat -L POSTROUTING -n --line-numbers 2>/dev/null | awk -v id="\"$id-r" 'index($0, id) { print $1 }' | sort -rn); do
+    iptables -w -t nat -D POSTROUTING "$num" 2>/dev/null || true
+  done
+  for chain in $chains; do
+    iptables -w -t nat -F "$chain" 2>/dev/null && iptables -w -t nat -X "$chain" 2>/dev/null || true
+  done
+  return 0
+}
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  set +e
+  if [[ -n $CONTAINER_ID && -n $BERTHD_PID ]] && kill -0 "$BERTHD_PID" 2>/dev/null; then
+    curl -s -o /dev/null --max-time 30 -X DELETE -H "Authorization: Bearer $TOKEN" \
+      "http://127.0.0.1:$API_PORT/v1/containers/$CONTAINER_ID"
+    for _ in $(seq 100); do
+      [[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+        "http://127.0.0.1:$API_PORT/v1/containers/$CONTAINER_ID") == 404 ]] && break
+      sleep 0.2
+    done
+  fi
+  local name
+  for name in "${!PIDS[@]}"; do stop_started "$name" 30; done
+  [[ -n $CTRD_DIR ]] && scripts/test-env.sh stop "$CTRD_DIR" >/dev/null 2>&1
+  local id
+  for id in "${CONTAINER_IDS[@]}"; do release_network "$id"; done
+  if ((!BRIDGE_EXISTED)) && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" 2>/dev/null; fi
+  if [[ ${BERTH_BENCH_KEEP:-} == 1 ]]; then
+    log "kept $WORK"
+  elif awk -v dir="$WORK/" 'index($2, dir) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+    log "something is still mounted under $WORK; left it in place"
+  else
+    rm -rf --one-file-system "$WORK"
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_ports() { # count
+  python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# Succeeds when GET / on 127.0.0.1:PORT answers with any HTTP status.
+http_answers() ( # port [path]
+  port=$1 path=${2:-/} line=
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$HOST_NAME" >&3
+  IFS= read -r -t 2 line <&3 || true
+  [[ $line == HTTP/* ]]
+)
+
+wait_answers() { # name port [path]
+  local deadline=$((SECONDS + 30))
+  until http_answers "$2" "${3:-/}" 2>/dev/null; do
+    kill -0 "${PIDS[$1]}" 2>/dev/null || die "$1 exited during startup: $(tail -n 5 "$WORK/$1.log" 2>/dev/null)"
+    ((SECONDS < deadline)) || die "$1 did not answer on 127.0.0.1:$2 within 30s; see $WORK/$1.log"
+    sleep 0.05
+  done
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# =============================================================================================
+# 1. Throughput: direct, nginx, Berth's proxy.
+
+read -r UP_PORT NGINX_PORT <<<"$(free_ports 2)"
+
+nginx_common() { # dir: the shared settings of both nginx instances
+  cat <<EOF
+daemon off;
+worker_processes $CORES;
+worker_rlimit_nofile 65536;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 8192; }
+EOF
+}
+nginx_http_common() { # dir
+  cat <<EOF
+  access_log off;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  client_body_temp_path $1/tmp/body;
+  proxy_temp_path $1/tmp/proxy;
+  fastcgi_temp_path $1/tmp/fastcgi;
+  uwsgi_temp_path $1/tmp/uwsgi;
+  scgi_temp_path $1/tmp/scgi;
+EOF
+}
+
+mkdir -p "$WORK/upstream/tmp" "$WORK/nginx/tmp"
+{
+  nginx_common "$WORK/upstream"
+  echo "http {"
+  nginx_http_common "$WORK/upstream"
+  cat <<EOF
+  server {
+    listen 127.0.0.1:$UP_PORT backlog=4096;
+    location / {
+      default_type text/plain;
+      return 200 "hello from the upstream\n";
+    }
+  }
+}
+EOF
+} >"$WORK/upstream/nginx.conf"
+{
+  nginx_common "$WORK/nginx"
+  echo "http {"
+  nginx_http_common "$WORK/nginx"
+  cat <<EOF
+  upstream bench_upstream {
+    server 127.0.0.1:$UP_PORT;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$NGINX_PORT backlog=4096;
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header Forwarded "for=\$remote_addr;host=\$http_host;proto=\$scheme";
+    }
+  }
+}
+EOF
+} >"$WORK/nginx/nginx.conf"
+
+start_nginx() { # name
+  nginx -t -q -e "$WORK/$1/error.log" -p "$WORK/$1" -c "$WORK/$1/nginx.conf" 2>"$WORK/$1.log" \
+    || die "nginx rejects $WORK/$1/nginx.conf: $(cat "$WORK/$1.log")"
+  setsid nginx -e "$WORK/$1/error.log" -p "$WORK/$1" -c "$WORK/$1/nginx.conf" </dev/null >>"$WORK/$1.log" 2>&1 &
+  started "$1" $!
+}
+
+log "throughput: starting the upstream nginx (127.0.0.1:$UP_PORT), nginx as reverse proxy (127.0.0.1:$NGINX_PORT) and berth-proxy-bench"
+start_nginx upstream
+wait_answers upstream "$UP_PORT"
+start_nginx nginx
+wait_answers nginx "$NGINX_PORT"
+setsid "$BIN/berth-proxy-bench" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT" --host "$HOST_NAME" \
+  --port-file "$WORK/berth.port" </dev/null >"$WORK/berth.log" 2>&1 &
+started berth $!
+for _ in $(seq 200); do [[ -s $WORK/berth.port ]] && break; sleep 0.05; done
+[[ -s $WORK/berth.port ]] || die "berth-proxy-bench did not bind: $(tail -n 5 "$WORK/berth.log")"
+BERTH_PORT=$(cat "$WORK/berth.port")
+wait_answers berth "$BERTH_PORT"
+log "berth-proxy-bench on 127.0.0.1:$BERTH_PORT"
+
+declare -A URL=([direct]="http://127.0.0.1:$UP_PORT/" [nginx]="http://127.0.0.1:$NGINX_PORT/" [berth]="http://127.0.0.1:$BERTH_PORT/")
+TARGETS=(direct nginx berth)
+for target in "${TARGETS[@]}"; do
+  body=$(curl -sS --max-time 5 -H "Host: $HOST_NAME" -w ' %{http_code}' "${URL[$target]}") || die "$target: curl failed"
+  [[ $body == "hello from the upstream"*" 200" ]] || die "$target answered unexpectedly: $body"
+done
+
+# wrk's output → "requests/s p50_ms p99_ms non2xx socket_errors requests"
+parse_wrk() {
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /m$/) return v * 60000
+      if (v ~ /s$/) return v * 1000
+      return v + 0
+    }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    / requests in / { requests = $1 }
+    /Socket errors:/ { gsub(",", ""); errors = $4 + $6 + $8 + $10 }
+    /Non-2xx or 3xx responses:/ { non2xx = $5 }
+    /^Requests\/sec:/ { rps = $2 }
+    END {
+      if (rps == "") exit 1
+      printf "%s %.3f %.3f %d %d %d\n", rps, p50, p99, non2xx, errors, requests
+    }' "$1"
+}
+
+run_wrk() { # target duration output
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_NAME" "${URL[$1]}" >"$3" 2>&1 \
+    || die "wrk against $1 failed: $(tail -n 5 "$3")"
+}
+
+mkdir -p "$WORK/wrk"
+log "warm-up: 2s of wrk against each"
+for target in "${TARGETS[@]}"; do run_wrk "$target" 2s "$WORK/wrk/warmup-$target.txt"; done
+for target in "${TARGETS[@]}"; do : >"$WORK/wrk/$target.tsv"; done
+for ((round = 1; round <= ROUNDS; round++)); do
+  order=()
+  for ((k = 0; k < 3; k++)); do order+=("${TARGETS[$(((round - 1 + k) % 3))]}"); done
+  for target in "${order[@]}"; do
+    out=$WORK/wrk/round$round-$target.txt
+    run_wrk "$target" "$DURATION" "$out"
+    result=$(parse_wrk "$out") || die "could not read wrk's output for $target: $(cat "$out")"
+    echo "$result" >>"$WORK/wrk/$target.tsv"
+    read -r rps p50 p99 non2xx errors requests <<<"$result"
+    log "round $round/$ROUNDS $target: $rps requests/s, p50 $p50 ms, p99 $p99 ms, $requests requests, non-2xx $non2xx, socket errors $errors"
+  done
+done
+
+declare -A RPS=() P50=() P99=() NON2XX=() ERRORS=() REQUESTS=()
+for target in "${TARGETS[@]}"; do
+  RPS[$target]=$(awk '{ print $1 }' "$WORK/wrk/$target.tsv" | median)
+  P50[$target]=$(awk '{ print $2 }' "$WORK/wrk/$target.tsv" | median)
+  P99[$target]=$(awk '{ print $3 }' "$WORK/wrk/$target.tsv" | median)
+  NON2XX[$target]=$(awk '{ s += $4 } END { print s + 0 }' "$WORK/wrk/$target.tsv")
+  ERRORS[$target]=$(awk '{ s += $5 } END { print s + 0 }' "$WORK/wrk/$target.tsv")
+  REQUESTS[$target]=$(awk '{ s += $6 } END { print s + 0 }' "$WORK/wrk/$target.tsv")
+done
+for target in berth nginx; do
+  if ((NON2XX[$target] > 0 || ERRORS[$target] > 0)); then
+    log "WARNING: $target had ${NON2XX[$target]} non-2xx responses and ${ERRORS[$target]} socket errors; see $WORK/wrk/ (BERTH_BENCH_KEEP=1)"
+  fi
+done
+[[ -s $WORK/berth.log ]] && log "berth-proxy-bench's log: $(tail -n 20 "$WORK/berth.log")"
+stop_started berth 30
+stop_started nginx 10
+stop_started upstream 10
+
+# =============================================================================================
+# 2. Wake-up: a real berthd on a private containerd and registry.
+
+log "wake-up: starting a private containerd and registry"
+CTRD_DIR=$WORK/ctrd
+scripts/test-env.sh start-containerd "$CTRD_DIR" 2>"$WORK/containerd-start.log" \
+  || die "the private containerd did not start: $(tail -n 5 "$WORK/containerd-start.log")"
+# shellcheck disable=SC1091
+SOCKET=$(source "$CTRD_DIR/env" && echo "$BERTH_TEST_CONTAINERD_SOCKET")
+CTR=(ctr --address "$SOCKET" --connect-timeout 5s -n "$NS")
+
+read -r REGISTRY_PORT <<<"$(free_ports 1)"
+REGISTRY=127.0.0.1:$REGISTRY_PORT
+mkdir -p "$WORK/registry/storage"
+cat >"$WORK/registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry/storage
+http:
+  addr: $REGISTRY
+  secret: $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+EOF
+setsid docker-registry serve "$WORK/registry/config.yml" </dev/null >"$WORK/registry.log" 2>&1 &
+started registry $!
+wait_answers registry "$REGISTRY_PORT" /v2/
+
+# The image: busybox-static as httpd.
+IMAGE_DIR=$WORK/image
+umoci init --layout "$IMAGE_DIR/oci" >/dev/null
+umoci new --image "$IMAGE_DIR/oci:httpd"
+umoci unpack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
+rootfs=$IMAGE_DIR/bundle/rootfs
+mkdir -p "$rootfs"/{bin,etc,www,tmp}
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in sh httpd; do ln -s busybox "$rootfs/bin/$applet"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
+printf 'root:x:0:\nnobody:x:65534:\n' >"$rootfs/etc/group"
+echo "hello from bench/proxy" >"$rootfs/www/index.html"
+umoci repack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
+umoci config --image "$IMAGE_DIR/oci:httpd" --config.env PATH=/bin --config.env PORT=8080 \
+  --config.cmd sh --config.cmd -c --config.cmd 'exec httpd -f -p $PORT -h /www' >/dev/null
+IMAGE=$REGISTRY/bench/httpd:1
+skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$IMAGE_DIR/oci:httpd" "docker://$IMAGE" \
+  || die "skopeo could not push $IMAGE"
+
+(umask 077; od -An -tx1 -N32 -v /dev/urandom | tr -d ' \n' >"$WORK/secret")
+echo "# bench/proxy: settings come from the flags." >"$WORK/berthd.toml"
+
+berthd_log_tail() { tail -n "${2:-30}" "$WORK/berthd-$1.log" 2>/dev/null | sed 's/^/    /'; }
+
+start_berthd() { # label pause-after stop-after
+  local label=$1 proxy_port
+  read -r API_PORT proxy_port <<<"$(free_ports 2)"
+  PROXY_PORT=$proxy_port
+  setsid "$BIN/berthd" serve --config "$WORK/berthd.toml" --containerd-socket "$SOCKET" --namespace "$NS" \
+    --data-dir "$WORK/berthd-$label" --jwt-secret-file "$WORK/secret" \
+    --api-listen "127.0.0.1:$API_PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" --domain localhost \
+    --cni-bridge "$BRIDGE" --cni-subnet "$SUBNET" --insecure-registry "$REGISTRY" \
+    --idle-pause-after "$2" --idle-stop-after "$3" --stop-grace-period 1s --log-level info \
+    </dev/null >"$WORK/berthd-$label.log" 2>&1 &
+  BERTHD_PID=$!
+  started "berthd-$label" "$BERTHD_PID"
+  local deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/readyz" 2>/dev/null; do
+    kill -0 "$BERTHD_PID" 2>/dev/null || die "berthd ($label) exited during startup:
+$(berthd_log_tail "$label")"
+    ((SECONDS < deadline)) || die "berthd ($label) was not ready within 60s:
+$(berthd_log_tail "$label")"
+    sleep 0.1
+  done
+  TOKEN=$("$BIN/berthd" token --config "$WORK/berthd.toml" --jwt-secret-file "$WORK/secret" --sub bench --ttl 2h) \
+    || die "berthd token failed"
+}
+
+stop_berthd() { # label
+  stop_started "berthd-$1" 30
+  BERTHD_PID=
+}
+
+# api METHOD PATH [JSON]: the body goes to $WORK/response, the status code to stdout.
+api() {
+  local args=(-sS -o "$WORK/response" -w '%{http_code}' --max-time 60 -X "$1" "http://127.0.0.1:$API_PORT$2"
+    -H "Authorization: Bearer $TOKEN")
+  (($# > 2)) && args+=(-H 'Content-Type: application/json' --data "$3")
+  curl "${args[@]}"
+}
+
+json_field() { # key: of the JSON object in $WORK/response
+  python3 -c 'import json, sys
+try:
+    value = json.load(open(sys.argv[1])).get(sys.argv[2])
+except Exception:
+    value = None
+print("" if value is None else value)' "$WORK/response" "$1"
+}
+
+NAME=
+deploy() { # label name
+  local label=$1 code status message deadline
+  NAME=$2
+  code=$(api POST /v1/containers "{\"name\":\"$NAME\",\"image\":\"$IMAGE\",\"ram\":\"32Mi\",\"keepWarm\":false}") || code=000
+  [[ $code == 201 ]] || die "POST /v1/containers answered $code: $(cat "$WORK/response" 2>/dev/null)"
+  CONTAINER_ID=$(json_field id)
+  [[ -n $CONTAINER_ID ]] || die "POST /v1/containers answered without an id: $(cat "$WORK/response")"
+  CONTAINER_IDS+=("$CONTAINER_ID")
+  deadline=$((SECONDS + 120))
+  while :; do
+    code=$(api GET "/v1/containers/$CONTAINER_ID") || code=000
+    status=
+    [[ $code == 200 ]] && status=$(json_field status)
+    [[ $status == running ]] && break
+    if [[ $status == failed ]] || ((SECONDS >= deadline)); then
+      message=$(json_field statusMessage)
+      die "$NAME did not run (status ${status:-HTTP $code}${message:+: $message}); berthd's log:
+$(berthd_log_tail "$label")"
+    fi
+    sleep 0.2
+  done
+  invoke "$label" >/dev/null
+}
+
+delete_container() { # label
+  local code
+  code=$(api DELETE "/v1/containers/$CONTAINER_ID") || code=000
+  [[ $code == 204 || $code == 404 ]] || die "DELETE answered $code: $(cat "$WORK/response")"
+  for _ in $(seq 300); do
+    code=$(api GET "/v1/containers/$CONTAINER_ID") || code=000
+    [[ $code == 404 ]] && { CONTAINER_ID=; return 0; }
+    sleep 0.2
+  done
+  die "$NAME is still there 60s after DELETE"
+}
+
+# One request through berthd's proxy on a new connection; prints curl's time_starttransfer in ms.
+invoke() { # label
+  local out code seconds
+  out=$(curl -sS -o "$WORK/invocation" -w '%{http_code} %{time_starttransfer}' --max-time 60 \
+    --resolve "$NAME.localhost:$PROXY_PORT:127.0.0.1" "http://$NAME.localhost:$PROXY_PORT/" 2>"$WORK/invocation.err") \
+    || out="000 0"
+  read -r code seconds <<<"$out"
+  if [[ $code != 200 ]] || ! grep -q "hello from bench/proxy" "$WORK/invocation"; then
+    die "http://$NAME.localhost:$PROXY_PORT/ answered ${code/#000/no response} ($(cat "$WORK/invocation.err" "$WORK/invocation" 2>/dev/null | head -c 300)); berthd's log:
+$(berthd_log_tail "$1")"
+  fi
+  calc "%.2f\n" "$seconds * 1000"
+}
+
+# The container's task state in containerd: RUNNING, PAUSED, ..., or none.
+task_state() {
+  local tasks
+  tasks=$("${CTR[@]}" tasks ls 2>&1) || { echo "unknown (ctr: ${tasks//$'\n'/ })"; return 0; }
+  awk -v prefix="$CONTAINER_ID-r" 'index($1, prefix) == 1 { state = $3 } END { print state == "" ? "none" : state }' <<<"$tasks"
+}
+
+wait_idle() { # label paused|stopped
+  local deadline=$((SECONDS + 60)) code status state
+  while :; do
+    code=$(api GET "/v1/containers/$CONTAINER_ID") || code=000
+    status=
+    [[ $code == 200 ]] && status=$(json_field status)
+    state=$(task_state)
+    if [[ $status == idle ]]; then
+      [[ $2 == paused && $state == PAUSED ]] && break
+      [[ $2 == stopped && $state == none ]] && break
+    fi
+    ((SECONDS < deadline)) || die "$NAME was not $2 within 60s (status ${status:-HTTP $code}, task $state); berthd's log:
+$(berthd_log_tail "$1")"
+    sleep 0.05
+  done
+  sleep 0.3 # let the pause or stop settle (shim, network release)
+}
+
+# berthd's own wake-up durations in ms, from its "woke up" log lines.
+berthd_wakes() { # label source
+  { grep 'woke up' "$WORK/berthd-$1.log" || true; } | { grep "from=$2" || true; } \
+    | sed -n 's/.*after=\([0-9.e+-]*\) \(seconds\|milliseconds\|ms\|s\)\b.*/\1 \2/p' \
+    | awk '{ v = $1 + 0; if ($2 == "seconds" || $2 == "s") v *= 1000; printf "%.2f\n", v }'
+}
+
+# --- paused ---
+log "wake-up from paused: berthd --idle-pause-after 1s --idle-stop-after 0s, $WAKES wakes"
+start_berthd paused 1s 0s
+deploy paused wake-paused
+: >"$WORK/paused.ms"
+for ((i = 1; i <= WAKES; i++)); do
+  wait_idle paused paused
+  ms=$(invoke paused)
+  echo "$ms" >>"$WORK/paused.ms"
+  log "paused wake $i/$WAKES: first byte after $ms ms"
+done
+PAUSED_MS=$(median <"$WORK/paused.ms")
+PAUSED_MIN=$(sort -g "$WORK/paused.ms" | head -n1)
+PAUSED_MAX=$(sort -g "$WORK/paused.ms" | tail -n1)
+PAUSED_BERTHD=$(berthd_wakes paused paused | median)
+delete_container paused
+stop_berthd paused
+
+# --- stopped, and the peer ---
+log "wake-up from stopped: berthd --idle-pause-after 0s --idle-stop-after 1s, $WAKES wakes, each after ctr run -d of the same image"
+start_berthd stopped 0s 1s
+deploy stopped wake-stopped
+
+PEER_IMAGE=$IMAGE
+if ! "${CTR[@]}" images ls -q 2>/dev/null | grep -qxF "$IMAGE"; then
+  PEER_IMAGE=$("${CTR[@]}" images ls -q 2>/dev/null | head -n1)
+  [[ -n $PEER_IMAGE ]] || die "berthd's image is not in containerd's namespace $NS (ctr images ls is empty)"
+fi
+log "peer image: $PEER_IMAGE"
+
+# ctr run -d --net-host of the image with PORT set, then connect every 1 ms until the first byte
+# of the response; prints "total_ms ctr_run_ms".
+peer_run() { # id
+  local port
+  read -r port <<<"$(free_ports 1)"
+  python3 - "$1" "$port" "$PEER_IMAGE" "${CTR[@]}" <<'PY'
+import socket, subprocess, sys, time
+cid, port, image, ctr = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+start = time.monotonic()
+run = subprocess.run(ctr + ["run", "-d", "--net-host", "--env", f"PORT={port}", image, cid], capture_output=True)
+if run.returncode != 0:
+    sys.exit("ctr run failed: " + run.stderr.decode(errors="replace").strip())
+ran = time.monotonic()
+while True:
+    s = socket.socket()
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET / HTTP/1.1\r\nHost: peer\r\nConnection: close\r\n\r\n")
+        if s.recv(1):
+            break
+    except OSError:
+        pass
+    finally:
+        s.close()
+    if time.monotonic() - start > 60:
+        sys.exit("the peer did not answer within 60 s")
+    time.sleep(0.001)
+end = time.monotonic()
+print("%.2f %.2f" % ((end - start) * 1000, (ran - start) * 1000))
+PY
+}
+peer_remove() { # id
+  "${CTR[@]}" tasks kill -s SIGKILL "$1" >/dev/null 2>&1 || true
+  for _ in $(seq 200); do "${CTR[@]}" tasks delete "$1" >/dev/null 2>&1 && break; sleep 0.05; done
+  "${CTR[@]}" containers delete "$1" >/dev/null 2>&1 || true
+}
+
+# A first peer run, not counted (the snapshot for ctr's own container, caches).
+wait_idle stopped stopped
+if ! peer_run peer-warmup >/dev/null 2>"$WORK/peer-warmup.err"; then
+  log "the peer's warm-up run failed ($(cat "$WORK/peer-warmup.err")); pulling the image with ctr and trying again"
+  peer_remove peer-warmup
+  "${CTR[@]}" images pull --plain-http "$IMAGE" >/dev/null || die "ctr images pull --plain-http $IMAGE failed"
+  PEER_IMAGE=$IMAGE
+  peer_run peer-warmup >/dev/null || die "the peer's warm-up run failed again"
+fi
+peer_remove peer-warmup
+
+: >"$WORK/stopped.ms"; : >"$WORK/peer.ms"; : >"$WORK/peer-run.ms"
+for ((i = 1; i <= WAKES; i++)); do
+  wait_idle stopped stopped
+  read -r peer_ms run_ms <<<"$(peer_run "peer-$i")" || die "peer run $i failed"
+  [[ -n $peer_ms ]] || die "peer run $i failed"
+  peer_remove "peer-$i"
+  sleep 0.2
+  [[ $(task_state) == none ]] || die "$NAME has a task again before its wake ($(task_state))"
+  ms=$(invoke stopped)
+  echo "$ms" >>"$WORK/stopped.ms"
+  echo "$peer_ms" >>"$WORK/peer.ms"
+  echo "$run_ms" >>"$WORK/peer-run.ms"
+  log "stopped wake $i/$WAKES: berth first byte after $ms ms; ctr run -d + first byte $peer_ms ms (ctr run $run_ms ms)"
+done
+STOPPED_MS=$(median <"$WORK/stopped.ms")
+PEER_MS=$(median <"$WORK/peer.ms")
+PEER_RUN_MS=$(median <"$WORK/peer-run.ms")
+STOPPED_BERTHD=$(berthd_wakes stopped stopped | median)
+delete_container stopped
+stop_berthd stopped
+
+# =============================================================================================
+# Summary.
+
+RATIO=$(calc "%.3f" "${RPS[berth]} / ${RPS[nginx]}")
+STOP_RATIO=$(calc "%.2f" "$STOPPED_MS / $PEER_MS")
+verdict() { awk "BEGIN { exit !($1) }" && echo "met" || echo "NOT met"; }
+echo
+echo "bench/proxy summary ($CORES cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Host: $HOST_NAME; median of $ROUNDS rounds, order rotating)"
+printf '  %-28s %12s %10s %10s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "added p99"
+printf '  %-28s %12.0f %10.3f %10.3f %12s\n' "direct (upstream nginx)" "${RPS[direct]}" "${P50[direct]}" "${P99[direct]}" "-"
+printf '  %-28s %12.0f %10.3f %10.3f %+9.3f ms\n' "nginx reverse proxy" "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "$(calc "%.3f" "${P99[nginx]} - ${P99[direct]}")"
+printf '  %-28s %12.0f %10.3f %10.3f %+9.3f ms\n' "berth proxy" "${RPS[berth]}" "${P50[berth]}" "${P99[berth]}" "$(calc "%.3f" "${P99[berth]} - ${P99[direct]}")"
+echo "  ratio berth/nginx requests/s: $RATIO (goal >= 1.0: $(verdict "$RATIO >= 1.0"))"
+echo "  p99 added by berth minus p99 added by nginx: $(calc "%+.3f" "${P99[berth]} - ${P99[nginx]}") ms"
+for target in "${TARGETS[@]}"; do
+  echo "  $target: ${REQUESTS[$target]} requests in all rounds, ${NON2XX[$target]} non-2xx, ${ERRORS[$target]} socket errors"
+done
+echo "wake-up through berthd's proxy (curl time_starttransfer, new connection each; median of $WAKES)"
+echo "  from paused:  ${PAUSED_MS} ms (min ${PAUSED_MIN}, max ${PAUSED_MAX}; berthd's own wake median ${PAUSED_BERTHD} ms) (goal < 10 ms: $(verdict "$PAUSED_MS < 10"))"
+echo "  from stopped: ${STOPPED_MS} ms (berthd's own wake median ${STOPPED_BERTHD} ms)"
+echo "  peer: ctr run -d --net-host + first byte: ${PEER_MS} ms (of which ctr run -d ${PEER_RUN_MS} ms)"
+echo "  ratio stopped-wake / peer: ${STOP_RATIO} (goal <= 1.3: $(verdict "$STOP_RATIO <= 1.3"))"
+for label in paused stopped; do
+  echo "  berthd ($label) logged $(grep -cE '^[^ ]+ (warning|error|critical) ' "$WORK/berthd-$label.log" || true) warnings or errors"
+done
