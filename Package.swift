@@ -208,6 +208,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // bench/proxy: Berth's invocation proxy with a fixed route table, driven by wrk.
+        .executableTarget(
+            name: "berth-proxy-bench",
+            dependencies: [
+                "Proxy",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "bench/proxy/Sources"
+        ),
         // Shared by the test targets: the environment the test command starts, image building.
         .target(
             name: "TestSupport",

@@ -107,15 +107,15 @@ public final class CNINetwork: Sendable {
     /// The attachment recorded for a container, nil when there is none.
     public func attachment(containerID: String) throws -> NetworkAttachment? {
         try Self.validate(containerID)
-        guard let record = try store.load(containerID) else { return nil }
+        // A record without results is an attach that never finished: nothing to use.
+        guard let record = try store.load(containerID), record.networks.allSatisfy({ $0.result != nil }) else { return nil }
         return try attachment(from: record)
     }
 
-    /// Containers with a berth-* namespace or a recorded result, to clean up after a crash.
+    /// Containers this instance has a record for (attached, or interrupted mid-attach), to
+    /// clean up after a crash. Namespaces without a record are another instance's.
     public func attachedContainerIDs() throws -> [String] {
-        let fromNamespaces = namespaces.names().filter { $0.hasPrefix(Self.namespacePrefix) }
-            .map { String($0.dropFirst(Self.namespacePrefix.count)) }
-        return Set(fromNamespaces + store.containerIDs()).filter(Self.isValid).sorted()
+        Set(store.containerIDs()).filter(Self.isValid).sorted()
     }
 
     // MARK: - Steps
@@ -132,32 +132,31 @@ public final class CNINetwork: Sendable {
             try store.remove(containerID)
             reuse = NetworkNamespaces.isNamespace(path)
         }
-        if !reuse { try await namespaces.create(path) }
-
-        var record = AttachmentRecord(containerID: containerID, netnsPath: path, networks: [
+        let networks: [AttachmentRecord.Network] = [
             .init(ifName: configuration.interfaceName, config: mainList),
             .init(ifName: Self.loopbackInterface, config: loopbackList),
-        ])
-        let results = await withTaskGroup(of: (Int, Result<JSONValue, any Error>).self) { group in
-            for (index, network) in record.networks.enumerated() {
-                group.addTask {
-                    do {
-                        return (index, .success(try await self.executor.add(list: network.config, containerID: containerID,
-                                                                            netns: path, ifName: network.ifName)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
-            }
-            return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
-        }
+        ]
+        // Recorded before anything is made, results still empty: after a crash mid-attach this
+        // instance finds what to clean by its own records, never by the host's namespaces
+        // (another berthd on the host has berth-* namespaces too).
+        try store.save(AttachmentRecord(containerID: containerID, netnsPath: path, networks: networks))
+        if !reuse { try await namespaces.create(path) }
+
+        // Both ADDs at once, as two `async let`s. A task group collecting (index, Result) pairs
+        // returned corrupted indexes under load in release builds (Swift 6.3), failing attaches
+        // and trapping on the array update.
+        async let mainAdd = addResult(networks[0], containerID: containerID, path: path)
+        async let loopbackAdd = addResult(networks[1], containerID: containerID, path: path)
+        let results = [await mainAdd, await loopbackAdd]
+        var completed = networks
         var failure: (any Error)?
-        for (index, result) in results.sorted(by: { $0.key < $1.key }) {
+        for (index, result) in results.enumerated() {
             switch result {
-            case .success(let value): record.networks[index].result = value
+            case .success(let value): completed[index].result = value
             case .failure(let error): failure = failure ?? error
             }
         }
+        let record = AttachmentRecord(containerID: containerID, netnsPath: path, networks: completed)
         do {
             if let failure { throw failure }
             let attachment = try attachment(from: record)
@@ -226,6 +225,14 @@ public final class CNINetwork: Sendable {
 
     /// A record that cannot be read must not make a container impossible to detach: DEL then
     /// runs with the current configuration and no prevResult.
+    private func addResult(_ network: AttachmentRecord.Network, containerID: String, path: String) async -> Result<JSONValue, any Error> {
+        do {
+            return .success(try await executor.add(list: network.config, containerID: containerID, netns: path, ifName: network.ifName))
+        } catch {
+            return .failure(error)
+        }
+    }
+
     private func loadForCleanup(_ containerID: String) -> AttachmentRecord? {
         do {
             return try store.load(containerID)

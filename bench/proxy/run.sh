@@ -17,7 +17,8 @@
 #    busybox httpd image (sh -c 'exec httpd -f -p $PORT -h /www'):
 #      paused   berthd --idle-pause-after 1s --idle-stop-after 0s: wait until the container is idle
 #               and `ctr tasks ls` says PAUSED, then curl's time_starttransfer for
-#               http://<name>.localhost:<proxy port>/; WAKES times → median (goal < 10 ms);
+#               http://<name>.localhost:<proxy port>/ (a new connection); WAKES times → median
+#               (goal < 10 ms);
 #      stopped  a second berthd, --idle-pause-after 0s --idle-stop-after 1s (--stop-grace-period
 #               1s): wait until idle with no task in containerd; then, in the same quiet state, the
 #               peer: `ctr run -d --net-host` of the same image (as berthd pulled it) with PORT set
@@ -28,9 +29,15 @@
 #
 #   sudo bench/proxy/run.sh [ROUNDS=3] [DURATION=10s] [CONNECTIONS=64]
 #
-# Environment: BERTH_BENCH_SKIP_BUILD=1 uses the release build as it is; BERTH_BENCH_THREADS=2
-# wrk threads; BERTH_BENCH_WAKES=10 wakes of each kind; BERTH_BENCH_KEEP=1 keeps the work folder
-# (configurations, wrk outputs, berthd logs). Progress goes to stderr, the summary to stdout.
+# Environment:
+#   BERTH_BENCH_SKIP_BUILD=1   use the release build as it is
+#   BERTH_BENCH_THREADS=2      wrk threads
+#   BERTH_BENCH_WAKES=10       wakes of each kind
+#   BERTH_BENCH_ONLY=throughput|wake   one part only
+#   BERTHD=PATH                another berthd for the wake-up part (berth-logger beside it)
+#   BERTH_BENCH_KEEP=1         keep the work folder (configurations, wrk outputs, berthd logs)
+# Progress goes to stderr, the summary to stdout. When a part fails (berthd exits, a wake gets no
+# answer), the summary still shows what was measured, then the failure; the exit status is 1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS=${1:-3}
@@ -38,17 +45,27 @@ DURATION=${2:-10s}
 CONNECTIONS=${3:-64}
 THREADS=${BERTH_BENCH_THREADS:-2}
 WAKES=${BERTH_BENCH_WAKES:-10}
+ONLY=${BERTH_BENCH_ONLY:-}
 HOST_NAME=bench.localhost
 NS=bench-proxy
 BRIDGE=bproxy0
 SUBNET=10.216.0.0/24
+WORK=
 
-die() { echo "bench/proxy: $*" >&2; exit 1; }
 log() { echo "bench/proxy: $*" >&2; }
+# The first line of the reason is kept for the summary (also from a command substitution's subshell).
+die() { # reason [details]
+  echo "bench/proxy: $1" >&2
+  (($# > 1)) && echo "$2" >&2
+  [[ -n $WORK && -d $WORK && ! -s $WORK/failure ]] && head -n 5 <<<"$1" >"$WORK/failure"
+  exit 1
+}
 [[ $(id -u) == 0 ]] || die "needs root (containerd, network namespaces): sudo bench/proxy/run.sh"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive number, not '$ROUNDS'"
 [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive number, not '$CONNECTIONS'"
+[[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "BERTH_BENCH_THREADS must be a positive number, not '$THREADS'"
 [[ $WAKES =~ ^[1-9][0-9]*$ ]] || die "BERTH_BENCH_WAKES must be a positive number, not '$WAKES'"
+[[ -z $ONLY || $ONLY == throughput || $ONLY == wake ]] || die "BERTH_BENCH_ONLY must be throughput or wake, not '$ONLY'"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS ($CONNECTIONS) must be at least the wrk threads ($THREADS)"
 missing=()
 for tool in wrk nginx ctr containerd runc curl skopeo umoci docker-registry python3 setsid ip; do
@@ -58,15 +75,18 @@ done
 [[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || missing+=(cni-bridge)
 ((${#missing[@]} == 0)) || die "missing ${missing[*]} (apt-get install wrk nginx-light containerd runc curl skopeo umoci docker-registry python3 iproute2 containernetworking-plugins busybox-static)"
 
+[[ -n ${BERTHD:-} ]] && BERTHD=$(realpath -- "$BERTHD")
 if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  swift build -c release --product berthd >&2
-  swift build -c release --product berth-logger >&2
+  [[ -z ${BERTHD:-} ]] && swift build -c release --product berthd >&2
+  [[ -z ${BERTHD:-} ]] && swift build -c release --product berth-logger >&2
   swift build -c release --product berth-proxy-bench >&2
 fi
 BIN=$(swift build -c release --show-bin-path)
-for binary in berthd berth-logger berth-proxy-bench; do
-  [[ -x $BIN/$binary ]] || die "no $BIN/$binary (build it, or run without BERTH_BENCH_SKIP_BUILD)"
-done
+PROXY_BENCH=$BIN/berth-proxy-bench
+BERTHD=${BERTHD:-$BIN/berthd}
+[[ -x $PROXY_BENCH ]] || die "no $PROXY_BENCH (build it, or run without BERTH_BENCH_SKIP_BUILD)"
+[[ -x $BERTHD ]] || die "no $BERTHD (build it, or run without BERTH_BENCH_SKIP_BUILD)"
+[[ -x $(dirname "$BERTHD")/berth-logger ]] || die "no berth-logger beside $BERTHD"
 
 WORK=$(mktemp -d /tmp/berth-bench-proxy.XXXXXX)
 chmod 0755 "$WORK" # nginx workers run as nobody
@@ -82,9 +102,11 @@ CTRD_DIR=
 SOCKET=
 BERTHD_PID=
 API_PORT=
+PROXY_PORT=
 TOKEN=
 CONTAINER_ID=
 CONTAINER_IDS=()
+SUMMARY_DONE=
 
 stop_pid() { # name pid seconds
   local name=$1 pid=$2 seconds=$3
@@ -131,6 +153,10 @@ cleanup() {
   local status=$?
   trap - EXIT INT TERM
   set +e
+  if [[ -z $SUMMARY_DONE && -n $WORK && -d $WORK ]]; then
+    summary
+    echo "  FAILED: $(cat "$WORK/failure" 2>/dev/null || echo "exit status $status; see the messages above")"
+  fi
   if [[ -n $CONTAINER_ID && -n $BERTHD_PID ]] && kill -0 "$BERTHD_PID" 2>/dev/null; then
     curl -s -o /dev/null --max-time 30 -X DELETE -H "Authorization: Bearer $TOKEN" \
       "http://127.0.0.1:$API_PORT/v1/containers/$CONTAINER_ID"
@@ -146,12 +172,19 @@ cleanup() {
   local id
   for id in "${CONTAINER_IDS[@]}"; do release_network "$id"; done
   if ((!BRIDGE_EXISTED)) && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" 2>/dev/null; fi
-  if [[ ${BERTH_BENCH_KEEP:-} == 1 ]]; then
-    log "kept $WORK"
-  elif awk -v dir="$WORK/" 'index($2, dir) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
-    log "something is still mounted under $WORK; left it in place"
-  else
-    rm -rf --one-file-system "$WORK"
+  if [[ -n $WORK && -d $WORK ]]; then
+    # What a berthd that died could not unmount (its containers' ephemeral storage).
+    local mount
+    awk -v dir="$WORK/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while IFS= read -r mount; do
+      umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null
+    done
+    if [[ ${BERTH_BENCH_KEEP:-} == 1 ]]; then
+      log "kept $WORK"
+    elif awk -v dir="$WORK/" 'index($2, dir) == 1 { found = 1 } END { exit !found }' /proc/mounts; then
+      log "something is still mounted under $WORK; left it in place"
+    else
+      rm -rf --one-file-system "$WORK"
+    fi
   fi
   exit "$status"
 }
@@ -171,7 +204,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }
 
-# Succeeds when GET / on 127.0.0.1:PORT answers with any HTTP status.
+# Succeeds when GET PATH on 127.0.0.1:PORT answers with any HTTP status.
 http_answers() ( # port [path]
   port=$1 path=${2:-/} line=
   exec 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
@@ -191,17 +224,19 @@ wait_answers() { # name port [path]
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+verdict() { awk "BEGIN { exit !($1) }" && echo "met" || echo "NOT met"; }
+count() { if [[ -f $1 ]]; then grep -c . "$1" || true; else echo 0; fi; }
 
 # =============================================================================================
 # 1. Throughput: direct, nginx, Berth's proxy.
 
-read -r UP_PORT NGINX_PORT <<<"$(free_ports 2)"
+TARGETS=(direct nginx berth)
+declare -A URL=()
 
-nginx_common() { # dir: the shared settings of both nginx instances
+nginx_common() { # dir: the settings both nginx instances share
   cat <<EOF
 daemon off;
 worker_processes $CORES;
-worker_rlimit_nofile 65536;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
 events { worker_connections 8192; }
@@ -220,76 +255,12 @@ nginx_http_common() { # dir
 EOF
 }
 
-mkdir -p "$WORK/upstream/tmp" "$WORK/nginx/tmp"
-{
-  nginx_common "$WORK/upstream"
-  echo "http {"
-  nginx_http_common "$WORK/upstream"
-  cat <<EOF
-  server {
-    listen 127.0.0.1:$UP_PORT backlog=4096;
-    location / {
-      default_type text/plain;
-      return 200 "hello from the upstream\n";
-    }
-  }
-}
-EOF
-} >"$WORK/upstream/nginx.conf"
-{
-  nginx_common "$WORK/nginx"
-  echo "http {"
-  nginx_http_common "$WORK/nginx"
-  cat <<EOF
-  upstream bench_upstream {
-    server 127.0.0.1:$UP_PORT;
-    keepalive 64;
-    keepalive_requests 1000000;
-  }
-  server {
-    listen 127.0.0.1:$NGINX_PORT backlog=4096;
-    location / {
-      proxy_pass http://bench_upstream;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$http_host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-      proxy_set_header X-Forwarded-Host \$http_host;
-      proxy_set_header Forwarded "for=\$remote_addr;host=\$http_host;proto=\$scheme";
-    }
-  }
-}
-EOF
-} >"$WORK/nginx/nginx.conf"
-
 start_nginx() { # name
   nginx -t -q -e "$WORK/$1/error.log" -p "$WORK/$1" -c "$WORK/$1/nginx.conf" 2>"$WORK/$1.log" \
     || die "nginx rejects $WORK/$1/nginx.conf: $(cat "$WORK/$1.log")"
   setsid nginx -e "$WORK/$1/error.log" -p "$WORK/$1" -c "$WORK/$1/nginx.conf" </dev/null >>"$WORK/$1.log" 2>&1 &
   started "$1" $!
 }
-
-log "throughput: starting the upstream nginx (127.0.0.1:$UP_PORT), nginx as reverse proxy (127.0.0.1:$NGINX_PORT) and berth-proxy-bench"
-start_nginx upstream
-wait_answers upstream "$UP_PORT"
-start_nginx nginx
-wait_answers nginx "$NGINX_PORT"
-setsid "$BIN/berth-proxy-bench" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT" --host "$HOST_NAME" \
-  --port-file "$WORK/berth.port" </dev/null >"$WORK/berth.log" 2>&1 &
-started berth $!
-for _ in $(seq 200); do [[ -s $WORK/berth.port ]] && break; sleep 0.05; done
-[[ -s $WORK/berth.port ]] || die "berth-proxy-bench did not bind: $(tail -n 5 "$WORK/berth.log")"
-BERTH_PORT=$(cat "$WORK/berth.port")
-wait_answers berth "$BERTH_PORT"
-log "berth-proxy-bench on 127.0.0.1:$BERTH_PORT"
-
-declare -A URL=([direct]="http://127.0.0.1:$UP_PORT/" [nginx]="http://127.0.0.1:$NGINX_PORT/" [berth]="http://127.0.0.1:$BERTH_PORT/")
-TARGETS=(direct nginx berth)
-for target in "${TARGETS[@]}"; do
-  body=$(curl -sS --max-time 5 -H "Host: $HOST_NAME" -w ' %{http_code}' "${URL[$target]}") || die "$target: curl failed"
-  [[ $body == "hello from the upstream"*" 200" ]] || die "$target answered unexpectedly: $body"
-done
 
 # wrk's output → "requests/s p50_ms p99_ms non2xx socket_errors requests"
 parse_wrk() {
@@ -318,57 +289,117 @@ run_wrk() { # target duration output
     || die "wrk against $1 failed: $(tail -n 5 "$3")"
 }
 
-mkdir -p "$WORK/wrk"
-log "warm-up: 2s of wrk against each"
-for target in "${TARGETS[@]}"; do run_wrk "$target" 2s "$WORK/wrk/warmup-$target.txt"; done
-for target in "${TARGETS[@]}"; do : >"$WORK/wrk/$target.tsv"; done
-for ((round = 1; round <= ROUNDS; round++)); do
-  order=()
-  for ((k = 0; k < 3; k++)); do order+=("${TARGETS[$(((round - 1 + k) % 3))]}"); done
-  for target in "${order[@]}"; do
-    out=$WORK/wrk/round$round-$target.txt
-    run_wrk "$target" "$DURATION" "$out"
-    result=$(parse_wrk "$out") || die "could not read wrk's output for $target: $(cat "$out")"
-    echo "$result" >>"$WORK/wrk/$target.tsv"
-    read -r rps p50 p99 non2xx errors requests <<<"$result"
-    log "round $round/$ROUNDS $target: $rps requests/s, p50 $p50 ms, p99 $p99 ms, $requests requests, non-2xx $non2xx, socket errors $errors"
-  done
-done
+throughput() {
+  local up_port nginx_port berth_port target body round k order out result
+  read -r up_port nginx_port <<<"$(free_ports 2)"
+  mkdir -p "$WORK/upstream/tmp" "$WORK/nginx/tmp" "$WORK/wrk"
+  {
+    nginx_common "$WORK/upstream"
+    echo "http {"
+    nginx_http_common "$WORK/upstream"
+    cat <<EOF
+  server {
+    listen 127.0.0.1:$up_port backlog=4096;
+    location / {
+      default_type text/plain;
+      return 200 "hello from the upstream\n";
+    }
+  }
+}
+EOF
+  } >"$WORK/upstream/nginx.conf"
+  {
+    nginx_common "$WORK/nginx"
+    echo "http {"
+    nginx_http_common "$WORK/nginx"
+    cat <<EOF
+  upstream bench_upstream {
+    server 127.0.0.1:$up_port;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$nginx_port backlog=4096;
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$http_host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header Forwarded "for=\$remote_addr;host=\$http_host;proto=\$scheme";
+    }
+  }
+}
+EOF
+  } >"$WORK/nginx/nginx.conf"
 
-declare -A RPS=() P50=() P99=() NON2XX=() ERRORS=() REQUESTS=()
-for target in "${TARGETS[@]}"; do
-  RPS[$target]=$(awk '{ print $1 }' "$WORK/wrk/$target.tsv" | median)
-  P50[$target]=$(awk '{ print $2 }' "$WORK/wrk/$target.tsv" | median)
-  P99[$target]=$(awk '{ print $3 }' "$WORK/wrk/$target.tsv" | median)
-  NON2XX[$target]=$(awk '{ s += $4 } END { print s + 0 }' "$WORK/wrk/$target.tsv")
-  ERRORS[$target]=$(awk '{ s += $5 } END { print s + 0 }' "$WORK/wrk/$target.tsv")
-  REQUESTS[$target]=$(awk '{ s += $6 } END { print s + 0 }' "$WORK/wrk/$target.tsv")
-done
-for target in berth nginx; do
-  if ((NON2XX[$target] > 0 || ERRORS[$target] > 0)); then
-    log "WARNING: $target had ${NON2XX[$target]} non-2xx responses and ${ERRORS[$target]} socket errors; see $WORK/wrk/ (BERTH_BENCH_KEEP=1)"
-  fi
-done
-[[ -s $WORK/berth.log ]] && log "berth-proxy-bench's log: $(tail -n 20 "$WORK/berth.log")"
-stop_started berth 30
-stop_started nginx 10
-stop_started upstream 10
+  log "throughput: the upstream nginx on 127.0.0.1:$up_port, nginx as reverse proxy on 127.0.0.1:$nginx_port, berth-proxy-bench"
+  start_nginx upstream
+  wait_answers upstream "$up_port"
+  start_nginx nginx
+  wait_answers nginx "$nginx_port"
+  setsid "$PROXY_BENCH" --listen 127.0.0.1:0 --upstream "127.0.0.1:$up_port" --host "$HOST_NAME" \
+    --port-file "$WORK/berth.port" </dev/null >"$WORK/berth.log" 2>&1 &
+  started berth $!
+  for _ in $(seq 200); do [[ -s $WORK/berth.port ]] && break; sleep 0.05; done
+  [[ -s $WORK/berth.port ]] || die "berth-proxy-bench did not bind: $(tail -n 5 "$WORK/berth.log")"
+  berth_port=$(cat "$WORK/berth.port")
+  wait_answers berth "$berth_port"
+  log "berth-proxy-bench on 127.0.0.1:$berth_port"
+
+  URL=([direct]="http://127.0.0.1:$up_port/" [nginx]="http://127.0.0.1:$nginx_port/" [berth]="http://127.0.0.1:$berth_port/")
+  for target in "${TARGETS[@]}"; do
+    body=$(curl -sS --max-time 5 -H "Host: $HOST_NAME" -w ' %{http_code}' "${URL[$target]}") || die "$target: curl failed"
+    [[ $body == "hello from the upstream"*" 200" ]] || die "$target answered unexpectedly: $body"
+  done
+
+  log "warm-up: 2s of wrk against each"
+  for target in "${TARGETS[@]}"; do run_wrk "$target" 2s "$WORK/wrk/warmup-$target.txt"; done
+  for target in "${TARGETS[@]}"; do : >"$WORK/wrk/$target.tsv"; done
+  for ((round = 1; round <= ROUNDS; round++)); do
+    order=()
+    for ((k = 0; k < 3; k++)); do order+=("${TARGETS[$(((round - 1 + k) % 3))]}"); done
+    for target in "${order[@]}"; do
+      out=$WORK/wrk/round$round-$target.txt
+      run_wrk "$target" "$DURATION" "$out"
+      result=$(parse_wrk "$out") || die "could not read wrk's output for $target: $(cat "$out")"
+      echo "$result" >>"$WORK/wrk/$target.tsv"
+      read -r rps p50 p99 non2xx errors requests <<<"$result"
+      log "round $round/$ROUNDS $target: $rps requests/s, p50 $p50 ms, p99 $p99 ms, $requests requests, non-2xx $non2xx, socket errors $errors"
+    done
+  done
+  [[ $(cat "$WORK/berth.log") == "listening on 127.0.0.1:$berth_port" ]] \
+    || log "berth-proxy-bench's log: $(tail -n 20 "$WORK/berth.log")"
+  grep -q . "$WORK/nginx/error.log" 2>/dev/null && log "nginx's error log: $(tail -n 5 "$WORK/nginx/error.log")"
+  stop_started berth 30
+  stop_started nginx 10
+  stop_started upstream 10
+}
 
 # =============================================================================================
 # 2. Wake-up: a real berthd on a private containerd and registry.
 
-log "wake-up: starting a private containerd and registry"
-CTRD_DIR=$WORK/ctrd
-scripts/test-env.sh start-containerd "$CTRD_DIR" 2>"$WORK/containerd-start.log" \
-  || die "the private containerd did not start: $(tail -n 5 "$WORK/containerd-start.log")"
-# shellcheck disable=SC1091
-SOCKET=$(source "$CTRD_DIR/env" && echo "$BERTH_TEST_CONTAINERD_SOCKET")
-CTR=(ctr --address "$SOCKET" --connect-timeout 5s -n "$NS")
+CTR=()
+IMAGE=
+PEER_IMAGE=
+NAME=
 
-read -r REGISTRY_PORT <<<"$(free_ports 1)"
-REGISTRY=127.0.0.1:$REGISTRY_PORT
-mkdir -p "$WORK/registry/storage"
-cat >"$WORK/registry/config.yml" <<EOF
+wake_environment() {
+  log "wake-up: a private containerd and registry, the busybox httpd image"
+  CTRD_DIR=$WORK/ctrd
+  scripts/test-env.sh start-containerd "$CTRD_DIR" 2>"$WORK/containerd-start.log" \
+    || die "the private containerd did not start: $(tail -n 5 "$WORK/containerd-start.log")"
+  # shellcheck disable=SC1091
+  SOCKET=$(source "$CTRD_DIR/env" && echo "$BERTH_TEST_CONTAINERD_SOCKET")
+  CTR=(ctr --address "$SOCKET" --connect-timeout 5s -n "$NS")
+
+  local registry_port registry rootfs image_dir=$WORK/image
+  read -r registry_port <<<"$(free_ports 1)"
+  registry=127.0.0.1:$registry_port
+  mkdir -p "$WORK/registry/storage"
+  cat >"$WORK/registry/config.yml" <<EOF
 version: 0.1
 log:
   level: warn
@@ -376,42 +407,70 @@ storage:
   filesystem:
     rootdirectory: $WORK/registry/storage
 http:
-  addr: $REGISTRY
+  addr: $registry
   secret: $(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 EOF
-setsid docker-registry serve "$WORK/registry/config.yml" </dev/null >"$WORK/registry.log" 2>&1 &
-started registry $!
-wait_answers registry "$REGISTRY_PORT" /v2/
+  setsid docker-registry serve "$WORK/registry/config.yml" </dev/null >"$WORK/registry.log" 2>&1 &
+  started registry $!
+  wait_answers registry "$registry_port" /v2/
 
-# The image: busybox-static as httpd.
-IMAGE_DIR=$WORK/image
-umoci init --layout "$IMAGE_DIR/oci" >/dev/null
-umoci new --image "$IMAGE_DIR/oci:httpd"
-umoci unpack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
-rootfs=$IMAGE_DIR/bundle/rootfs
-mkdir -p "$rootfs"/{bin,etc,www,tmp}
-cp /bin/busybox "$rootfs/bin/busybox"
-for applet in sh httpd; do ln -s busybox "$rootfs/bin/$applet"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
-printf 'root:x:0:\nnobody:x:65534:\n' >"$rootfs/etc/group"
-echo "hello from bench/proxy" >"$rootfs/www/index.html"
-umoci repack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
-umoci config --image "$IMAGE_DIR/oci:httpd" --config.env PATH=/bin --config.env PORT=8080 \
-  --config.cmd sh --config.cmd -c --config.cmd 'exec httpd -f -p $PORT -h /www' >/dev/null
-IMAGE=$REGISTRY/bench/httpd:1
-skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$IMAGE_DIR/oci:httpd" "docker://$IMAGE" \
-  || die "skopeo could not push $IMAGE"
+  umoci init --layout "$image_dir/oci" >/dev/null
+  umoci new --image "$image_dir/oci:httpd"
+  umoci unpack --image "$image_dir/oci:httpd" "$image_dir/bundle" >/dev/null
+  rootfs=$image_dir/bundle/rootfs
+  mkdir -p "$rootfs"/{bin,etc,www,tmp}
+  cp /bin/busybox "$rootfs/bin/busybox"
+  ln -s busybox "$rootfs/bin/sh"
+  ln -s busybox "$rootfs/bin/httpd"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
+  printf 'root:x:0:\nnobody:x:65534:\n' >"$rootfs/etc/group"
+  echo "hello from bench/proxy" >"$rootfs/www/index.html"
+  umoci repack --image "$image_dir/oci:httpd" "$image_dir/bundle" >/dev/null
+  umoci config --image "$image_dir/oci:httpd" --config.env PATH=/bin --config.env PORT=8080 \
+    --config.cmd sh --config.cmd -c --config.cmd 'exec httpd -f -p $PORT -h /www' >/dev/null
+  IMAGE=$registry/bench/httpd:1
+  REGISTRY=$registry
+  skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$image_dir/oci:httpd" "docker://$IMAGE" \
+    || die "skopeo could not push $IMAGE"
 
-(umask 077; od -An -tx1 -N32 -v /dev/urandom | tr -d ' \n' >"$WORK/secret")
-echo "# bench/proxy: settings come from the flags." >"$WORK/berthd.toml"
+  (umask 077; od -An -tx1 -N32 -v /dev/urandom | tr -d ' \n' >"$WORK/secret")
+  echo "# bench/proxy: settings come from the flags." >"$WORK/berthd.toml"
+}
 
-berthd_log_tail() { tail -n "${2:-30}" "$WORK/berthd-$1.log" 2>/dev/null | sed 's/^/    /'; }
+# The end of berthd's log; when it crashed, the last lines before and the crashed thread's frames.
+berthd_log_tail() { # label [lines]
+  local file=$WORK/berthd-$1.log
+  if grep -q '^\*\*\* Program crashed' "$file" 2>/dev/null; then
+    echo "    (the last lines before the crash, polling GETs left out:)"
+    awk '/^\*\*\* Signal/ { exit } NF && !/GET \/v1\/containers\// { print }' "$file" | tail -n 8 | sed 's/^/    /'
+    awk '/^\*\*\* Program crashed/ { print; next }
+         / crashed:$/ { frames = 1; print; next }
+         frames && /^\.\.\.$/ { exit }
+         frames && NF { print }' "$file" | sed 's/^/    /'
+  else
+    grep -v 'GET /v1/containers/' "$file" 2>/dev/null | tail -n "${2:-20}" | sed 's/^/    /'
+  fi
+}
+
+# Dies when berthd is gone, with the end of its log.
+berthd_alive() { # label
+  kill -0 "$BERTHD_PID" 2>/dev/null && return 0
+  local status=0
+  wait "$BERTHD_PID" 2>/dev/null || status=$?
+  unset "PIDS[berthd-$1]"
+  if ((status == 132)); then
+    status="132: SIGILL, a Swift runtime trap"
+  elif ((status > 128)); then
+    status="$status: killed by signal $((status - 128))"
+  fi
+  die "berthd ($1) exited (status $status)" "  berthd's log:
+$(berthd_log_tail "$1")"
+}
 
 start_berthd() { # label pause-after stop-after
-  local label=$1 proxy_port
-  read -r API_PORT proxy_port <<<"$(free_ports 2)"
-  PROXY_PORT=$proxy_port
-  setsid "$BIN/berthd" serve --config "$WORK/berthd.toml" --containerd-socket "$SOCKET" --namespace "$NS" \
+  local label=$1
+  read -r API_PORT PROXY_PORT <<<"$(free_ports 2)"
+  setsid "$BERTHD" serve --config "$WORK/berthd.toml" --containerd-socket "$SOCKET" --namespace "$NS" \
     --data-dir "$WORK/berthd-$label" --jwt-secret-file "$WORK/secret" \
     --api-listen "127.0.0.1:$API_PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" --domain localhost \
     --cni-bridge "$BRIDGE" --cni-subnet "$SUBNET" --insecure-registry "$REGISTRY" \
@@ -421,13 +480,12 @@ start_berthd() { # label pause-after stop-after
   started "berthd-$label" "$BERTHD_PID"
   local deadline=$((SECONDS + 60))
   until curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/readyz" 2>/dev/null; do
-    kill -0 "$BERTHD_PID" 2>/dev/null || die "berthd ($label) exited during startup:
-$(berthd_log_tail "$label")"
-    ((SECONDS < deadline)) || die "berthd ($label) was not ready within 60s:
+    berthd_alive "$label"
+    ((SECONDS < deadline)) || die "berthd ($label) was not ready within 60s" "  berthd's log:
 $(berthd_log_tail "$label")"
     sleep 0.1
   done
-  TOKEN=$("$BIN/berthd" token --config "$WORK/berthd.toml" --jwt-secret-file "$WORK/secret" --sub bench --ttl 2h) \
+  TOKEN=$("$BERTHD" token --config "$WORK/berthd.toml" --jwt-secret-file "$WORK/secret" --sub bench --ttl 2h) \
     || die "berthd token failed"
 }
 
@@ -441,7 +499,7 @@ api() {
   local args=(-sS -o "$WORK/response" -w '%{http_code}' --max-time 60 -X "$1" "http://127.0.0.1:$API_PORT$2"
     -H "Authorization: Bearer $TOKEN")
   (($# > 2)) && args+=(-H 'Content-Type: application/json' --data "$3")
-  curl "${args[@]}"
+  curl "${args[@]}" 2>/dev/null
 }
 
 json_field() { # key: of the JSON object in $WORK/response
@@ -453,7 +511,6 @@ except Exception:
 print("" if value is None else value)' "$WORK/response" "$1"
 }
 
-NAME=
 deploy() { # label name
   local label=$1 code status message deadline
   NAME=$2
@@ -464,13 +521,14 @@ deploy() { # label name
   CONTAINER_IDS+=("$CONTAINER_ID")
   deadline=$((SECONDS + 120))
   while :; do
+    berthd_alive "$label"
     code=$(api GET "/v1/containers/$CONTAINER_ID") || code=000
     status=
     [[ $code == 200 ]] && status=$(json_field status)
     [[ $status == running ]] && break
     if [[ $status == failed ]] || ((SECONDS >= deadline)); then
       message=$(json_field statusMessage)
-      die "$NAME did not run (status ${status:-HTTP $code}${message:+: $message}); berthd's log:
+      die "$NAME did not run (status ${status:-HTTP $code}${message:+: $message})" "  berthd's log:
 $(berthd_log_tail "$label")"
     fi
     sleep 0.2
@@ -478,7 +536,7 @@ $(berthd_log_tail "$label")"
   invoke "$label" >/dev/null
 }
 
-delete_container() { # label
+delete_container() {
   local code
   code=$(api DELETE "/v1/containers/$CONTAINER_ID") || code=000
   [[ $code == 204 || $code == 404 ]] || die "DELETE answered $code: $(cat "$WORK/response")"
@@ -493,12 +551,18 @@ delete_container() { # label
 # One request through berthd's proxy on a new connection; prints curl's time_starttransfer in ms.
 invoke() { # label
   local out code seconds
+  rm -f "$WORK/invocation" "$WORK/invocation.err"
   out=$(curl -sS -o "$WORK/invocation" -w '%{http_code} %{time_starttransfer}' --max-time 60 \
     --resolve "$NAME.localhost:$PROXY_PORT:127.0.0.1" "http://$NAME.localhost:$PROXY_PORT/" 2>"$WORK/invocation.err") \
     || out="000 0"
   read -r code seconds <<<"$out"
   if [[ $code != 200 ]] || ! grep -q "hello from bench/proxy" "$WORK/invocation"; then
-    die "http://$NAME.localhost:$PROXY_PORT/ answered ${code/#000/no response} ($(cat "$WORK/invocation.err" "$WORK/invocation" 2>/dev/null | head -c 300)); berthd's log:
+    sleep 0.5 # a berthd that crashed is writing its backtrace: wait until it is done
+    for _ in $(seq 300); do
+      grep -q '^\*\*\* Signal' "$WORK/berthd-$1.log" 2>/dev/null && kill -0 "$BERTHD_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    die "a request to $NAME (http://$NAME.localhost:$PROXY_PORT/) answered ${code/#000/nothing} ($(cat "$WORK/invocation.err" "$WORK/invocation" 2>/dev/null | head -c 300))" "  berthd's log:
 $(berthd_log_tail "$1")"
   fi
   calc "%.2f\n" "$seconds * 1000"
@@ -514,6 +578,7 @@ task_state() {
 wait_idle() { # label paused|stopped
   local deadline=$((SECONDS + 60)) code status state
   while :; do
+    berthd_alive "$1"
     code=$(api GET "/v1/containers/$CONTAINER_ID") || code=000
     status=
     [[ $code == 200 ]] && status=$(json_field status)
@@ -522,7 +587,7 @@ wait_idle() { # label paused|stopped
       [[ $2 == paused && $state == PAUSED ]] && break
       [[ $2 == stopped && $state == none ]] && break
     fi
-    ((SECONDS < deadline)) || die "$NAME was not $2 within 60s (status ${status:-HTTP $code}, task $state); berthd's log:
+    ((SECONDS < deadline)) || die "$NAME was not $2 within 60s (status ${status:-HTTP $code}, task $state)" "  berthd's log:
 $(berthd_log_tail "$1")"
     sleep 0.05
   done
@@ -531,40 +596,26 @@ $(berthd_log_tail "$1")"
 
 # berthd's own wake-up durations in ms, from its "woke up" log lines.
 berthd_wakes() { # label source
-  { grep 'woke up' "$WORK/berthd-$1.log" || true; } | { grep "from=$2" || true; } \
+  { grep 'woke up' "$WORK/berthd-$1.log" 2>/dev/null || true; } | { grep "from=$2" || true; } \
     | sed -n 's/.*after=\([0-9.e+-]*\) \(seconds\|milliseconds\|ms\|s\)\b.*/\1 \2/p' \
     | awk '{ v = $1 + 0; if ($2 == "seconds" || $2 == "s") v *= 1000; printf "%.2f\n", v }'
 }
 
-# --- paused ---
-log "wake-up from paused: berthd --idle-pause-after 1s --idle-stop-after 0s, $WAKES wakes"
-start_berthd paused 1s 0s
-deploy paused wake-paused
-: >"$WORK/paused.ms"
-for ((i = 1; i <= WAKES; i++)); do
-  wait_idle paused paused
-  ms=$(invoke paused)
-  echo "$ms" >>"$WORK/paused.ms"
-  log "paused wake $i/$WAKES: first byte after $ms ms"
-done
-PAUSED_MS=$(median <"$WORK/paused.ms")
-PAUSED_MIN=$(sort -g "$WORK/paused.ms" | head -n1)
-PAUSED_MAX=$(sort -g "$WORK/paused.ms" | tail -n1)
-PAUSED_BERTHD=$(berthd_wakes paused paused | median)
-delete_container paused
-stop_berthd paused
-
-# --- stopped, and the peer ---
-log "wake-up from stopped: berthd --idle-pause-after 0s --idle-stop-after 1s, $WAKES wakes, each after ctr run -d of the same image"
-start_berthd stopped 0s 1s
-deploy stopped wake-stopped
-
-PEER_IMAGE=$IMAGE
-if ! "${CTR[@]}" images ls -q 2>/dev/null | grep -qxF "$IMAGE"; then
-  PEER_IMAGE=$("${CTR[@]}" images ls -q 2>/dev/null | head -n1)
-  [[ -n $PEER_IMAGE ]] || die "berthd's image is not in containerd's namespace $NS (ctr images ls is empty)"
-fi
-log "peer image: $PEER_IMAGE"
+wake_paused() {
+  local i ms
+  log "wake-up from paused: berthd --idle-pause-after 1s --idle-stop-after 0s, $WAKES wakes"
+  start_berthd paused 1s 0s
+  deploy paused wake-paused
+  : >"$WORK/paused.ms"
+  for ((i = 1; i <= WAKES; i++)); do
+    wait_idle paused paused
+    ms=$(invoke paused)
+    echo "$ms" >>"$WORK/paused.ms"
+    log "paused wake $i/$WAKES: first byte after $ms ms"
+  done
+  delete_container
+  stop_berthd paused
+}
 
 # ctr run -d --net-host of the image with PORT set, then connect every 1 ms until the first byte
 # of the response; prints "total_ms ctr_run_ms".
@@ -598,66 +649,122 @@ end = time.monotonic()
 print("%.2f %.2f" % ((end - start) * 1000, (ran - start) * 1000))
 PY
 }
+
 peer_remove() { # id
   "${CTR[@]}" tasks kill -s SIGKILL "$1" >/dev/null 2>&1 || true
   for _ in $(seq 200); do "${CTR[@]}" tasks delete "$1" >/dev/null 2>&1 && break; sleep 0.05; done
   "${CTR[@]}" containers delete "$1" >/dev/null 2>&1 || true
 }
 
-# A first peer run, not counted (the snapshot for ctr's own container, caches).
-wait_idle stopped stopped
-if ! peer_run peer-warmup >/dev/null 2>"$WORK/peer-warmup.err"; then
-  log "the peer's warm-up run failed ($(cat "$WORK/peer-warmup.err")); pulling the image with ctr and trying again"
-  peer_remove peer-warmup
-  "${CTR[@]}" images pull --plain-http "$IMAGE" >/dev/null || die "ctr images pull --plain-http $IMAGE failed"
-  PEER_IMAGE=$IMAGE
-  peer_run peer-warmup >/dev/null || die "the peer's warm-up run failed again"
-fi
-peer_remove peer-warmup
+wake_stopped() {
+  local i ms peer_ms run_ms
+  log "wake-up from stopped: berthd --idle-pause-after 0s --idle-stop-after 1s, $WAKES wakes, each after ctr run -d of the same image"
+  start_berthd stopped 0s 1s
+  deploy stopped wake-stopped
 
-: >"$WORK/stopped.ms"; : >"$WORK/peer.ms"; : >"$WORK/peer-run.ms"
-for ((i = 1; i <= WAKES; i++)); do
+  PEER_IMAGE=$IMAGE
+  if ! "${CTR[@]}" images ls -q 2>/dev/null | grep -qxF "$IMAGE"; then
+    PEER_IMAGE=$("${CTR[@]}" images ls -q 2>/dev/null | head -n1)
+    [[ -n $PEER_IMAGE ]] || die "berthd's image is not in containerd's namespace $NS (ctr images ls is empty)"
+  fi
+  log "peer image: $PEER_IMAGE (as berthd pulled it)"
+
+  # A first peer run, not counted (the snapshot for ctr's own container, caches).
   wait_idle stopped stopped
-  read -r peer_ms run_ms <<<"$(peer_run "peer-$i")" || die "peer run $i failed"
-  [[ -n $peer_ms ]] || die "peer run $i failed"
-  peer_remove "peer-$i"
-  sleep 0.2
-  [[ $(task_state) == none ]] || die "$NAME has a task again before its wake ($(task_state))"
-  ms=$(invoke stopped)
-  echo "$ms" >>"$WORK/stopped.ms"
-  echo "$peer_ms" >>"$WORK/peer.ms"
-  echo "$run_ms" >>"$WORK/peer-run.ms"
-  log "stopped wake $i/$WAKES: berth first byte after $ms ms; ctr run -d + first byte $peer_ms ms (ctr run $run_ms ms)"
-done
-STOPPED_MS=$(median <"$WORK/stopped.ms")
-PEER_MS=$(median <"$WORK/peer.ms")
-PEER_RUN_MS=$(median <"$WORK/peer-run.ms")
-STOPPED_BERTHD=$(berthd_wakes stopped stopped | median)
-delete_container stopped
-stop_berthd stopped
+  if ! peer_run peer-warmup >/dev/null 2>"$WORK/peer-warmup.err"; then
+    log "the peer's warm-up run failed ($(cat "$WORK/peer-warmup.err")); pulling the image with ctr and trying again"
+    peer_remove peer-warmup
+    "${CTR[@]}" images pull --plain-http "$IMAGE" >/dev/null || die "ctr images pull --plain-http $IMAGE failed"
+    PEER_IMAGE=$IMAGE
+    peer_run peer-warmup >/dev/null || die "the peer's warm-up run failed again"
+  fi
+  peer_remove peer-warmup
+
+  : >"$WORK/stopped.ms"; : >"$WORK/peer.ms"; : >"$WORK/peer-run.ms"
+  for ((i = 1; i <= WAKES; i++)); do
+    wait_idle stopped stopped
+    read -r peer_ms run_ms <<<"$(peer_run "peer-$i")"
+    [[ -n $peer_ms ]] || die "the peer's run $i failed"
+    peer_remove "peer-$i"
+    sleep 0.2
+    [[ $(task_state) == none ]] || die "$NAME has a task again before its wake ($(task_state))"
+    ms=$(invoke stopped)
+    echo "$ms" >>"$WORK/stopped.ms"
+    echo "$peer_ms" >>"$WORK/peer.ms"
+    echo "$run_ms" >>"$WORK/peer-run.ms"
+    log "stopped wake $i/$WAKES: berth first byte after $ms ms; ctr run -d + first byte $peer_ms ms (ctr run $run_ms ms)"
+  done
+  delete_container
+  stop_berthd stopped
+}
 
 # =============================================================================================
-# Summary.
+# Summary: what was measured (also after a failure).
 
-RATIO=$(calc "%.3f" "${RPS[berth]} / ${RPS[nginx]}")
-STOP_RATIO=$(calc "%.2f" "$STOPPED_MS / $PEER_MS")
-verdict() { awk "BEGIN { exit !($1) }" && echo "met" || echo "NOT met"; }
-echo
-echo "bench/proxy summary ($CORES cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION, Host: $HOST_NAME; median of $ROUNDS rounds, order rotating)"
-printf '  %-28s %12s %10s %10s %12s\n' "" "requests/s" "p50 ms" "p99 ms" "added p99"
-printf '  %-28s %12.0f %10.3f %10.3f %12s\n' "direct (upstream nginx)" "${RPS[direct]}" "${P50[direct]}" "${P99[direct]}" "-"
-printf '  %-28s %12.0f %10.3f %10.3f %+9.3f ms\n' "nginx reverse proxy" "${RPS[nginx]}" "${P50[nginx]}" "${P99[nginx]}" "$(calc "%.3f" "${P99[nginx]} - ${P99[direct]}")"
-printf '  %-28s %12.0f %10.3f %10.3f %+9.3f ms\n' "berth proxy" "${RPS[berth]}" "${P50[berth]}" "${P99[berth]}" "$(calc "%.3f" "${P99[berth]} - ${P99[direct]}")"
-echo "  ratio berth/nginx requests/s: $RATIO (goal >= 1.0: $(verdict "$RATIO >= 1.0"))"
-echo "  p99 added by berth minus p99 added by nginx: $(calc "%+.3f" "${P99[berth]} - ${P99[nginx]}") ms"
-for target in "${TARGETS[@]}"; do
-  echo "  $target: ${REQUESTS[$target]} requests in all rounds, ${NON2XX[$target]} non-2xx, ${ERRORS[$target]} socket errors"
-done
-echo "wake-up through berthd's proxy (curl time_starttransfer, new connection each; median of $WAKES)"
-echo "  from paused:  ${PAUSED_MS} ms (min ${PAUSED_MIN}, max ${PAUSED_MAX}; berthd's own wake median ${PAUSED_BERTHD} ms) (goal < 10 ms: $(verdict "$PAUSED_MS < 10"))"
-echo "  from stopped: ${STOPPED_MS} ms (berthd's own wake median ${STOPPED_BERTHD} ms)"
-echo "  peer: ctr run -d --net-host + first byte: ${PEER_MS} ms (of which ctr run -d ${PEER_RUN_MS} ms)"
-echo "  ratio stopped-wake / peer: ${STOP_RATIO} (goal <= 1.3: $(verdict "$STOP_RATIO <= 1.3"))"
-for label in paused stopped; do
-  echo "  berthd ($label) logged $(grep -cE '^[^ ]+ (warning|error|critical) ' "$WORK/berthd-$label.log" || true) warnings or errors"
-done
+summary() {
+  local target rps ratio n
+  echo
+  if [[ -s $WORK/wrk/berth.tsv && -s $WORK/wrk/nginx.tsv && -s $WORK/wrk/direct.tsv ]]; then
+    declare -A RPS=() P50=() P99=()
+    for target in "${TARGETS[@]}"; do
+      RPS[$target]=$(awk '{ print $1 }' "$WORK/wrk/$target.tsv" | median)
+      P50[$target]=$(awk '{ print $2 }' "$WORK/wrk/$target.tsv" | median)
+      P99[$target]=$(awk '{ print $3 }' "$WORK/wrk/$target.tsv" | median)
+    done
+    n=$(count "$WORK/wrk/berth.tsv")
+    ratio=$(calc "%.3f" "${RPS[berth]} / ${RPS[nginx]}")
+    echo "bench/proxy: throughput ($CORES cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, Host: $HOST_NAME; median of $n rounds, order rotating)"
+    printf '  %-26s %11s %9s %9s %11s\n' "" "requests/s" "p50 ms" "p99 ms" "added p99"
+    printf '  %-26s %11.0f %9.3f %9.3f %11s\n' "direct (upstream nginx)" "${RPS[direct]}" "${P50[direct]}" "${P99[direct]}" "-"
+    for target in nginx berth; do
+      printf '  %-26s %11.0f %9.3f %9.3f %+8.3f ms\n' "$([[ $target == nginx ]] && echo "nginx reverse proxy" || echo "berth proxy")" \
+        "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "$(calc "%.3f" "${P99[$target]} - ${P99[direct]}")"
+    done
+    echo "  ratio berth/nginx requests/s: $ratio (goal >= 1.0: $(verdict "$ratio >= 1.0"))"
+    echo "  added p99: berth $(calc "%+.3f" "${P99[berth]} - ${P99[direct]}") ms, nginx $(calc "%+.3f" "${P99[nginx]} - ${P99[direct]}") ms (berth's minus nginx's: $(calc "%+.3f" "${P99[berth]} - ${P99[nginx]}") ms)"
+    for target in "${TARGETS[@]}"; do
+      awk -v t="$target" '{ r += $6; n += $4; e += $5 } END { printf "  %s: %d requests in all rounds, %d non-2xx, %d socket errors\n", t, r, n, e }' "$WORK/wrk/$target.tsv"
+    done
+  elif [[ $ONLY != wake ]]; then
+    echo "bench/proxy: throughput: not measured"
+  fi
+  [[ $ONLY == throughput ]] && return 0
+  echo "bench/proxy: wake-up through berthd's proxy (curl time_starttransfer on a new connection; medians)"
+  n=$(count "$WORK/paused.ms")
+  if ((n > 0)); then
+    local paused own
+    paused=$(median <"$WORK/paused.ms")
+    own=$(berthd_wakes paused paused | median)
+    echo "  from paused:  $paused ms over $n of $WAKES wakes (min $(sort -g "$WORK/paused.ms" | head -n1), max $(sort -g "$WORK/paused.ms" | tail -n1); berthd's own wake $own ms) (goal < 10 ms: $(verdict "$paused < 10"))"
+  else
+    echo "  from paused:  not measured"
+  fi
+  n=$(count "$WORK/stopped.ms")
+  if ((n > 0)); then
+    local stopped peer peer_run own
+    stopped=$(median <"$WORK/stopped.ms")
+    peer=$(median <"$WORK/peer.ms")
+    peer_run=$(median <"$WORK/peer-run.ms")
+    own=$(berthd_wakes stopped stopped | median)
+    ratio=$(calc "%.2f" "$stopped / $peer")
+    echo "  from stopped: $stopped ms over $n of $WAKES wakes (min $(sort -g "$WORK/stopped.ms" | head -n1), max $(sort -g "$WORK/stopped.ms" | tail -n1); berthd's own wake $own ms)"
+    echo "  peer, ctr run -d --net-host + first byte: $peer ms over the same $n rounds (ctr run -d alone $peer_run ms)"
+    echo "  ratio stopped wake / peer: $ratio (goal <= 1.3: $(verdict "$ratio <= 1.3"))"
+  else
+    echo "  from stopped: not measured"
+  fi
+  local label
+  for label in paused stopped; do
+    [[ -f $WORK/berthd-$label.log ]] || continue
+    echo "  berthd ($label): $(grep -cE '^[^ ]+ (warning|error|critical) ' "$WORK/berthd-$label.log" || true) warnings or errors logged$(grep -q '^\*\*\* Program crashed' "$WORK/berthd-$label.log" && echo "; it CRASHED: $(grep -m1 '^\*\*\* Program crashed' "$WORK/berthd-$label.log")")"
+  done
+}
+
+[[ $ONLY == wake ]] || throughput
+if [[ $ONLY != throughput ]]; then
+  wake_environment
+  wake_paused
+  wake_stopped
+fi
+summary
+SUMMARY_DONE=1

@@ -34,6 +34,11 @@ WORK=$(mktemp -d /tmp/berth-bench-start.XXXXXX)
 BERTHD_PID=
 PEER_BRIDGE=bstartpeer0
 cleanup() {
+  local status=$?
+  if ((status != 0)) && [[ -f $WORK/berthd.log ]]; then
+    cp "$WORK/berthd.log" "/tmp/berth-bench-start-berthd.log"
+    echo "bench/start: failed; berthd's log is in /tmp/berth-bench-start-berthd.log" >&2
+  fi
   [[ -n $BERTHD_PID ]] && kill "$BERTHD_PID" 2>/dev/null && wait "$BERTHD_PID" 2>/dev/null || true
   for ns in $(ip netns list 2>/dev/null | awk '/^bstart-/ { print $1 }'); do ip netns delete "$ns" 2>/dev/null || true; done
   scripts/test-env.sh stop "$WORK/services" >/dev/null 2>&1 || true
@@ -43,6 +48,7 @@ cleanup() {
     eval "iptables -t nat $rule" 2>/dev/null || true
   done
   rm -rf --one-file-system "$WORK"
+  exit "$status"
 }
 trap cleanup EXIT
 
@@ -198,12 +204,16 @@ python3 - "$MANY" <<'PY'
 import http.client, json, os, sys, time
 api, token, image, many = int(os.environ["API_PORT"]), os.environ["TOKEN"], os.environ["IMAGE"], int(sys.argv[1])
 h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
-c = http.client.HTTPConnection("127.0.0.1", api)
+def connection():
+    return http.client.HTTPConnection("127.0.0.1", api, timeout=30)
 for i in range(many):
+    c = connection()
     c.request("POST", "/v1/containers", json.dumps({"name": f"many-{i}", "image": image, "ram": "16Mi", "cpu": 0.1}), h)
     r = c.getresponse(); r.read(); assert r.status == 201, r.status
+    c.close()
 deadline = time.monotonic() + 600
 while time.monotonic() < deadline:
+    c = connection()
     c.request("GET", "/v1/containers", headers=h)
     items = json.loads(c.getresponse().read())["containers"]
     running = sum(1 for item in items if item["status"] == "running")

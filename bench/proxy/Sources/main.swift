@@ -85,6 +85,7 @@ guard let upstreamAddress else { usage("--upstream is required") }
 
 var logger = Logger(label: "berth-proxy-bench")
 logger.logLevel = .warning
+let listenHost = listen.0
 let routes = FixedRoutes(
     host: routedHost,
     upstream: Upstream(containerID: "bench", revision: 1, host: upstreamAddress.0, port: upstreamAddress.1)
@@ -101,8 +102,7 @@ let announce = Task {
         try? "\(port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
         _ = rename(portFile + ".tmp", portFile)
     }
-    print("listening on \(listen.0):\(port)")
-    fflush(stdout)
+    FileHandle.standardOutput.write(Data("listening on \(listenHost):\(port)\n".utf8))
 }
 let group = ServiceGroup(configuration: ServiceGroupConfiguration(
     services: [.init(service: server)],
