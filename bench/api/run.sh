@@ -33,9 +33,11 @@ trap cleanup EXIT
 scripts/test-env.sh start-containerd "$WORK/services" 2>/dev/null
 source "$WORK/services/env"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/secret"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+PROXY_PORT=$(free_port)
 "$BIN/berthd" serve --containerd-socket "$BERTH_TEST_CONTAINERD_SOCKET" --namespace bench --data-dir "$WORK/data" \
-  --jwt-secret-file "$WORK/secret" --api-listen "127.0.0.1:$PORT" --proxy-listen 127.0.0.1:0 \
+  --jwt-secret-file "$WORK/secret" --api-listen "127.0.0.1:$PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" \
   --cni-bridge berthbench0 --cni-subnet 10.213.0.0/16 --insecure-registry 127.0.0.1:9 --log-level warning \
   >"$WORK/berthd.log" 2>&1 &
 BERTHD_PID=$!
