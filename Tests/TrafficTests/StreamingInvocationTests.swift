@@ -46,7 +46,7 @@ final class StreamingInvocationTests: XCTestCase {
         let expected = try await offPool("/bin/sh", ["-c", "sha256sum \(scratch)/body | cut -d' ' -f1"])
             .trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let sampler = RSSPeak()
+        let sampler = RSSSampler()
         let uploaded = try await offPool("/usr/bin/curl", [
             "-sS", "--fail", "-X", "POST", "-T", "\(scratch)/body", "-H", "Host: streamer.localhost",
             "http://\(proxy)/cgi-bin/upload",
@@ -106,38 +106,5 @@ func offPool(_ executable: String, _ arguments: [String]) async throws -> String
         Thread.detachNewThread {
             continuation.resume(with: Result { try runCommand(executable, arguments) })
         }
-    }
-}
-
-/// This process's peak resident memory growth while something runs.
-final class RSSPeak: @unchecked Sendable {
-    private let lock = NSLock()
-    private var peak = 0
-    private var running = true
-    let baseline = RSSPeak.current()
-
-    init() {
-        peak = baseline
-        Thread.detachNewThread { [self] in
-            while lock.withLock({ running }) {
-                let now = RSSPeak.current()
-                lock.withLock { peak = max(peak, now) }
-                usleep(20_000)
-            }
-        }
-    }
-
-    func stop() -> Int {
-        lock.withLock {
-            running = false
-            return peak - baseline
-        }
-    }
-
-    static func current() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) else { return 0 }
-        return kib * 1024
     }
 }

@@ -230,39 +230,3 @@ func runPythonClient(port: Int, host: String, mode: String, size: Int) async thr
         }
     }
 }
-
-/// This process's resident set, sampled while a transfer runs.
-final class RSSSampler: @unchecked Sendable {
-    private let lock = NSLock()
-    private var peak = 0
-    private var running = true
-    let baseline: Int
-
-    init() {
-        baseline = RSSSampler.current()
-        peak = baseline
-        Thread.detachNewThread { [self] in
-            while lock.withLock({ running }) {
-                let now = RSSSampler.current()
-                lock.withLock { peak = max(peak, now) }
-                usleep(10_000)
-            }
-        }
-    }
-
-    /// Stops sampling; returns the peak growth over the baseline, in bytes.
-    func stop() -> Int {
-        lock.withLock {
-            running = false
-            return peak - baseline
-        }
-    }
-
-    static func current() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
-        else { return 0 }
-        return kib * 1024
-    }
-}
