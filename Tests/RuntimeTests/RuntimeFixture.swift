@@ -37,7 +37,7 @@ final class RuntimeFixture: @unchecked Sendable {
         network = CNIConfiguration(
             networkName: "berth-rt-\(suffix)",
             bridge: "brt\(getpid() % 100_000)n\(n % 1000)",
-            subnet: "10.\(220 + Int(getpid() % 20)).\(n % 256).0/24",
+            subnet: "10.\(180 + Int(getpid() % 20)).\(n % 256).0/24",
             ipamDataDirectory: dataDirectory + "/cni",
             netnsDirectory: "/run/berth-test-netns/\(suffix)")
         _ = try? runCommand("/sbin/ip", ["link", "delete", network.bridge])
