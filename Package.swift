@@ -249,6 +249,7 @@ let package = Package(
             name: "APITests",
             dependencies: [
                 "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "TestSupport", "NodeTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
@@ -258,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "TrafficTests",
             dependencies: [
-                "Traffic", "Daemon", "Proxy", "Runtime", "Store", "Auth", "TestSupport", "NodeTestSupport",
+                "Traffic", "Daemon", "Proxy", "Runtime", "Store", "BerthModel", "Auth", "TestSupport", "NodeTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

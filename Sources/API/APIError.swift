@@ -21,8 +21,11 @@ public enum APIError: Error, Equatable, Sendable {
     case forbidden(String)
     case notFound(String)
     case conflict(String)
-    /// Not enough of something on the node (GPUs): 409, with what is missing.
+    /// Not enough of something on the node (GPUs, cpu, ram, ephemeral storage): 409, with what
+    /// was asked and what is free.
     case capacity(String)
+    /// The owner's quota (configured per owner) does not hold what was asked: 409, with the limit.
+    case quota(String)
     case payloadTooLarge(Int)
     case unsupportedMediaType(String?)
     case unavailable(String)
@@ -33,7 +36,7 @@ public enum APIError: Error, Equatable, Sendable {
         case .unauthorized: return .unauthorized
         case .forbidden: return .forbidden
         case .notFound: return .notFound
-        case .conflict, .capacity: return .conflict
+        case .conflict, .capacity, .quota: return .conflict
         case .payloadTooLarge: return .contentTooLarge
         case .unsupportedMediaType: return .unsupportedMediaType
         case .unavailable: return .serviceUnavailable
@@ -57,6 +60,8 @@ public enum APIError: Error, Equatable, Sendable {
             return Problem(type: "conflict", title: "Conflict", status: status.code, detail: detail)
         case .capacity(let detail):
             return Problem(type: "capacity", title: "Not enough capacity on this node", status: status.code, detail: detail)
+        case .quota(let detail):
+            return Problem(type: "quota", title: "Over the owner's quota", status: status.code, detail: detail)
         case .payloadTooLarge(let limit):
             return Problem(type: "payload-too-large", title: "Request body too large", status: status.code,
                            detail: "the body must be at most \(limit) bytes")

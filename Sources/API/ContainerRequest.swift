@@ -34,7 +34,13 @@ struct ContainerRequest: Sendable {
 
         if let value = object["name"] {
             if case .string(let name) = value, Self.isDNSLabel(name) {
-                request.name = name
+                if Self.isUUIDShaped(name) {
+                    // Ids are UUIDs and `<id>.<domain>` routes to the container with that id: a
+                    // name of the same shape could take another container's traffic.
+                    fail("name", "must not have the shape of a container id (a UUID)")
+                } else {
+                    request.name = name
+                }
             } else {
                 fail("name", "must be a DNS label: 1–63 lowercase letters, digits or '-', starting with a letter and not ending with '-'")
             }
@@ -149,6 +155,20 @@ struct ContainerRequest: Sendable {
         return bytes.allSatisfy {
             (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-")
         }
+    }
+
+    /// 8-4-4-4-12 hexadecimal digits, as `UUID().uuidString.lowercased()` makes ids.
+    static func isUUIDShaped(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.count == 36 else { return false }
+        for (index, byte) in bytes.enumerated() {
+            if [8, 13, 18, 23].contains(index) {
+                if byte != UInt8(ascii: "-") { return false }
+            } else if !((UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)) {
+                return false
+            }
+        }
+        return true
     }
 
     static func isEnvironmentName(_ name: String) -> Bool {

@@ -56,6 +56,8 @@ struct ContainersController<Backend: ContainerBackend> {
             }
         } catch StoreError.nameTaken(let name) {
             throw APIError.conflict("a container named \"\(name)\" already exists on this node")
+        } catch StoreError.overCapacity(let shortfall) {
+            throw Self.problem(shortfall)
         }
         backend.apply(container.id)
         return try .json(ContainerView(container, revision, configuration: configuration), status: .created,
@@ -80,11 +82,15 @@ struct ContainersController<Backend: ContainerBackend> {
         let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
         let spec = parsed.updatedSpec(latest.spec)
         let revision: StoredRevision
-        if spec.gpu > 0 {
-            let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
-            revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm, choosingGPUs: chooser)
-        } else {
-            revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm)
+        do {
+            if spec.gpu > 0 {
+                let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
+                revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm, choosingGPUs: chooser)
+            } else {
+                revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm)
+            }
+        } catch StoreError.overCapacity(let shortfall) {
+            throw Self.problem(shortfall)
         }
         backend.apply(container.id)
         let updated = try database.container(id: container.id) ?? container
@@ -128,6 +134,15 @@ struct ContainersController<Backend: ContainerBackend> {
             throw APIError.forbidden("the container belongs to another user")
         }
         return (container, serving)
+    }
+
+    /// 409 `capacity` for the node, 409 `quota` for the owner's limit; the detail names what was
+    /// asked and what is available.
+    static func problem(_ shortfall: CapacityShortfall) -> APIError {
+        switch shortfall.scope {
+        case .node: .capacity(shortfall.description)
+        case .owner: .quota(shortfall.description)
+        }
     }
 
     /// The JSON body, after the content type and size checks.

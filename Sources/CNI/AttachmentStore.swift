@@ -35,7 +35,8 @@ struct AttachmentStore: Sendable {
     func save(_ record: AttachmentRecord) throws(CNINetworkError) {
         let file = path(record.containerID)
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             try encoder.encode(record).write(to: URL(fileURLWithPath: file), options: .atomic)

@@ -21,6 +21,11 @@ public struct CNIConfiguration: Sendable, Equatable {
     public var mtu: Int?
     /// The container's interface.
     public var interfaceName: String
+    /// CIDRs containers may reach although the network policy refuses their range (private,
+    /// link-local…); the bridge subnet and the host stay refused.
+    public var egressAllow: [String]
+    /// Keep IPv6 on in the containers' namespaces; off (Docker's default) turns it off on eth0.
+    public var ipv6: Bool
 
     public static let supportedVersions = ["0.4.0", "1.0.0"]
     /// The plugins a configuration needs, by type.
@@ -38,7 +43,9 @@ public struct CNIConfiguration: Sendable, Equatable {
         netnsDirectory: String = "/run/netns",
         cniVersion: String = "1.0.0",
         mtu: Int? = nil,
-        interfaceName: String = "eth0"
+        interfaceName: String = "eth0",
+        egressAllow: [String] = [],
+        ipv6: Bool = false
     ) {
         self.networkName = networkName
         self.bridge = bridge
@@ -52,6 +59,8 @@ public struct CNIConfiguration: Sendable, Equatable {
         self.cniVersion = cniVersion
         self.mtu = mtu
         self.interfaceName = interfaceName
+        self.egressAllow = egressAllow
+        self.ipv6 = ipv6
     }
 
     /// Throws the first problem found, naming the field.
@@ -74,6 +83,15 @@ public struct CNIConfiguration: Sendable, Equatable {
         for (field, path) in [("IPAM data directory", ipamDataDirectory), ("results directory", resultsDirectory),
                               ("netns directory", netnsDirectory)] where !path.hasPrefix("/") {
             throw .invalidValue(field: field, value: path, reason: "must be an absolute path")
+        }
+        for entry in egressAllow {
+            do {
+                _ = try IPCIDR(entry)
+            } catch .invalidValue(_, let value, let reason) {
+                throw .invalidValue(field: "egress allow entry", value: value, reason: reason)
+            } catch {
+                throw error
+            }
         }
         if pluginDirectories.isEmpty {
             throw .pluginsNotFound(Self.requiredPlugins, searched: [])

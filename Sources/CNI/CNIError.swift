@@ -88,6 +88,8 @@ public enum CNINetworkError: Error, CustomStringConvertible, Sendable {
     /// The plugins' result has no IPv4 address on the container's interface, or is not JSON.
     case unexpectedResult(containerID: String, reason: String)
     case storage(path: String, reason: String)
+    /// A container's interface could not be isolated (bridge port isolation, IPv6 off).
+    case isolation(interface: String, reason: String)
 
     public var description: String {
         switch self {
@@ -103,6 +105,8 @@ public enum CNINetworkError: Error, CustomStringConvertible, Sendable {
             "unexpected CNI result for container \(id): \(reason)"
         case .storage(let path, let reason):
             "CNI result record \(path): \(reason)"
+        case .isolation(let interface, let reason):
+            "cannot isolate container interface \(interface): \(reason)"
         }
     }
 }

@@ -118,6 +118,45 @@ public final class CNINetwork: Sendable {
         Set(store.containerIDs()).filter(Self.isValid).sorted()
     }
 
+    // MARK: - Network policy
+
+    /// Puts Berth's network policy for the bridge in place (``NetworkPolicy``): its chains
+    /// created, or refilled when they exist, and the jumps into them inserted once. Run at every
+    /// start, so a reboot (which empties the tables) or a changed allow list is taken care of.
+    /// Ports of containers attached before (by an older berthd) are isolated too.
+    public func ensurePolicy(resolvers: [String]) async throws {
+        try await PolicyTables(logger: logger).apply(try policy(resolvers: resolvers))
+        for id in try attachedContainerIDs() {
+            guard let veth = (try? attachment(containerID: id))?.hostInterface,
+                  FileManager.default.fileExists(atPath: "/sys/class/net/\(veth)/brport") else { continue }
+            try ContainerIsolation.isolatePort(veth)
+        }
+    }
+
+    /// The policy ``ensurePolicy(resolvers:)`` applies, with the host's current addresses.
+    public func policy(resolvers: [String]) throws -> NetworkPolicy {
+        NetworkPolicy(bridge: configuration.bridge, subnet: try IPv4Network(cidr: configuration.subnet),
+                      egressAllow: try configuration.egressAllow.map { try IPCIDR($0) }, resolvers: resolvers,
+                      hostAddresses: PolicyTables.hostAddresses())
+    }
+
+    /// Removes the bridge's Berth chains and the jumps into them, and nothing else. berthd never
+    /// deletes its bridge (containers outlive it), so the policy stays with the bridge; this is
+    /// for whoever removes the bridge (tests, an uninstall).
+    public static func removePolicy(bridge: String, logger: Logger = Logger(label: "berth.cni")) async throws {
+        try await PolicyTables(logger: logger).remove(bridge: bridge)
+    }
+
+    /// The per-container part of the policy, before anything runs in the namespace.
+    private func isolate(_ attachment: NetworkAttachment) async throws {
+        guard let veth = attachment.hostInterface else {
+            throw CNINetworkError.unexpectedResult(containerID: attachment.containerID, reason: "no host-side interface in the result")
+        }
+        try ContainerIsolation.isolatePort(veth)
+        try await ContainerIsolation.configureNamespace(attachment.netnsPath, interface: attachment.interface,
+                                                        keepIPv6: configuration.ipv6)
+    }
+
     // MARK: - Steps
 
     private func attachLocked(_ containerID: String) async throws -> NetworkAttachment {
@@ -160,6 +199,7 @@ public final class CNINetwork: Sendable {
         do {
             if let failure { throw failure }
             let attachment = try attachment(from: record)
+            try await isolate(attachment)
             try store.save(record)
             return attachment
         } catch {

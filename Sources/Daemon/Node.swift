@@ -37,24 +37,39 @@ public final class Node: Sendable {
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        // Root only, as containerd's own state folders: tenants' env, written files and logs are
+        // under it. A folder left world-readable by an older berthd is tightened too.
+        guard chmod(configuration.dataDirectory, 0o700) == 0 else {
+            throw NSError(domain: "berthd", code: Int(errno), userInfo: [NSLocalizedDescriptionKey:
+                "cannot make \(configuration.dataDirectory) private (chmod 0700): \(String(cString: strerror(errno)))"])
+        }
         database = try BerthDatabase(path: configuration.dataDirectory + "/berth.sqlite")
+        let host = HostResources.detect(dataDirectory: configuration.dataDirectory)
+        database.setCapacityPolicy(try configuration.capacityPolicy(host: host))
+        Self.logCapacity(database, host: host, logger: logger)
         connection = try ContainerdConnection(socketPath: configuration.containerdSocket, logger: logger)
         var client = connection.client(namespace: configuration.namespace)
         client.snapshotter = "overlayfs"
         registry = RegistryClient(configuration: RegistryConfiguration(
             insecureHosts: Set(configuration.insecureRegistries),
             mirrors: configuration.registryMirrors,
-            dockerConfig: try DockerConfig.load(path: configuration.dockerConfig)))
+            dockerConfig: try DockerConfig.load(path: configuration.dockerConfig),
+            allowPrivateHosts: Set(configuration.allowPrivateRegistries)))
         let network = try CNINetwork(configuration: CNIConfiguration(
             bridge: configuration.cniBridge, subnet: configuration.cniSubnet,
-            ipamDataDirectory: configuration.dataDirectory + "/cni/networks"), logger: logger)
+            ipamDataDirectory: configuration.dataDirectory + "/cni/networks",
+            egressAllow: configuration.cniEgressAllow, ipv6: configuration.cniIPv6), logger: logger)
+        // Before any container is attached or recovered; every start, so a reboot's empty
+        // tables or a changed allow list are put right.
+        try await network.ensurePolicy(resolvers: ContainerResolvers.nameservers())
         let gpus = await NodeGPUs.discover(hostRoot: configuration.gpuHostRoot, database: database, logger: logger)
         self.gpus = gpus
         runtime = ContainerRuntime(
             configuration: RuntimeConfiguration(
                 dataDirectory: configuration.dataDirectory, network: network.configuration,
                 readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod,
-                deviceEdits: { try gpus.edits(for: $0) }),
+                deviceEdits: { try gpus.edits(for: $0) }, userNamespace: try configuration.userNamespaceMapping(),
+                seccomp: configuration.seccomp),
             containerd: client, puller: ImagePuller(containerd: client, registry: registry), network: network, logger: logger)
         metrics = APIMetrics(registry: PrometheusCollectorRegistry())
         let proxyMetrics = ProxyMetrics(registry: metrics.registry)
@@ -65,7 +80,7 @@ public final class Node: Sendable {
             database: database, runtime: runtime, metrics: proxyMetrics, logger: logger)
         self.traffic = traffic
         let proxy = ProxyServer(
-            configuration: ProxyConfiguration(host: configuration.proxyListen.bindHost, port: configuration.proxyListen.port),
+            configuration: configuration.proxyConfiguration(),
             routes: traffic, metrics: proxyMetrics, logger: logger)
         self.proxy = proxy
         // A retiring revision first finishes what it serves (new requests already go to the
@@ -81,6 +96,25 @@ public final class Node: Sendable {
             }
         ), logger: logger)
         verifier = try await TokenVerifier(configuration: try Self.authConfiguration(configuration))
+    }
+
+    /// One line at start: what the node has, what containers may reserve, and what they do.
+    static func logCapacity(_ database: BerthDatabase, host: HostResources, logger: Logger) {
+        let policy = database.capacityPolicy
+        let reserved = (try? database.reserved()) ?? ResourceAmounts()
+        var metadata: Logger.Metadata = [:]
+        for (resource, total) in [(ReservedResource.cpu, host.milliCPU), (.ram, host.ram), (.ephemeralStorage, host.storage)] {
+            let f = { ResourceAmounts.format($0, of: resource) }
+            metadata[resource.rawValue] = "\(f(reserved[resource])) reserved of \(policy.node.bounds[resource].map(f) ?? "unlimited") (host \(f(total)))"
+        }
+        logger.info("node capacity", metadata: metadata)
+    }
+
+    /// Removes Berth's network policy for a bridge (its iptables chains and the jumps into them).
+    /// berthd keeps its bridge and policy while containers may exist; this is for whoever deletes
+    /// the bridge.
+    public static func removeNetworkPolicy(bridge: String) async throws {
+        try await CNINetwork.removePolicy(bridge: bridge)
     }
 
     static func authConfiguration(_ configuration: DaemonConfiguration) throws -> AuthConfiguration {
@@ -111,6 +145,7 @@ public final class Node: Sendable {
 
     /// Runs until SIGTERM or SIGINT: stop accepting, finish requests in flight, leave containers.
     public func run() async throws {
+        OwnOOMScore.lower(logger: logger)
         let notifier = SystemdNotifier()
         let apiRunning = AsyncStream.makeStream(of: Void.self)
         let services = services(onAPIRunning: { _ in apiRunning.continuation.yield() })

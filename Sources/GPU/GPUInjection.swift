@@ -51,18 +51,18 @@ extension GPUDiscovery {
         }
         if !variables.isEmpty { result.append(GPUSpecEdits.environment(variables)) }
 
-        var devices: [RuntimeSpec.Device] = []
+        var devices: [GPUSpecEdits.Node] = []
         var rules: [RuntimeSpec.DeviceCgroup] = []
         for node in edits.deviceNodes ?? [] {
             let device = try resolve(node, root: root)
-            devices.append(device)
+            devices.append(.init(device: device, hostNode: Self.hostNode(node.hostPath ?? node.path, root: root)))
             if device.type == "c" || device.type == "b" {
                 rules.append(.init(allow: true, type: device.type, major: device.major, minor: device.minor,
                                    access: node.permissions ?? "rwm"))
             }
         }
         if !devices.isEmpty {
-            result.append(GPUSpecEdits.devices(devices))
+            result.append(GPUSpecEdits.deviceNodes(devices))
             result.append(.deviceRules(rules))
         }
 
@@ -110,7 +110,15 @@ extension GPUDiscovery {
                                   uid: node.uid, gid: node.gid)
     }
 
+    /// Where the host node `hostPath` is read here, when it is a device node there: the source
+    /// of its bind mount under a user namespace (`GPUSpecEdits.deviceNodes`).
+    static func hostNode(_ hostPath: String, root: HostRoot) -> String? {
+        guard let info = root.status(hostPath), info.isCharacterDevice || info.isBlockDevice else { return nil }
+        return root.path(root.canonical(hostPath) ?? hostPath)
+    }
+
     private func driverInjection(_ devices: [GPUDevice], inventory: GPUInventory) throws(GPUError) -> [SpecEdit] {
+        let root = self.root
         guard let driver = inventory.driver else { throw .unknownDevice(devices[0].id) }
         var nodes: [DeviceNode] = []
         for device in devices {
@@ -121,9 +129,10 @@ extension GPUDiscovery {
         let visible = devices.allSatisfy { $0.uuid != nil }
             ? devices.compactMap(\.uuid) : devices.compactMap { $0.minor.map(String.init) }
         return [
-            GPUSpecEdits.devices(nodes.map {
-                RuntimeSpec.Device(path: $0.path, type: $0.type, major: $0.major, minor: $0.minor, fileMode: $0.fileMode,
-                                   uid: 0, gid: 0)
+            GPUSpecEdits.deviceNodes(nodes.map {
+                .init(device: RuntimeSpec.Device(path: $0.path, type: $0.type, major: $0.major, minor: $0.minor,
+                                                 fileMode: $0.fileMode, uid: 0, gid: 0),
+                      hostNode: Self.hostNode($0.path, root: root))
             }),
             .deviceRules(nodes.map { .init(allow: true, type: $0.type, major: $0.major, minor: $0.minor, access: "rw") }),
             GPUSpecEdits.mounts(driver.mounts.map {

@@ -17,6 +17,41 @@ enum GPUSpecEdits {
         }
     }
 
+    /// A device node to give, with where its host node is read here (under the GPU host root);
+    /// `hostNode` nil when the host has no such node (the driver's numbers are used).
+    struct Node: Sendable {
+        var device: RuntimeSpec.Device
+        var hostNode: String?
+    }
+
+    /// The options of a device node bound from the host: no `nodev` (the node must stay usable;
+    /// the device cgroup rules decide what may be opened), no setuid or exec through it.
+    static let deviceBindOptions = ["bind", "nosuid", "noexec", "nodev"]
+
+    /// Device nodes as runc can give them. Without a user namespace: `linux.devices`, which runc
+    /// makes with mknod. In one (`linux.uidMappings` set, which the builder does before edits),
+    /// runc cannot mknod and would bind each entry from the host at its container path instead;
+    /// Berth binds the node from where the host root has it, as Docker and the NVIDIA toolkit do
+    /// under userns-remap. The mapped root opens it as an unprivileged host user, so the host
+    /// node must be usable by others (0666, as NVIDIA's driver makes /dev/nvidia*). A node the
+    /// host lacks cannot be bound and is left out; the device cgroup rules stay in both cases.
+    static func deviceNodes(_ nodes: [Node]) -> SpecEdit {
+        SpecEdit("GPU device nodes") { spec in
+            guard let mappings = spec.linux?.uidMappings, !mappings.isEmpty else {
+                try devices(nodes.map(\.device)).apply(&spec)
+                return
+            }
+            var linux = spec.linux ?? RuntimeSpec.Linux()
+            linux.devices = linux.devices?.filter { device in !nodes.contains { $0.device.path == device.path } }
+            spec.linux = linux
+            try mounts(nodes.compactMap { node in
+                node.hostNode.map {
+                    RuntimeSpec.Mount(destination: node.device.path, type: "bind", source: $0, options: deviceBindOptions)
+                }
+            }).apply(&spec)
+        }
+    }
+
     static func mounts(_ mounts: [RuntimeSpec.Mount]) -> SpecEdit {
         SpecEdit("GPU mounts") { spec in
             var result = spec.mounts ?? []

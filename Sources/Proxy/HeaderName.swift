@@ -9,6 +9,7 @@ enum HeaderName: Equatable {
     case xForwardedProto
     case xForwardedHost
     case forwarded
+    case xRealIP
     // Hop-by-hop: never forwarded as such (RFC 9110 §7.6.1).
     case connection
     case keepAlive
@@ -43,7 +44,9 @@ enum HeaderName: Equatable {
         case 7:
             if n.matches("upgrade") { return .upgrade }
             return n.matches("trailer") ? .trailer : .other
-        case 9: return n.matches("forwarded") ? .forwarded : .other
+        case 9:
+            if n.matches("forwarded") { return .forwarded }
+            return n.matches("x-real-ip") ? .xRealIP : .other
         case 10:
             if n.matches("connection") { return .connection }
             return n.matches("keep-alive") ? .keepAlive : .other

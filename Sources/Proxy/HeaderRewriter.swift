@@ -6,8 +6,11 @@ struct ClientAddress: Sendable, Equatable {
     let ip: String
     /// For `Forwarded: for=`: `192.0.2.1`, `"[2001:db8::1]"` (RFC 7239 §6), `unknown`.
     let node: String
+    /// A configured trusted proxy: its forwarding headers are kept and extended.
+    let isTrusted: Bool
 
-    init(ip: String?) {
+    init(ip: String?, isTrusted: Bool = false) {
+        self.isTrusted = isTrusted
         guard let ip, !ip.isEmpty else {
             self.ip = "unknown"
             self.node = "unknown"
@@ -21,16 +24,28 @@ struct ClientAddress: Sendable, Equatable {
 /// Header rewriting between client and upstream: hop-by-hop fields removed both ways, framing
 /// decided by the proxy, forwarding fields added. Pure functions; the state machine calls them.
 enum HeaderRewriter {
-    /// The head sent upstream: always HTTP/1.1 (keep-alive by default), the client's `Host` kept.
+    /// The head sent upstream: always HTTP/1.1 (keep-alive by default), the client's `Host` kept
+    /// (for an absolute-form target: the target's authority as `Host`, the target as a path).
+    ///
+    /// Forwarding fields: from an untrusted peer, the client's own `X-Forwarded-For`, `Forwarded`,
+    /// `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Real-IP` are dropped, so what the upstream
+    /// reads is what this proxy saw. From a trusted proxy they are kept, and the peer is appended
+    /// to `X-Forwarded-For` and `Forwarded` (its `X-Forwarded-Proto/-Host` stand, e.g. `https`
+    /// from a TLS-terminating balancer).
     static func upstreamRequestHead(
         for request: RequestInfo,
         client: ClientAddress,
         forwarded: String
     ) -> HTTPRequestHead {
         let headers = request.head.headers
+        let trusted = client.isTrusted
+        let absolute = request.originFormTarget != nil
         var out = HTTPHeaders()
         out.reserveCapacity(headers.count + 6)
+        if absolute, let host = request.host { out.add(name: "host", value: host) }
         var forwardedFor: String? = nil
+        var hasProto = false
+        var hasForwardedHost = false
         for (name, value) in headers {
             switch HeaderName(name) {
             case .upgrade where request.isUpgrade:
@@ -38,12 +53,26 @@ enum HeaderRewriter {
             case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade,
                 .proxyAuthorization, .proxyAuthenticate:
                 continue
-            case .expect, .xForwardedProto, .xForwardedHost:
-                // The proxy answers 100-continue itself; the X-Forwarded-Proto/-Host it sets.
+            case .expect:
+                // The proxy answers 100-continue itself.
+                continue
+            case .host where absolute:
                 continue
             case .xForwardedFor:
-                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
-            case .other, .forwarded, .host, .contentLength:
+                if trusted { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
+            case .xForwardedProto:
+                if trusted {
+                    hasProto = true
+                    out.add(name: name, value: value)
+                }
+            case .xForwardedHost:
+                if trusted {
+                    hasForwardedHost = true
+                    out.add(name: name, value: value)
+                }
+            case .forwarded, .xRealIP:
+                if trusted { out.add(name: name, value: value) }
+            case .other, .host, .contentLength:
                 out.add(name: name, value: value)
             }
         }
@@ -51,10 +80,11 @@ enum HeaderRewriter {
         if request.isChunked { out.add(name: "transfer-encoding", value: "chunked") }
         if request.isUpgrade { out.add(name: "connection", value: "upgrade") }
         out.add(name: "x-forwarded-for", value: forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
-        out.add(name: "x-forwarded-proto", value: "http")
-        if let host = request.host { out.add(name: "x-forwarded-host", value: host) }
+        if !hasProto { out.add(name: "x-forwarded-proto", value: "http") }
+        if !hasForwardedHost, let host = request.host { out.add(name: "x-forwarded-host", value: host) }
         out.add(name: "forwarded", value: forwarded)
-        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: request.head.uri, headers: out)
+        let uri = request.originFormTarget ?? request.head.uri
+        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri, headers: out)
     }
 
     /// The `Forwarded` element this proxy appends: `for=…;host=…;proto=http`.
@@ -88,7 +118,7 @@ enum HeaderRewriter {
                 contentLength = value
             case .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .proxyAuthorization, .proxyAuthenticate:
                 continue
-            case .other, .forwarded, .host, .expect, .xForwardedFor, .xForwardedProto, .xForwardedHost:
+            case .other, .forwarded, .host, .expect, .xForwardedFor, .xForwardedProto, .xForwardedHost, .xRealIP:
                 out.add(name: name, value: value)
             }
         }

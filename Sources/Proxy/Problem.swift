@@ -7,6 +7,7 @@ enum Problem: Equatable, Sendable {
     case badRequest
     case notFound
     case methodNotAllowed
+    case requestTimeout
     case expectationFailed
     case badGateway
     case serviceUnavailable
@@ -17,6 +18,7 @@ enum Problem: Equatable, Sendable {
         case .badRequest: return .badRequest
         case .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
+        case .requestTimeout: return .requestTimeout
         case .expectationFailed: return .expectationFailed
         case .badGateway: return .badGateway
         case .serviceUnavailable: return .serviceUnavailable
@@ -29,6 +31,7 @@ enum Problem: Equatable, Sendable {
         case .badRequest: return "Bad Request"
         case .notFound: return "Not Found"
         case .methodNotAllowed: return "Method Not Allowed"
+        case .requestTimeout: return "Request Timeout"
         case .expectationFailed: return "Expectation Failed"
         case .badGateway: return "Bad Gateway"
         case .serviceUnavailable: return "Service Unavailable"
@@ -38,9 +41,10 @@ enum Problem: Equatable, Sendable {
 
     var detail: String {
         switch self {
-        case .badRequest: return "The request is malformed or has no usable Host header."
+        case .badRequest: return "The request is malformed, has no usable Host header, or a request target that is not an http:// URL or a path."
         case .notFound: return "No service is reachable under this host name."
         case .methodNotAllowed: return "CONNECT is not supported."
+        case .requestTimeout: return "The request did not arrive in time."
         case .expectationFailed: return "Only the 100-continue expectation is supported."
         case .badGateway: return "The service failed to answer the request."
         case .serviceUnavailable: return "The service is not ready; retry shortly."

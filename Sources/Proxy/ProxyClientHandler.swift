@@ -8,6 +8,7 @@ struct ProxyCore: Sendable {
     let metrics: ProxyMetrics?
     let responseTimeout: TimeAmount
     let idleTimeout: TimeAmount
+    let headerTimeout: TimeAmount
     let logger: Logger
 }
 
@@ -23,11 +24,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private enum TimerPurpose {
-        case idle
-        case response
-    }
-
     let core: ProxyCore
     let resources: LoopResources
     var state: ProxyConnectionState
@@ -42,7 +38,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var connectGeneration = 0
     private var routeGeneration = 0
     private var timer: DeadlineTimer? = nil
-    private var timerPurpose = TimerPurpose.idle
+    /// The state's `deadlineGeneration` the timer was last set for.
+    private var armedGeneration: UInt32 = 0
 
     init(core: ProxyCore, resources: LoopResources, client: ClientAddress) {
         self.core = core
@@ -57,7 +54,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         timer = DeadlineTimer(eventLoop: context.eventLoop) { [unowned self] in self.timerExpired() }
-        if context.channel.isActive { armIdleTimer() }
+        if context.channel.isActive { syncDeadline() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -66,13 +63,13 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        armIdleTimer()
+        syncDeadline()
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
         perform(state.clientClosed())
+        timer?.cancel()
         context.fireChannelInactive()
     }
 
@@ -82,6 +79,11 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if !inRead {
+            // Bytes came but the decoder made no message of them: part of a request head.
+            state.headBytesArrived()
+            syncDeadline()
+        }
         inRead = false
         if upstreamNeedsFlush {
             upstreamNeedsFlush = false
@@ -123,10 +125,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func handle(_ part: HTTPServerRequestPart) {
         switch part {
         case .head(let head):
-            if state.phase == .idle {
-                requestStart = .now()
-                timer?.set(nil)
-            }
+            if state.phase == .idle { requestStart = .now() }
             perform(state.requestHead(head))
         case .body(let body):
             perform(state.requestBody(body))
@@ -147,9 +146,20 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func timerExpired() {
-        switch timerPurpose {
-        case .idle: perform(state.idleTimedOut())
-        case .response: perform(state.responseTimedOut())
+        core.metrics?.recordTimeout(state.timeoutLabel)
+        perform(state.timedOut(upstreamWritable: upstream?.isWritable ?? true))
+    }
+
+    /// Sets the timer for the state's deadline when it started again.
+    private func syncDeadline() {
+        let generation = state.deadlineGeneration
+        guard generation != armedGeneration, context != nil else { return }
+        armedGeneration = generation
+        switch state.deadline {
+        case .none: timer?.set(nil)
+        case .requestHead: timer?.set(.now() + core.headerTimeout)
+        case .keepAlive, .progress: timer?.set(.now() + core.idleTimeout)
+        case .response: timer?.set(.now() + core.responseTimeout)
         }
     }
 
@@ -199,14 +209,11 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             sendRequest(head, held: held, sendContinue: sendContinue)
         case .forwardBody(let body):
             upstream?.sendBody(body)
-            extendResponseDeadline()
             flushUpstream()
         case .forwardEnd(let trailers):
             upstream?.sendEnd(trailers)
-            extendResponseDeadline()
             flushUpstream()
         case .writeResponseHead(let head):
-            timer?.set(nil)
             context?.write(wrapOutboundOut(.head(head)), promise: nil)
         case .writeResponseBody(let body):
             context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
@@ -235,6 +242,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .close:
             context?.close(promise: nil)
         }
+        syncDeadline()
     }
 
     private func startRouting(host: String) {
@@ -318,8 +326,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             case .end(let trailers): upstream.sendEnd(trailers)
             }
         }
-        timerPurpose = .response
-        timer?.set(.now() + core.responseTimeout)
         flushUpstream()
         resumeReadingIfAllowed()
     }
@@ -330,11 +336,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             upstream?.flush()
         }
-    }
-
-    private func extendResponseDeadline() {
-        guard timerPurpose == .response, !state.responseStarted else { return }
-        timer?.set(.now() + core.responseTimeout)
     }
 
     private func writeEnd(_ trailers: HTTPHeaders?, then next: ProxyConnectionState.Next) {
@@ -355,7 +356,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func respond(_ problem: Problem, keepAlive: Bool, then next: ProxyConnectionState.Next) {
         guard let context else { return }
-        timer?.set(nil)
         context.write(wrapOutboundOut(.head(problem.responseHead(keepAlive: keepAlive))), promise: nil)
         if state.request?.isHEAD != true {
             let body = problem.bodyBuffer(allocator: context.channel.allocator)
@@ -365,7 +365,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func becameIdle() {
-        armIdleTimer()
         if state.hasPipelined, let context {
             // Replayed on the next tick, outside the upstream's read callbacks.
             context.eventLoop.assumeIsolated().execute { self.replayPipelined() }
@@ -380,11 +379,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handle(part)
         }
         resumeReadingIfAllowed()
-    }
-
-    private func armIdleTimer() {
-        timerPurpose = .idle
-        timer?.set(.now() + core.idleTimeout)
     }
 
     func resumeReadingIfAllowed() {
@@ -433,14 +427,23 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let routes = core.routes
         let metrics = containerMetrics(for: target)
         let start = requestStart
-        let session = TunnelSession {
-            routes.requestFinished(target)
-            metrics?.finished(status: 101, duration: elapsed(since: start))
-        }
+        let clientChannel = context.channel
+        let proxyMetrics = core.metrics
+        let session = TunnelSession(
+            eventLoop: context.eventLoop,
+            idleTimeout: core.idleTimeout,
+            onIdle: {
+                proxyMetrics?.recordTunnelTimeout()
+                clientChannel.close(promise: nil)
+            },
+            onClose: {
+                routes.requestFinished(target)
+                metrics?.finished(status: 101, duration: elapsed(since: start))
+            }
+        )
         connection.unbind()
         context.flush()
         do {
-            let clientChannel = context.channel
             let upstreamChannel = upstreamContext.channel
             try Tunnel.splice(client: context, upstream: upstreamContext, session: session)
             if !clientChannel.isActive || !upstreamChannel.isActive {

@@ -8,55 +8,10 @@ import NIOHTTP1
 /// 502, …) can come before the request body has arrived: the rest of it is then read and dropped
 /// (`discarding`) so the connection stays usable. Requests a client pipelines are held, unread
 /// beyond one read, until the current response is complete.
+///
+/// Every phase has a deadline (`deadline`, restarted whenever `deadlineGeneration` moves); the
+/// handler only turns it into a timer and reports `timedOut`. What a timeout means is decided here.
 struct ProxyConnectionState {
-    enum Phase: Equatable {
-        case idle
-        case routing
-        case connecting(Upstream)
-        case exchanging(Upstream)
-        case discarding
-        case upgrading(Upstream)
-        case closed
-    }
-
-    /// What follows the end of a response.
-    enum Next: Equatable {
-        case idle
-        case close
-        /// Keep reading and dropping the request body; idle (or close) at its end.
-        case discard
-    }
-
-    enum Action: Equatable {
-        case none
-        /// Ask the route table; its answer comes back as `routed`.
-        case route(host: String)
-        /// Open the exchange (requestStarted), then acquire a connection: `upstreamConnected` or
-        /// `connectFailed` follows.
-        case connect(Upstream)
-        /// A fresh connection for a retry, within the same exchange.
-        case reconnect(Upstream)
-        /// The upstream is bound: send the head and the held parts; answer 100 if asked.
-        case sendRequest(HTTPRequestHead, held: CircularBuffer<HTTPServerRequestPart>, sendContinue: Bool)
-        case forwardBody(ByteBuffer)
-        case forwardEnd(HTTPHeaders?)
-        case writeResponseHead(HTTPResponseHead)
-        case writeResponseBody(ByteBuffer)
-        /// Write the response's end, pool or close the upstream connection, close the exchange.
-        case completeResponse(HTTPHeaders?, reuseUpstream: Bool, then: Next)
-        /// Answer with a problem; when `finishExchange`, close the upstream connection and the exchange.
-        case respond(Problem, keepAlive: Bool, finishExchange: Bool, then: Next)
-        /// Close the client and upstream connections (a response cut after its head).
-        case abort(finishExchange: Bool)
-        /// The 101 response is complete: switch both connections to a raw tunnel.
-        case startTunnel
-        /// A connection arrived for a request that is gone: pool it unused.
-        case releaseUnused
-        /// Arm the idle timer and replay pipelined requests.
-        case becameIdle
-        case close
-    }
-
     private(set) var phase: Phase = .idle
     private(set) var request: RequestInfo?
     private(set) var requestComplete = false
@@ -74,6 +29,11 @@ struct ProxyConnectionState {
     private var connectionReused = false
     private let client: ClientAddress
     private var forwardedCache: (host: String?, value: String)? = nil
+    private(set) var deadline = Deadline.requestHead
+    /// Moves whenever `deadline` starts again.
+    private(set) var deadlineGeneration: UInt32 = 1
+    /// Bytes of a request head have arrived, but not the whole head.
+    private var partialHead = false
 
     init(client: ClientAddress) {
         self.client = client
@@ -102,6 +62,8 @@ struct ProxyConnectionState {
         }
         let info = RequestInfo(head)
         request = info
+        partialHead = false
+        restart(.none)
         requestComplete = false
         responseStarted = false
         responseStatus = 0
@@ -110,12 +72,12 @@ struct ProxyConnectionState {
         connectionReused = false
         heldBody.removeAll(keepingCapacity: true)
         keepAlive = info.keepAlive && !info.isUpgrade && !quiescing
-        if info.host == nil { return answer(.badRequest) }
         if head.method == .CONNECT {
             // The parser stops at CONNECT: nothing after it on this connection is HTTP.
             keepAlive = false
             return answer(.methodNotAllowed)
         }
+        if info.host == nil || info.hasInvalidTarget { return answer(.badRequest) }
         if info.hasUnsupportedExpectation { return answer(.expectationFailed) }
         phase = .routing
         return .route(host: info.routeHost)
@@ -132,8 +94,12 @@ struct ProxyConnectionState {
             return .none
         case .exchanging, .upgrading:
             bodySent = true
+            restart(.progress)
             return .forwardBody(body)
-        case .idle, .discarding, .closed:
+        case .discarding:
+            restart(.progress)
+            return .none
+        case .idle, .closed:
             return .none
         }
     }
@@ -150,14 +116,17 @@ struct ProxyConnectionState {
             return .none
         case .exchanging, .upgrading:
             requestComplete = true
+            restart(responseStarted ? .progress : .response)
             return .forwardEnd(trailers)
         case .discarding:
             requestComplete = true
             if keepAlive && !quiescing {
                 phase = .idle
+                restart(.keepAlive)
                 return .becameIdle
             }
             phase = .closed
+            restart(.none)
             return .close
         case .idle, .closed:
             return .none
@@ -173,6 +142,7 @@ struct ProxyConnectionState {
             return .none
         case .discarding:
             phase = .closed
+            restart(.none)
             return .close
         case .upgrading:
             return abort()
@@ -191,6 +161,7 @@ struct ProxyConnectionState {
         if wasOpen && !responseStarted { responseStatus = 499 }
         phase = .closed
         exchangeOpen = false
+        restart(.none)
         return wasOpen ? .abort(finishExchange: true) : .none
     }
 
@@ -200,15 +171,59 @@ struct ProxyConnectionState {
         keepAlive = false
         if phase == .idle && pipelined.isEmpty {
             phase = .closed
+            restart(.none)
             return .close
         }
         return .none
     }
 
-    mutating func idleTimedOut() -> Action {
-        guard phase == .idle, pipelined.isEmpty else { return .none }
-        phase = .closed
-        return .close
+    /// Bytes arrived that did not complete a request head (the handler saw a read end with no
+    /// message). On a kept-alive connection the next request has begun: the header timeout
+    /// replaces the idle timeout.
+    mutating func headBytesArrived() {
+        guard phase == .idle, pipelined.isEmpty else { return }
+        partialHead = true
+        if deadline == .keepAlive { restart(.requestHead) }
+    }
+
+    /// The current deadline passed. `upstreamWritable` tells a client that stopped sending its
+    /// body (its fault: 408) from an upstream that stopped taking it (504).
+    mutating func timedOut(upstreamWritable: Bool) -> Action {
+        switch deadline {
+        case .none:
+            return .none
+        case .requestHead, .keepAlive:
+            guard phase == .idle, pipelined.isEmpty else { return .none }
+            phase = .closed
+            restart(.none)
+            guard partialHead else { return .close }
+            // Half a head: say why before closing (as nginx's 408); an empty connection just closes.
+            keepAlive = false
+            request = nil
+            responseStarted = true
+            responseStatus = 408
+            restart(.progress)
+            return .respond(.requestTimeout, keepAlive: false, finishExchange: false, then: .close)
+        case .response:
+            guard case .exchanging = phase, !responseStarted else { return .none }
+            return answer(.gatewayTimeout)
+        case .progress:
+            switch phase {
+            case .exchanging where !responseStarted:
+                // The request body stopped: the client's doing (408), unless the upstream
+                // stopped taking it and reads were paused for it (504).
+                if readsAllowed(upstreamWritable: upstreamWritable) { return answer(.requestTimeout, close: true) }
+                return answer(.gatewayTimeout)
+            case .exchanging, .upgrading:
+                return abort()
+            case .discarding, .closed:
+                phase = .closed
+                restart(.none)
+                return .close
+            case .idle, .routing, .connecting:
+                return .none
+            }
+        }
     }
 
     // MARK: Routing and connecting
@@ -218,6 +233,7 @@ struct ProxyConnectionState {
         switch route {
         case .upstream(let upstream):
             phase = .connecting(upstream)
+            restart(.none)
             exchangeOpen = true
             return .connect(upstream)
         case .notFound:
@@ -244,6 +260,7 @@ struct ProxyConnectionState {
             bodySent = true
         }
         let sendContinue = request.expectsContinue && !requestComplete && !retried
+        restart(requestComplete ? .response : .progress)
         return .sendRequest(head, held: held, sendContinue: sendContinue)
     }
 
@@ -261,17 +278,20 @@ struct ProxyConnectionState {
             phase = .upgrading(upstream)
             responseStarted = true
             responseStatus = 101
+            restart(.progress)
             return .writeResponseHead(HeaderRewriter.clientResponseHead(head, for: request, keepAlive: false).head)
         }
         let rewritten = HeaderRewriter.clientResponseHead(head, for: request, keepAlive: keepAlive && !quiescing)
         keepAlive = rewritten.keepAlive
         responseStarted = true
         responseStatus = Int(head.status.code)
+        restart(.progress)
         return .writeResponseHead(rewritten.head)
     }
 
     mutating func responseBody(_ body: ByteBuffer) -> Action {
         guard case .exchanging = phase, responseStarted else { return .none }
+        restart(.progress)
         return .writeResponseBody(body)
     }
 
@@ -287,12 +307,15 @@ struct ProxyConnectionState {
             if !requestComplete {
                 phase = .discarding
                 next = .discard
+                restart(.progress)
             } else if keepAlive && !quiescing {
                 phase = .idle
                 next = .idle
+                restart(.keepAlive)
             } else {
                 phase = .closed
                 next = .close
+                restart(.progress)
             }
             return .completeResponse(trailers, reuseUpstream: reuse, then: next)
         default:
@@ -309,6 +332,7 @@ struct ProxyConnectionState {
                 // Most likely a pooled connection the upstream closed as we reused it.
                 retried = true
                 phase = .connecting(upstream)
+                restart(.none)
                 heldBody = [.end(nil)]
                 return .reconnect(upstream)
             }
@@ -320,11 +344,6 @@ struct ProxyConnectionState {
         }
     }
 
-    mutating func responseTimedOut() -> Action {
-        guard case .exchanging = phase, !responseStarted else { return .none }
-        return answer(.gatewayTimeout)
-    }
-
     mutating func takePipelined() -> CircularBuffer<HTTPServerRequestPart> {
         defer { pipelined = CircularBuffer() }
         return pipelined
@@ -332,14 +351,18 @@ struct ProxyConnectionState {
 
     // MARK: Helpers
 
-    private mutating func answer(_ problem: Problem) -> Action {
+    /// `close`: end the connection after the answer, whatever is left of the request.
+    private mutating func answer(_ problem: Problem, close: Bool = false) -> Action {
         let finish = exchangeOpen
         exchangeOpen = false
         responseStarted = true
         responseStatus = Int(problem.status.code)
         heldBody.removeAll()
         let next: Next
-        if requestComplete {
+        if close {
+            keepAlive = false
+            next = .close
+        } else if requestComplete {
             next = keepAlive && !quiescing ? .idle : .close
         } else if request?.expectsContinue == true && !bodySent {
             // The client may never send a body it was not asked for: the connection cannot continue.
@@ -348,9 +371,12 @@ struct ProxyConnectionState {
             next = .discard
         }
         switch next {
-        case .idle: phase = .idle
-        case .close: phase = .closed
-        case .discard: phase = .discarding
+        case .idle:
+            phase = .idle
+            restart(.keepAlive)
+        case .close, .discard:
+            phase = next == .close ? .closed : .discarding
+            restart(.progress)
         }
         let stayOpen = next != .close && keepAlive && !quiescing
         return .respond(problem, keepAlive: stayOpen, finishExchange: finish, then: next)
@@ -361,7 +387,30 @@ struct ProxyConnectionState {
         exchangeOpen = false
         phase = .closed
         pipelined.removeAll()
+        restart(.none)
         return .abort(finishExchange: finish)
+    }
+
+    /// What a timeout now would cut, for the timeouts metric.
+    var timeoutLabel: String {
+        switch deadline {
+        case .none: return "none"
+        case .requestHead: return "header"
+        case .keepAlive: return "idle"
+        case .response: return "response"
+        case .progress:
+            switch phase {
+            case .discarding: return "body"
+            case .exchanging: return responseStarted ? "transfer" : "body"
+            case .closed: return "flush"
+            default: return "transfer"
+            }
+        }
+    }
+
+    private mutating func restart(_ next: Deadline) {
+        deadline = next
+        deadlineGeneration &+= 1
     }
 
     private mutating func forwardedElement(host: String?) -> String {

@@ -24,8 +24,41 @@ public final class ProxyMetrics: Sendable {
         .seconds(30), .seconds(60),
     ]
 
+    private let refusedGlobal: Counter
+    private let refusedPerClient: Counter
+    private let timeouts: [String: Counter]
+
+    static let timeoutLabels = ["header", "idle", "body", "response", "transfer", "flush", "tunnel"]
+
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        let refused = Self.descriptor(
+            "connections_refused",
+            "total",
+            "Client connections closed at accept, by the cap they hit (global: proxy.max_connections, per_client: proxy.max_connections_per_client)."
+        )
+        self.refusedGlobal = registry.makeCounter(descriptor: refused, labels: [("reason", "global")])
+        self.refusedPerClient = registry.makeCounter(descriptor: refused, labels: [("reason", "per_client")])
+        let timedOut = Self.descriptor(
+            "timeouts",
+            "total",
+            "Client connections cut by a timeout, by what was awaited: header, idle (keep-alive), body, response (upstream head), transfer (no progress mid-response), flush, tunnel."
+        )
+        self.timeouts = Dictionary(uniqueKeysWithValues: Self.timeoutLabels.map { label in
+            (label, registry.makeCounter(descriptor: timedOut, labels: [("phase", label)]))
+        })
+    }
+
+    func recordRefused(perClient: Bool) {
+        (perClient ? refusedPerClient : refusedGlobal).increment()
+    }
+
+    func recordTimeout(_ label: String) {
+        timeouts[label]?.increment()
+    }
+
+    func recordTunnelTimeout() {
+        recordTimeout("tunnel")
     }
 
     /// A container's request series, created on first use and cached (handlers cache them too).

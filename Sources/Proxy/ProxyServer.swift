@@ -15,7 +15,7 @@ public final class ProxyServer: Service, Sendable {
     public let configuration: ProxyConfiguration
     private let core: ProxyCore
     private let loops: [ObjectIdentifier: LoopResources]
-    private let connections = ConnectionRegistry()
+    private let connections: ConnectionRegistry
     private let lifecycle = Mutex(Lifecycle())
 
     private struct Lifecycle {
@@ -33,7 +33,12 @@ public final class ProxyServer: Service, Sendable {
             metrics: metrics,
             responseTimeout: configuration.responseTimeout.timeAmount,
             idleTimeout: configuration.idleTimeout.timeAmount,
+            headerTimeout: configuration.headerTimeout.timeAmount,
             logger: logger
+        )
+        self.connections = ConnectionRegistry(
+            maxConnections: configuration.maxConnections,
+            maxPerClient: configuration.maxConnectionsPerClient
         )
         var loops: [ObjectIdentifier: LoopResources] = [:]
         for eventLoop in configuration.eventLoopGroup.makeIterator() {
@@ -129,6 +134,7 @@ public final class ProxyServer: Service, Sendable {
         let core = self.core
         let loops = self.loops
         let connections = self.connections
+        let configuration = self.configuration
         return ServerBootstrap(group: configuration.eventLoopGroup)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -139,20 +145,33 @@ public final class ProxyServer: Service, Sendable {
                     guard let resources = loops[ObjectIdentifier(channel.eventLoop)] else {
                         throw ChannelError.badInterfaceAddressFamily
                     }
+                    let peer = channel.remoteAddress.flatMap(IPAddress.init)
+                    let admission = connections.admit(channel, client: peer)
+                    guard case .admitted(let quiescing) = admission else {
+                        // Closed at once, nothing read: the cheapest answer under a flood. The
+                        // bootstrap closes a channel whose initializer throws.
+                        core.metrics?.recordRefused(perClient: admission == .refusedPerClient)
+                        throw ConnectionCapReached()
+                    }
                     var encoderConfiguration = HTTPResponseEncoder.Configuration()
                     encoderConfiguration.automaticallySetFramingHeaders = false
                     let handler = ProxyClientHandler(
                         core: core,
                         resources: resources,
-                        client: ClientAddress(ip: channel.remoteAddress?.ipAddress)
+                        client: ClientAddress(ip: channel.remoteAddress?.ipAddress, isTrusted: configuration.isTrusted(peer))
                     )
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                         HTTPResponseEncoder(configuration: encoderConfiguration),
                         handler,
                     ])
-                    connections.register(channel)
+                    if quiescing {
+                        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+                    }
                 }
             }
     }
 }
+
+/// A connection refused at accept by `maxConnections` or `maxConnectionsPerClient`.
+struct ConnectionCapReached: Error {}

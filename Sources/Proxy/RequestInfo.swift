@@ -15,6 +15,11 @@ struct RequestInfo {
     var hasUnsupportedExpectation: Bool
     var isChunked: Bool
     var connectionTokens: [Substring]
+    /// For an absolute-form target (`http://host:port/path`): the origin-form target sent upstream.
+    /// The target's authority then stands in for `Host` (RFC 9112 §3.2.2).
+    var originFormTarget: String?
+    /// Neither origin-form, `*` for OPTIONS, nor an `http://` URL with a well-formed authority: 400.
+    var hasInvalidTarget: Bool
 
     var isHEAD: Bool { head.method == .HEAD }
 
@@ -57,6 +62,21 @@ struct RequestInfo {
                 break
             }
         }
+        self.originFormTarget = nil
+        self.hasInvalidTarget = false
+        switch Self.targetForm(head.uri, method: head.method) {
+        case .origin:
+            break
+        case .absolute(let authority, let path):
+            // Host is still required of HTTP/1.1 (RFC 9112 §3.2), but its value is ignored.
+            if hostCount == 1 || (hostCount == 0 && head.version == .http1_0) {
+                host = authority
+                hostCount = 1
+            }
+            self.originFormTarget = path
+        case .invalid:
+            self.hasInvalidTarget = true
+        }
         if hostCount == 1, let value = host, let key = Self.routingKey(value) {
             self.host = value
             self.routeHost = key
@@ -75,6 +95,66 @@ struct RequestInfo {
         self.expectsContinue = expectsContinue
         self.hasUnsupportedExpectation = unsupportedExpectation
         self.isChunked = isChunked
+    }
+
+    enum TargetForm: Equatable {
+        case origin
+        case absolute(authority: String, path: String)
+        case invalid
+    }
+
+    /// The request target's form (RFC 9112 §3.2). Origin-form (`/path`) is decided by its first
+    /// byte; only other targets are parsed. Only `http` is accepted: this proxy terminates no TLS,
+    /// so an `https://` target would be a request for something it does not do.
+    static func targetForm(_ uri: String, method: HTTPMethod) -> TargetForm {
+        let bytes = uri.utf8
+        guard let first = bytes.first else { return .invalid }
+        if first == UInt8(ascii: "/") { return .origin }
+        if uri == "*" { return method == .OPTIONS ? .origin : .invalid }
+        let scheme = "http://".utf8
+        guard bytes.count > scheme.count, zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 | 0x20 }) else { return .invalid }
+        let rest = Substring(uri).dropFirst(scheme.count)
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+        let authority = rest[..<end]
+        guard isWellFormedAuthority(authority) else { return .invalid }
+        let tail = rest[end...]
+        let path = tail.isEmpty ? "/" : tail.first == "?" ? "/" + tail : String(tail)
+        return .absolute(authority: String(authority), path: path)
+    }
+
+    /// `host[:port]` or `[v6]:port`: a DNS name (letters, digits, `-`, `.`, `_`), an IPv4 or a
+    /// bracketed IPv6 literal, and 1–5 port digits. No userinfo (`user@host`), no percent-encoding.
+    static func isWellFormedAuthority(_ authority: Substring) -> Bool {
+        func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+        func isHex(_ byte: UInt8) -> Bool { isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f")) }
+        func isNameByte(_ byte: UInt8) -> Bool {
+            isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "z"))
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_")
+        }
+        var port: Substring? = nil
+        if authority.first == "[" {
+            guard let close = authority.firstIndex(of: "]") else { return false }
+            let literal = authority[authority.index(after: authority.startIndex)..<close].utf8
+            guard !literal.isEmpty, literal.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+                return false
+            }
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.first == ":" else { return false }
+                port = after.dropFirst()
+            }
+        } else {
+            var name = authority
+            if let colon = authority.firstIndex(of: ":") {
+                name = authority[..<colon]
+                port = authority[authority.index(after: colon)...]
+            }
+            guard !name.isEmpty, name.utf8.allSatisfy(isNameByte) else { return false }
+        }
+        if let port {
+            guard (1...5).contains(port.utf8.count), port.utf8.allSatisfy(isDigit), Int(port)! <= 65535 else { return false }
+        }
+        return true
     }
 
     /// `Example.COM:8080` → `example.com`, `[::1]:80` → `[::1]`; nil when nothing is left.

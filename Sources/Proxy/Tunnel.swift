@@ -35,15 +35,30 @@ enum Tunnel {
     }
 }
 
-/// One tunnel's accounting: `onClose` (requestFinished, metrics) runs once, when either side closes.
+/// One tunnel's accounting: `onClose` (requestFinished, metrics) runs once, when either side
+/// closes. And its idle timeout: no bytes either way for `idleTimeout` runs `onIdle` (which
+/// closes it). A side that stops reading stops the other side's reads too, so a write stall is
+/// silence as well. Both sides live on one event loop.
 final class TunnelSession {
     private var onClose: (() -> Void)?
+    private var timer: DeadlineTimer? = nil
+    private let idleTimeout: TimeAmount
 
-    init(onClose: @escaping () -> Void) {
+    init(eventLoop: any EventLoop, idleTimeout: TimeAmount, onIdle: @escaping () -> Void, onClose: @escaping () -> Void) {
         self.onClose = onClose
+        self.idleTimeout = idleTimeout
+        self.timer = DeadlineTimer(eventLoop: eventLoop, onExpiry: onIdle)
+        touch()
+    }
+
+    /// Traffic: the idle deadline starts again (moving it later schedules nothing).
+    func touch() {
+        timer?.set(.now() + idleTimeout)
     }
 
     func close() {
+        timer?.cancel()
+        timer = nil
         guard let onClose else { return }
         self.onClose = nil
         onClose()
@@ -78,6 +93,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        session.touch()
         // Flushed per read: leftovers from a removed decoder come without a readComplete.
         partner?.context?.writeAndFlush(NIOAny(unwrapInboundIn(data)), promise: nil)
     }

@@ -79,7 +79,7 @@ extension RegistryClient {
             do {
                 declared = try Digest(header.trimmingCharacters(in: .whitespaces))
             } catch {
-                throw RegistryError.invalidResponse("Docker-Content-Digest: \(error)")
+                throw RegistryError.invalidResponse("the Docker-Content-Digest header is not a sha256 digest")
             }
             if declared.algorithm == actual.algorithm, declared != actual {
                 throw RegistryError.digestMismatch(expected: declared, actual: actual)

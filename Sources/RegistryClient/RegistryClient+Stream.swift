@@ -85,7 +85,7 @@ extension RegistryClient {
             else {
                 await discard(response)
                 throw RegistryError.invalidResponse(
-                    "\(name): partial content with Content-Range \"\(response.headers.first(name: "Content-Range") ?? "")\" for bytes=\(progress.delivered)-")
+                    "\(name): partial content without a usable Content-Range for bytes=\(progress.delivered)-")
             }
             position = start
         case 404:

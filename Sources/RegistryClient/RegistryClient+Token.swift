@@ -81,7 +81,7 @@ extension RegistryClient {
         }
         let detail = challenges.isEmpty
             ? "the registry answered 401 without a usable WWW-Authenticate challenge"
-            : "unsupported authentication scheme \(challenges.map(\.scheme).joined(separator: ", "))"
+            : "the registry asks for an authentication scheme other than Basic or Bearer"
         throw RegistryError.unauthorized(host: host, detail: detail)
     }
 
@@ -92,12 +92,18 @@ extension RegistryClient {
     /// GET realm?service=S&scope=SCOPE, with Basic credentials when configured for the registry.
     func requestToken(_ challenge: AuthChallenge, endpoint: RegistryEndpoint, scope: String) async throws -> BearerToken {
         let host = endpoint.credentialHost
-        guard let realm = challenge.realm, var components = URLComponents(string: realm),
-              let scheme = components.scheme?.lowercased(), scheme == "https" || scheme == "http",
+        guard let realm = challenge.realm, !realm.isEmpty else {
+            throw RegistryError.unauthorized(host: host, detail: "the registry's bearer challenge has no realm")
+        }
+        // Before anything is built or sent: a realm of another scheme (http+unix://, file://)
+        // or plain HTTP from an HTTPS registry fails here, naming the realm; its address is
+        // checked where the connection is made.
+        _ = try connector.checkedTarget(realm, purpose: .tokenRealm, plainHTTPAccepted: endpoint.scheme == "http")
+        guard var components = URLComponents(string: realm), let scheme = components.scheme?.lowercased(),
               let realmHost = components.host, !realmHost.isEmpty
         else {
             throw RegistryError.unauthorized(
-                host: host, detail: "the registry's bearer challenge has no usable realm (\(challenge.realm ?? "none"))")
+                host: host, detail: "the registry's bearer challenge has no usable realm (\(Sanitized.text(realm)))")
         }
         var query = components.queryItems ?? []
         if let service = challenge.parameters["service"] {
@@ -123,10 +129,10 @@ extension RegistryClient {
             }
         }
 
-        let realmDescription = Self.redacted(realm)
+        let realmDescription = Sanitized.text(Self.redacted(realm))
         return try await withRetries(configuration.retry, "token for \(scope) from \(realmDescription)") {
             await auth.countTokenRequest()
-            let response = try await execute(url: url, headers: headers, endpoint: realmDescription)
+            let response = try await execute(url: url, headers: headers, endpoint: endpoint, purpose: .tokenRealm)
             switch response.status.code {
             case 200:
                 let body = try await collect(response, limit: 1 << 20, endpoint: realmDescription) {

@@ -91,7 +91,8 @@ extension RegistryClient {
             if let authorization {
                 headers.replaceOrAdd(name: "Authorization", value: authorization)
             }
-            let response = try await execute(url: url, headers: headers, endpoint: request.endpoint.description)
+            let response = try await execute(url: url, headers: headers, endpoint: request.endpoint,
+                                             purpose: hop == 0 ? .registry : .redirect)
             guard [301, 302, 303, 307, 308].contains(response.status.code),
                   let location = response.headers.first(name: "Location")
             else {
@@ -99,7 +100,7 @@ extension RegistryClient {
             }
             await discard(response)
             guard let next = URL(string: location, relativeTo: URL(string: url))?.absoluteURL.absoluteString else {
-                throw RegistryError.invalidResponse("\(Self.redacted(url)) redirected to an invalid location \"\(location)\"")
+                throw RegistryError.invalidResponse("\(Self.redacted(url)) redirected to an invalid location")
             }
             // Registries redirect blobs to storage hosts, which must not see the registry's credentials.
             if Self.origin(of: next) != Self.origin(of: url) {
@@ -110,19 +111,26 @@ extension RegistryClient {
         throw RegistryError.invalidResponse("\(Self.redacted(request.url)): more than \(Self.maxRedirects) redirects")
     }
 
-    /// One GET, logged at debug level; failures to get an answer become `TransportFailure`s.
-    func execute(url: String, headers: HTTPHeaders, endpoint: String) async throws -> HTTPClientResponse {
+    /// One GET to an address the egress policy allows (checked by `EgressConnector` where the
+    /// connection is made), logged at debug level; failures to get an answer become
+    /// `TransportFailure`s. A refusal is a `RegistryError.egressRefused`, not retried.
+    func execute(url: String, headers: HTTPHeaders, endpoint: RegistryEndpoint,
+                 purpose: EgressPurpose) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: url)
         request.method = .GET
         request.headers = headers
         request.headers.replaceOrAdd(name: "User-Agent", value: configuration.userAgent)
+        // A token server is not the endpoint: failures name the realm.
+        let name = purpose == .tokenRealm ? Sanitized.text(Self.redacted(url)) : endpoint.description
         do {
-            let response = try await http.execute(request, deadline: .now() + Self.headDeadline)
+            let response = try await connector.execute(request, url: url, purpose: purpose,
+                                                       plainHTTPAccepted: endpoint.scheme == "http",
+                                                       endpoint: name, deadline: .now() + Self.headDeadline)
             logger.debug("GET \(Self.redacted(url)) \(response.status.code)")
             return response
         } catch {
             logger.debug("GET \(Self.redacted(url)) failed: \(error)")
-            throw transportFailure(error, endpoint: endpoint)
+            throw transportFailure(error, endpoint: name)
         }
     }
 

@@ -22,8 +22,7 @@ public struct FetchedManifest: Sendable {
 /// containerd 1.6 cannot pull by itself over its API, so this is how content gets in.
 public final class RegistryClient: Sendable {
     public let configuration: RegistryConfiguration
-    let http: HTTPClient
-    let ownsHTTPClient: Bool
+    let connector: EgressConnector
     let logger: Logger
     let auth = AuthCache()
 
@@ -34,37 +33,35 @@ public final class RegistryClient: Sendable {
     /// multi-gigabyte layer may take as long as it takes while bytes keep coming.
     static let headDeadline: TimeAmount = .seconds(120)
 
-    /// Uses its own `HTTPClient` (redirects handled here, connect timeout 10 s, read timeout
-    /// 60 s, no connection retries of its own) unless one is given. A given client should not follow redirects itself, or the
-    /// registry's `Authorization` header may travel to the storage host it redirects to.
-    public init(configuration: RegistryConfiguration, httpClient: HTTPClient? = nil,
-                logger: Logger = Logger(label: "berth.registry")) {
+    /// Makes its own HTTP clients (redirects handled here, so that each hop is checked and the
+    /// registry's `Authorization` does not travel to a storage host; connect timeout 10 s, read
+    /// timeout 60 s, no connection retries of their own), connecting only where the
+    /// configuration's egress policy allows.
+    public convenience init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "berth.registry")) {
+        self.init(configuration: configuration, logger: logger, resolve: EgressConnector.systemResolve)
+    }
+
+    /// With another resolver than getaddrinfo: for tests of what the policy does with the answers.
+    init(configuration: RegistryConfiguration, logger: Logger = Logger(label: "berth.registry"),
+         resolve: @escaping EgressConnector.Resolver) {
         self.configuration = configuration
         self.logger = logger
-        if let httpClient {
-            self.http = httpClient
-            self.ownsHTTPClient = false
-        } else {
-            var httpConfiguration = HTTPClient.Configuration(
-                redirectConfiguration: .disallow,
-                timeout: .init(connect: .seconds(10), read: .seconds(60)),
-                decompression: .disabled)
-            // The pool would otherwise retry a refused connection itself until the connect
-            // timeout, making each of our attempts (and each dead mirror) cost 10 s.
-            httpConfiguration.connectionPool.retryConnectionEstablishment = false
-            self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
-            self.ownsHTTPClient = true
-        }
+        var httpConfiguration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: .seconds(60)),
+            decompression: .disabled)
+        // The pool would otherwise retry a refused connection itself until the connect
+        // timeout, making each of our attempts (and each dead mirror) cost 10 s.
+        httpConfiguration.connectionPool.retryConnectionEstablishment = false
+        connector = EgressConnector(policy: configuration.egressPolicy, configuration: httpConfiguration, resolve: resolve)
         for mirror in configuration.invalidMirrors {
             logger.warning("ignoring mirror \"\(mirror)\": mirrors must be http:// or https:// URLs")
         }
     }
 
-    /// Shuts down the `HTTPClient` if this client created it.
+    /// Shuts down the HTTP clients.
     public func shutdown() async throws {
-        if ownsHTTPClient {
-            try await http.shutdown()
-        }
+        try await connector.shutdown()
     }
 
     /// Requests made to token servers so far, retries included.

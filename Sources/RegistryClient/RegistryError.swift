@@ -22,8 +22,12 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     case sizeMismatch(expected: Int64, actual: Int64)
     case manifestTooLarge(String, limit: Int)
     case blobTooLarge(String, size: Int64, limit: Int64)
-    /// Any other status, with the start of the body (or the registry's error codes).
+    /// Any other status, with the registry's error codes (never the body itself).
     case unexpectedStatus(Int, url: String, body: String)
+    /// A connection the egress policy does not allow: a scheme other than http(s), plain HTTP to
+    /// a host not named insecure, or a loopback, link-local, private… address. `target` says
+    /// which request (`registry redirect to http://127.0.0.1:5000`).
+    case egressRefused(target: String, reason: String)
     case invalidResponse(String)
     case invalidConfiguration(String)
 
@@ -49,7 +53,9 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(blob): blob of \(size) bytes is larger than the \(limit / 1024 / 1024) MiB allowed in memory"
         case .unexpectedStatus(let status, let url, let body):
             let hint = status == 429 ? " (rate limited: try again later, or configure credentials or a mirror)" : ""
-            return "\(url): unexpected HTTP status \(status)\(hint)\(body.isEmpty ? "" : ": \(body)")"
+            return "registry answered \(status) for \(url)\(hint)\(body.isEmpty ? "" : " (\(body))")"
+        case .egressRefused(let target, let reason):
+            return "\(target) refused: \(reason)"
         case .invalidResponse(let reason):
             return "invalid registry response: \(reason)"
         case .invalidConfiguration(let reason):
@@ -75,16 +81,38 @@ struct RegistryErrorBody: Decodable, Equatable {
         return body.errors
     }
 
-    /// One line for error messages: the registry's codes and messages, or the start of the body.
-    static func summary(_ data: Data, limit: Int = 200) -> String {
-        if let entries = parse(data) {
-            return entries.map { entry in
-                entry.message.map { "\(entry.code): \($0)" } ?? entry.code
-            }.joined(separator: "; ")
+    /// One line for error messages: the registry's error codes (`MANIFEST_UNKNOWN`), at most
+    /// three. Nothing else of a body is ever repeated: errors end up in statuses tenants read,
+    /// and a body is whatever a foreign server chose to send (the spec's codes are a fixed
+    /// vocabulary of upper-case words, so anything else in the `code` field is dropped).
+    static func summary(_ data: Data) -> String {
+        guard let entries = parse(data) else { return "" }
+        var codes: [String] = []
+        for entry in entries where Self.isCode(entry.code) && !codes.contains(entry.code) {
+            codes.append(entry.code)
+            if codes.count == 3 { break }
         }
-        let text = String(decoding: data.prefix(limit * 4), as: UTF8.self)
-        let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.joined(separator: " ")
-        return line.count > limit ? String(line.prefix(limit)) + "…" : line
+        return codes.joined(separator: ", ")
+    }
+
+    static func isCode(_ text: String) -> Bool {
+        (1...40).contains(text.utf8.count)
+            && text.utf8.allSatisfy { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) || $0 == UInt8(ascii: "_") }
+    }
+}
+
+/// Foreign text (URLs, header values) made fit for a one-line error: printable ASCII only,
+/// capped in length.
+enum Sanitized {
+    static func text(_ text: String, limit: Int = 160) -> String {
+        var result = ""
+        for scalar in text.unicodeScalars {
+            if result.count >= limit {
+                result += "…"
+                break
+            }
+            result.unicodeScalars.append((0x21...0x7e).contains(scalar.value) || scalar == " " ? scalar : "?")
+        }
+        return result
     }
 }

@@ -19,6 +19,13 @@ public struct RuntimeConfiguration: Sendable {
     /// Spec edits for a revision's devices (GPUs), asked for only when its spec has `gpu > 0`;
     /// an error fails the revision's start with that message.
     public var deviceEdits: @Sendable (RevisionDeployment) throws -> [SpecEdit]
+    /// The syscall filter of new revisions: the default profile, or none when the operator set
+    /// `runtime.seccomp = "unconfined"`.
+    public var seccomp: SeccompMode
+    /// When set, new revisions run in a user namespace mapped onto this range, on a view of
+    /// their image owned by it (`RemappedImage`); nil runs them in the host's user namespace.
+    /// Revisions created before a change keep what they were created with.
+    public var userNamespace: UserNamespaceMapping?
 
     public init(
         dataDirectory: String,
@@ -31,7 +38,9 @@ public struct RuntimeConfiguration: Sendable {
         pidsLimit: Int64 = 4096,
         deviceEdits: @escaping @Sendable (RevisionDeployment) throws -> [SpecEdit] = { deployment in
             throw RuntimeError.noDevices("gpu: \(deployment.spec.gpu) asked for, but this node has no GPU support configured")
-        }
+        },
+        userNamespace: UserNamespaceMapping? = nil,
+        seccomp: SeccompMode = .default
     ) {
         self.dataDirectory = dataDirectory
         self.snapshotter = snapshotter
@@ -42,6 +51,8 @@ public struct RuntimeConfiguration: Sendable {
         self.stopGracePeriod = stopGracePeriod
         self.pidsLimit = pidsLimit
         self.deviceEdits = deviceEdits
+        self.userNamespace = userNamespace
+        self.seccomp = seccomp
     }
 
     var containersDirectory: String { dataDirectory + "/containers" }
@@ -53,4 +64,9 @@ public enum RuntimeLabel {
     public static let container = "berth.container"
     public static let revision = "berth.revision"
     public static let name = "berth.name"
+    /// On a container: the user namespace range ("BASE:SIZE") it was created with.
+    /// On a remapped image snapshot: the range its files are owned by.
+    public static let userNamespace = "berth.userns"
+    /// On a remapped image snapshot: the chain id of the image snapshot it shifts.
+    public static let remappedChain = "berth.remap.chain"
 }

@@ -7,11 +7,15 @@ extension BerthDatabase {
     /// throws `.nameTaken` and writes nothing.
     public func createContainer(name: String, owner: String, spec: RevisionSpec, keepWarm: Bool = false,
                                 now: Date = Date()) throws -> (StoredContainer, StoredRevision) {
-        try change { db in try Self.insertContainer(db, name: name, owner: owner, spec: spec, keepWarm: keepWarm, now: now) }
+        let policy = capacityPolicy
+        return try change { db in
+            try Self.insertContainer(db, name: name, owner: owner, spec: spec, keepWarm: keepWarm, policy: policy, now: now)
+        }
     }
 
+    /// Throws `.nameTaken`, then `.overCapacity` (see `checkCapacity`), before writing anything.
     static func insertContainer(_ db: Database, name: String, owner: String, spec: RevisionSpec, keepWarm: Bool,
-                                now: Date) throws -> (StoredContainer, StoredRevision) {
+                                policy: CapacityPolicy, now: Date) throws -> (StoredContainer, StoredRevision) {
         let now = StoredDate.stored(now)
         let container = StoredContainer(
             id: UUID().uuidString.lowercased(), name: name, owner: owner, revision: 1, latestRevision: 1,
@@ -20,6 +24,7 @@ extension BerthDatabase {
         if try StoredContainer.filter(Column("name") == name).isEmpty(db) == false {
             throw StoreError.nameTaken(name)
         }
+        try checkCapacity(db, policy: policy, owner: owner, containerID: nil, spec: spec)
         do {
             try container.insert(db)
         } catch let error as DatabaseError
@@ -36,15 +41,18 @@ extension BerthDatabase {
     /// `.deleting` for a container being deleted.
     public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
                             now: Date = Date()) throws -> StoredRevision {
-        try change { db in
+        let policy = capacityPolicy
+        return try change { db in
             let container = try Self.existingContainer(db, containerID)
             if container.phase == .deleting { throw StoreError.deleting(containerID) }
-            return try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm, now: now)
+            return try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm, policy: policy, now: now)
         }
     }
 
+    /// Throws `.overCapacity` (see `checkCapacity`) before writing anything.
     static func insertRevision(_ db: Database, container: StoredContainer, spec: RevisionSpec, keepWarm: Bool?,
-                               now: Date) throws -> StoredRevision {
+                               policy: CapacityPolicy, now: Date) throws -> StoredRevision {
+        try checkCapacity(db, policy: policy, owner: container.owner, containerID: container.id, spec: spec)
         let now = StoredDate.stored(now)
         var container = container
         let revision = StoredRevision(containerID: container.id, number: container.latestRevision + 1, spec: spec,

@@ -57,10 +57,12 @@ extension BerthDatabase {
     /// is written.
     public func createContainer(name: String, owner: String, spec: RevisionSpec, keepWarm: Bool = false,
                                 choosingGPUs chooser: @escaping GPUChooser, now: Date = Date()) throws -> (StoredContainer, StoredRevision) {
-        try change { db in
+        let policy = capacityPolicy
+        return try change { db in
             let taken = Set(try String.fetchAll(db, sql: "SELECT device FROM gpu_allocation"))
             let devices = try chooser(taken)
-            let created = try Self.insertContainer(db, name: name, owner: owner, spec: spec, keepWarm: keepWarm, now: now)
+            let created = try Self.insertContainer(db, name: name, owner: owner, spec: spec, keepWarm: keepWarm,
+                                                   policy: policy, now: now)
             for device in devices {
                 try GPUAllocation(deviceID: device, containerID: created.0.id, revision: 1).insert(db)
             }
@@ -73,7 +75,8 @@ extension BerthDatabase {
     /// then stops the old revision before starting the new (`needsRecreate`).
     public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
                             choosingGPUs chooser: @escaping GPUChooser, now: Date = Date()) throws -> StoredRevision {
-        try change { db in
+        let policy = capacityPolicy
+        return try change { db in
             let container = try Self.existingContainer(db, containerID)
             if container.phase == .deleting { throw StoreError.deleting(containerID) }
             let allocations = try GPUAllocation.fetchAll(db)
@@ -86,7 +89,8 @@ extension BerthDatabase {
                 guard !serving.isEmpty, let reused = try? chooser(taken.subtracting(serving)) else { throw error }
                 devices = reused
             }
-            let revision = try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm, now: now)
+            let revision = try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm,
+                                                   policy: policy, now: now)
             for device in devices {
                 if serving.contains(device) {
                     try db.execute(sql: "UPDATE gpu_allocation SET revision = ? WHERE device = ?", arguments: [revision.number, device])

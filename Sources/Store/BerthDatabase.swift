@@ -20,6 +20,8 @@ public final class BerthDatabase: Sendable {
     public let path: String?
     let writer: any DatabaseWriter
     private let committedChanges = Atomic<UInt64>(0)
+    /// What creates and updates are checked against (`setCapacityPolicy`).
+    let capacity = Mutex<CapacityPolicy>(.unlimited)
 
     /// Opens (creating if needed) the database at `path`, and migrates it.
     public init(path: String) throws {

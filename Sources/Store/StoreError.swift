@@ -9,6 +9,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case gpuTaken([String])
     /// The container is being deleted: it takes no new revisions or allocations.
     case deleting(String)
+    /// The change would take the node past its capacity or the owner past their quota.
+    case overCapacity(CapacityShortfall)
     /// A stored value could not be read back (a damaged or hand-edited database).
     case invalidStoredValue(String)
     /// The database was migrated by a newer Berth; these migrations are unknown to this one.
@@ -20,6 +22,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notFound(let what): "no \(what)"
         case .gpuTaken(let devices): "GPU \(devices.joined(separator: ", ")) already allocated"
         case .deleting(let id): "container \(id) is being deleted"
+        case .overCapacity(let shortfall): shortfall.description
         case .invalidStoredValue(let detail): "invalid value in the database: \(detail)"
         case .newerSchema(let migrations):
             "the database was written by a newer Berth (unknown migrations: \(migrations.joined(separator: ", ")))"

@@ -40,11 +40,16 @@ final class RouteCache: Sendable {
         }
         var byHost: [String: Entry] = [:]
         var entries: [Entry] = []
-        for (container, serving) in (try? database.containersWithServingRevision(owner: nil)) ?? [] {
+        let rows = (try? database.containersWithServingRevision(owner: nil)) ?? []
+        for (container, serving) in rows {
             let entry = Entry(container: container, serving: serving)
             byHost[container.name] = entry
-            byHost[container.id] = entry
             entries.append(entry)
+        }
+        // Ids after names: a label that is one container's id and another's name (a name
+        // recorded before UUID-shaped names were refused) routes to the id's container.
+        for entry in entries {
+            byHost[entry.container.id] = entry
         }
         let snapshot = Snapshot(changeCount: changeCount, byHost: byHost, entries: entries)
         current.withLock { $0 = snapshot }

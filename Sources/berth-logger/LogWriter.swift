@@ -153,7 +153,8 @@ final class LogWriter {
         var prefix = ""
         for component in folder.split(separator: "/") {
             prefix += "/" + component
-            if mkdir(prefix, 0o750) != 0 && errno != EEXIST {
+            // 0700: container output is the tenant's; files are 0640 inside.
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
                 report("cannot create \(prefix): \(errorText(errno))")
                 return
             }

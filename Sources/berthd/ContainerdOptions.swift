@@ -15,6 +15,11 @@ struct RegistryOptions: ParsableArguments {
         "A registry (HOST:PORT) reached over plain HTTP. Repeatable.", valueName: "host:port"))
     var insecureRegistries: [String] = []
 
+    @Option(name: .customLong("allow-private-registry"), help: ArgumentHelp(
+        "A registry (HOST or HOST:PORT) that may have a loopback, link-local or private address (insecure registries and mirrors may too). Repeatable.",
+        valueName: "host:port"))
+    var allowPrivateRegistries: [String] = []
+
     @Option(name: .customLong("registry-mirror"), help: ArgumentHelp(
         "A mirror for a registry, tried before it: REGISTRY=URL, e.g. docker.io=http://10.0.0.5:5000. Repeatable.",
         valueName: "registry=url"))

@@ -67,10 +67,14 @@ extension RegistryOptions {
         for host in insecureRegistries where host.contains("/") || host.isEmpty {
             throw UsageError(description: "--insecure-registry \"\(host)\" is not HOST[:PORT]")
         }
+        for host in allowPrivateRegistries where host.contains("/") || host.isEmpty {
+            throw UsageError(description: "--allow-private-registry \"\(host)\" is not HOST[:PORT]")
+        }
         return RegistryConfiguration(
             insecureHosts: Set(insecureRegistries),
             mirrors: mirrorMap,
-            dockerConfig: try DockerConfig.load(path: dockerConfig)
+            dockerConfig: try DockerConfig.load(path: dockerConfig),
+            allowPrivateHosts: Set(allowPrivateRegistries)
         )
     }
 }

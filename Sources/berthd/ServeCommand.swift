@@ -24,10 +24,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("jwt-audience")) var jwtAudience: String?
     @Option(name: .customLong("roles-claim")) var rolesClaim: String?
     @Option(name: .customLong("insecure-registry"), help: "HOST:PORT reached over plain HTTP; repeatable.") var insecureRegistries: [String] = []
+    @Option(name: .customLong("allow-private-registry"),
+            help: "HOST[:PORT] of a registry that may have a loopback, link-local or private address; repeatable.")
+    var allowPrivateRegistries: [String] = []
     @Option(name: .customLong("registry-mirror"), help: "REGISTRY=URL; repeatable.") var registryMirrors: [String] = []
     @Option(name: .customLong("docker-config")) var dockerConfig: String?
     @Option(name: .customLong("cni-subnet")) var cniSubnet: String?
     @Option(name: .customLong("cni-bridge")) var cniBridge: String?
+    @Option(name: .customLong("cni-egress-allow"), help: "CIDR containers may reach in a refused range; repeatable.") var cniEgressAllow: [String] = []
+    @Option(name: .customLong("cni-ipv6"), help: "true: keep IPv6 on in containers (default false).") var cniIPv6: String?
     @Option(name: .customLong("log-level")) var logLevel: String?
     @Option(name: .customLong("max-body-bytes")) var maxBodyBytes: String?
     @Option(name: .customLong("readiness-timeout")) var readinessTimeout: String?
@@ -35,7 +40,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-pause-after")) var idlePauseAfter: String?
     @Option(name: .customLong("idle-stop-after")) var idleStopAfter: String?
     @Option(name: .customLong("wake-timeout")) var wakeTimeout: String?
+    @Option(name: .customLong("proxy-header-timeout")) var proxyHeaderTimeout: String?
+    @Option(name: .customLong("proxy-idle-timeout")) var proxyIdleTimeout: String?
+    @Option(name: .customLong("proxy-max-connections")) var proxyMaxConnections: String?
+    @Option(name: .customLong("proxy-max-connections-per-client")) var proxyMaxConnectionsPerClient: String?
+    @Option(name: .customLong("proxy-trusted-proxy"), help: "CIDR whose forwarding headers are kept; repeatable.") var proxyTrustedProxies: [String] = []
     @Option(name: .customLong("gpu-host-root")) var gpuHostRoot: String?
+    @Option(name: .customLong("seccomp")) var seccomp: String?
+    @Option(name: .customLong("user-namespaces"), help: "true, false or auto: containers in user namespaces.") var userNamespaces: String?
+    @Option(name: .customLong("userns-base"), help: "First host id of the containers' id range.") var usernsBase: String?
+    @Option(name: .customLong("userns-size"), help: "Ids in the containers' range (at least 65536).") var usernsSize: String?
+    @Option(name: .customLong("node-cpu"), help: "Cores containers may reserve in all (default: the host's).") var nodeCPU: String?
+    @Option(name: .customLong("node-ram"), help: "Memory containers may reserve in all (default: the host's).") var nodeRAM: String?
+    @Option(name: .customLong("node-storage"), help: "Ephemeral storage containers may reserve in all (default: the data folder's filesystem).") var nodeStorage: String?
+    @Option(name: .customLong("reserved-cpu"), help: "Cores or a percentage kept back from containers.") var reservedCPU: String?
+    @Option(name: .customLong("reserved-ram"), help: "Memory kept back from containers (size or percentage).") var reservedRAM: String?
+    @Option(name: .customLong("reserved-storage"), help: "Disk kept back from ephemeral storage (size or percentage).") var reservedStorage: String?
+    @Option(name: .customLong("quota-default"), help: "Per-owner quota: cpu=4,ram=8Gi,storage=20Gi,gpu=1.") var quotaDefault: String?
+    @Option(name: .customLong("quota-owner"), help: "OWNER:cpu=…,ram=…; repeatable.") var quotaOwners: [String] = []
 
     func run() async throws {
         let configuration: DaemonConfiguration
@@ -78,10 +100,13 @@ struct ServeCommand: AsyncParsableCommand {
         flags.jwtAudience = jwtAudience
         flags.rolesClaim = rolesClaim
         flags.insecureRegistries = insecureRegistries
+        flags.allowPrivateRegistries = allowPrivateRegistries
         flags.registryMirrors = registryMirrors
         flags.dockerConfig = dockerConfig
         flags.cniSubnet = cniSubnet
         flags.cniBridge = cniBridge
+        flags.cniEgressAllow = cniEgressAllow
+        flags.cniIPv6 = cniIPv6
         flags.logLevel = logLevel
         flags.maxBodyBytes = maxBodyBytes
         flags.readinessTimeout = readinessTimeout
@@ -89,7 +114,24 @@ struct ServeCommand: AsyncParsableCommand {
         flags.idlePauseAfter = idlePauseAfter
         flags.idleStopAfter = idleStopAfter
         flags.wakeTimeout = wakeTimeout
+        flags.proxyHeaderTimeout = proxyHeaderTimeout
+        flags.proxyIdleTimeout = proxyIdleTimeout
+        flags.proxyMaxConnections = proxyMaxConnections
+        flags.proxyMaxConnectionsPerClient = proxyMaxConnectionsPerClient
+        flags.proxyTrustedProxies = proxyTrustedProxies
         flags.gpuHostRoot = gpuHostRoot
+        flags.seccomp = seccomp
+        flags.userNamespaces = userNamespaces
+        flags.usernsBase = usernsBase
+        flags.usernsSize = usernsSize
+        flags.nodeCPU = nodeCPU
+        flags.nodeRAM = nodeRAM
+        flags.nodeStorage = nodeStorage
+        flags.reservedCPU = reservedCPU
+        flags.reservedRAM = reservedRAM
+        flags.reservedStorage = reservedStorage
+        flags.quotaDefault = quotaDefault
+        flags.quotaOwners = quotaOwners
         return flags
     }
 }

@@ -1,3 +1,4 @@
+import Daemon
 import Foundation
 import NodeTestSupport
 import TestSupport
@@ -76,6 +77,7 @@ final class CrashRecoveryTests: XCTestCase {
         berthd.waitUntilExit()
         XCTAssertEqual(berthd.terminationStatus, 0, "SIGTERM is a clean stop")
         _ = try? runCommand("/sbin/ip", ["link", "delete", f.configuration.cniBridge])
+        try? await Node.removeNetworkPolicy(bridge: f.configuration.cniBridge)
     }
 }
 

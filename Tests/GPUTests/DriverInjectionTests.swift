@@ -7,12 +7,13 @@ import XCTest
 /// The built-in injection (no CDI) applied by RuntimeSpecBuilder: the container gets its GPUs'
 /// nodes, the control nodes and the driver's files, and no other GPU.
 final class DriverInjectionTests: XCTestCase {
-    static func spec(edits: [SpecEdit]) throws -> RuntimeSpec {
+    static func spec(edits: [SpecEdit], userNamespace: UserNamespaceMapping? = nil) throws -> RuntimeSpec {
         var config = ImageConfig.Config()
         config.Cmd = ["sleep", "1"]
         var inputs = SpecInputs(runtimeID: "gpu-test-r1", hostname: "gpu-test", imageConfig: config,
                                 env: ["NVIDIA_VISIBLE_DEVICES": "all"], port: 8080, cpu: 1, memoryBytes: 512 << 20)
         inputs.edits = edits
+        inputs.userNamespace = userNamespace
         return try RuntimeSpecBuilder.build(inputs)
     }
 
@@ -80,6 +81,27 @@ final class DriverInjectionTests: XCTestCase {
             XCTAssertFalse(json.contains(other.uuid))
         }
         XCTAssertFalse(linux.devices?.contains { $0.major == 195 && ($0.minor == 0 || $0.minor == 1) } ?? true)
+    }
+
+    /// In a user namespace runc cannot mknod: the nodes become binds of the host's (none of
+    /// them `nodev`), a node the host lacks is left out, and the device cgroup rules stay.
+    func testInAUserNamespaceTheNodesAreBoundFromTheHost() async throws {
+        let tree = try FakeGPUTree.withDriver()
+        defer { tree.remove() }
+        let discovery = GPUDiscovery(hostRoot: tree.root)
+        let inventory = try await discovery.discover()
+        let chosen = try inventory.choose(2, model: "NVIDIA A100-SXM4-80GB", allocated: [])
+        let spec = try Self.spec(edits: try discovery.injection(for: chosen, inventory: inventory),
+                                 userNamespace: try UserNamespaceMapping())
+        let linux = try XCTUnwrap(spec.linux)
+        XCTAssertFalse(linux.devices?.contains { $0.path.hasPrefix("/dev/nvidia") } ?? false, "\(linux.devices ?? [])")
+        let nodes = try XCTUnwrap(spec.mounts).filter { $0.destination.hasPrefix("/dev/nvidia") }
+        XCTAssertEqual(nodes, ["/dev/nvidia2", "/dev/nvidia3", "/dev/nvidiactl", "/dev/nvidia-uvm"].map {
+            RuntimeSpec.Mount(destination: $0, type: "bind", source: tree.path($0), options: ["bind", "nosuid", "noexec"])
+        })
+        let gpuRules = try XCTUnwrap(linux.resources?.devices).filter { $0.major == 195 || $0.major == 511 }
+        XCTAssertEqual(gpuRules.count, 5, "\(gpuRules)")
+        XCTAssertTrue(gpuRules.allSatisfy { $0.allow && $0.access == "rw" })
     }
 
     func testWithoutGPUsNothingChanges() async throws {

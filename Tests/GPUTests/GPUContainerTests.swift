@@ -15,13 +15,31 @@ final class GPUContainerTests: XCTestCase {
     static let script = """
         ls -l /dev/nvidia*; echo ---; \
         ls -lL /usr/lib/x86_64-linux-gnu/libcuda.so.1; cat /usr/lib/x86_64-linux-gnu/libcuda.so.1; echo ---; \
-        cat /proc/self/cgroup; echo END; exec sleep 3600
+        cat /proc/self/cgroup; \
+        echo uid_map $(cat /proc/self/uid_map); (: <> /dev/nvidia2) 2>&1 && echo opened /dev/nvidia2; echo END; exec sleep 3600
         """
 
     func testBusyboxWithTwoGPUsSeesExactlyItsDevicesAndLibraries() async throws {
+        try await checkTwoGPUs(userNamespace: nil)
+    }
+
+    /// The same in a user namespace, where runc cannot mknod: the nodes are the host's, bound
+    /// (the fake tree's are 0666, as NVIDIA's driver makes them), with the same device cgroup
+    /// rules. /dev/nvidia-uvm-tools, missing on this host, cannot be bound and is left out.
+    func testGPUsInAUserNamespaceAreTheHostNodesBound() async throws {
+        guard UserNamespaceMapping.hostSupportsUserNamespaces() else {
+            let ci = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty && $0 != "0" && $0.lowercased() != "false" } ?? false
+            if ci { throw TestSupportError("CI is set but this kernel has no user namespaces") }
+            throw XCTSkip("the kernel has no user namespaces")
+        }
+        try await checkTwoGPUs(userNamespace: try UserNamespaceMapping(base: 0x7300_0000))
+    }
+
+    private func checkTwoGPUs(userNamespace: UserNamespaceMapping?) async throws {
         let env = try TestEnvironment.current()
         let tree = try FakeGPUTree.withDriver()
         defer { tree.remove() }
+        if userNamespace != nil { Self.makeTraversable(env.containerdSocket, tree.root) }
         let suffix = UUID().uuidString.prefix(8).lowercased()
         let namespace = "berth-gpu-\(suffix)"
         let runtimeID = "gpu-\(suffix)-r1"
@@ -51,10 +69,12 @@ final class GPUContainerTests: XCTestCase {
                     let pulled = try await ImagePuller(containerd: client, registry: registry).pull(reference)
                     let lease = try await client.createLease()
                     let mounts = try await client.leased(lease).prepareSnapshot(snapshotKey, parent: pulled.chainID.description)
+                    if let userNamespace { try Self.give(mounts, to: userNamespace) }
                     var inputs = SpecInputs(runtimeID: runtimeID, hostname: "gpu-test", imageConfig: pulled.config.config,
                                             port: 8080, cpu: 0.5, memoryBytes: 64 << 20,
                                             limitSwap: CgroupVersion.swapLimitSupported())
                     inputs.edits = edits
+                    inputs.userNamespace = userNamespace
                     let spec = try RuntimeSpecBuilder.build(inputs)
                     try await client.leased(lease).createContainer(ContainerRecord(
                         id: runtimeID, image: pulled.name, spec: try spec.encoded(), snapshotter: client.snapshotter,
@@ -88,11 +108,19 @@ final class GPUContainerTests: XCTestCase {
             guard fields.count >= 6, fields[0].hasPrefix("c"), let path = fields.last else { return nil }
             return "\(path) \(fields[4])\(fields[5])"
         }
-        XCTAssertEqual(nodes.sorted(), [
-            "/dev/nvidia-uvm 511,0", "/dev/nvidia-uvm-tools 511,1", "/dev/nvidia2 195,2", "/dev/nvidia3 195,3",
-            "/dev/nvidiactl 195,255",
-        ], output)
-        XCTAssertEqual(sections[0].split(separator: "\n").count, 5, "only those under /dev/nvidia*: \(output)")
+        let expected = ["/dev/nvidia-uvm 511,0", "/dev/nvidia-uvm-tools 511,1", "/dev/nvidia2 195,2", "/dev/nvidia3 195,3",
+                        "/dev/nvidiactl 195,255"].filter { userNamespace == nil || !$0.hasPrefix("/dev/nvidia-uvm-tools") }
+        XCTAssertEqual(nodes.sorted(), expected, output)
+        XCTAssertEqual(sections[0].split(separator: "\n").count, expected.count, "only those under /dev/nvidia*: \(output)")
+        if let userNamespace {
+            // Inside the namespace: root mapped onto the range, and the node may be opened (rw).
+            XCTAssertTrue(output.contains("uid_map 0 \(userNamespace.base) 65536"), output)
+            // No driver serves major 195 on this host, so a node that passes the permission
+            // checks (mode, nodev, device cgroup) answers ENXIO; a failed check is EACCES or EPERM.
+            XCTAssertTrue(output.contains("opened /dev/nvidia2") || output.contains("No such device or address"), output)
+            XCTAssertFalse(output.contains("Permission denied"), output)
+            XCTAssertFalse(output.contains("Operation not permitted"), output)
+        }
 
         let library = sections.count > 1 ? sections[1] : ""
         XCTAssertTrue(library.contains("/usr/lib/x86_64-linux-gnu/libcuda.so.1"), output)
@@ -105,6 +133,31 @@ final class GPUContainerTests: XCTestCase {
             XCTAssertEqual(gpuRules.sorted(), ["c 195:2 rw", "c 195:255 rw", "c 195:3 rw", "c 511:0 rw", "c 511:1 rw"],
                            devicesList)
             XCTAssertFalse(devicesList.split(separator: "\n").contains("a *:* rwm"), devicesList)
+        }
+    }
+
+    /// The upper and work folders of the container's snapshot owned by the range's root, as
+    /// Berth owns a revision's writable layer: runc, in the namespace, makes mount points in it.
+    static func give(_ mounts: [Mount], to mapping: UserNamespaceMapping) throws {
+        for option in mounts.flatMap(\.options) {
+            for prefix in ["upperdir=", "workdir="] where option.hasPrefix(prefix) {
+                let path = String(option.dropFirst(prefix.count))
+                guard chown(path, mapping.base, mapping.base) == 0 else { throw TestSupportError("chown \(path): errno \(errno)") }
+            }
+        }
+    }
+
+    /// runc, in the namespace, reaches the bundle under containerd's state folder and the bound
+    /// nodes under the tree: their parents must be traversable by others (the test environment
+    /// makes them 0700). Adds o+x, nothing more.
+    static func makeTraversable(_ paths: String...) {
+        for path in paths {
+            var folder = path
+            while folder.count > 1, folder != "/tmp" {
+                var info = stat()
+                if stat(folder, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { chmod(folder, (info.st_mode & 0o7777) | 0o001) }
+                folder = (folder as NSString).deletingLastPathComponent
+            }
         }
     }
 

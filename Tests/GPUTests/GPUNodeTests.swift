@@ -30,6 +30,53 @@ final class GPUNodeTests: XCTestCase {
             .compactMap { $0["minor"] as? Int }.sorted()
     }
 
+    /// `gpu: 1` on a node with user namespaces on: the container runs in the range, its node is
+    /// the host's bound (runc cannot mknod there), not a `linux.devices` entry, and it is allowed
+    /// in the device cgroup.
+    func testAGPUContainerInAUserNamespace() async throws {
+        let tree = try FakeGPUTree.withDriver()
+        defer { tree.remove() }
+        let base: UInt32 = 0x7400_0000
+        let f = try NodeFixture {
+            $0.gpuHostRoot = tree.root
+            $0.userNamespaces = .on
+            $0.usernsBase = base
+        }
+        GPUContainerTests.makeTraversable(f.env.containerdSocket, tree.root)
+        try await f.start()
+        let token = try await f.token("gpu-userns")
+        let image = try await f.pushHTTPD("berth/gpu-userns")
+        let id = try await f.deploy(["name": "remapped", "image": image, "ram": "64Mi", "gpu": 1,
+                                     "gpuModel": "NVIDIA H200"], token: token)
+        let spec = try containerSpec(f, id: id, revision: 1)
+        let linux = try XCTUnwrap(spec["linux"] as? [String: Any])
+        let uidMappings = try XCTUnwrap(linux["uidMappings"] as? [[String: Any]])
+        XCTAssertEqual(uidMappings.first?["hostID"] as? Int, Int(base), "\(uidMappings)")
+        let devices = linux["devices"] as? [[String: Any]] ?? []
+        XCTAssertFalse(devices.contains { ($0["path"] as? String)?.hasPrefix("/dev/nvidia") == true }, "\(devices)")
+        let mounts = try XCTUnwrap(spec["mounts"] as? [[String: Any]])
+        let gpuNodes = mounts.filter { ($0["destination"] as? String)?.range(of: #"^/dev/nvidia[0-9]+$"#, options: .regularExpression) != nil }
+        XCTAssertEqual(gpuNodes.count, 1, "\(mounts)")
+        let node = try XCTUnwrap(gpuNodes.first)
+        let destination = try XCTUnwrap(node["destination"] as? String)
+        XCTAssertEqual(node["source"] as? String, tree.path(destination))
+        XCTAssertEqual(node["options"] as? [String], ["bind", "nosuid", "noexec"])
+        let rules = try XCTUnwrap((linux["resources"] as? [String: Any])?["devices"] as? [[String: Any]])
+        let minor = Int(destination.dropFirst("/dev/nvidia".count))
+        XCTAssertTrue(rules.contains { $0["allow"] as? Bool == true && $0["major"] as? Int == 195 && $0["minor"] as? Int == minor },
+                      "\(rules)")
+        let deleted = try await f.request("DELETE", "/v1/containers/\(id)", token: token)
+        XCTAssertEqual(deleted.status, 204)
+        try await f.stop()
+    }
+
+    func containerSpec(_ f: NodeFixture, id: String, revision: Int) throws -> [String: Any] {
+        let info = try runCommand("/usr/bin/ctr", ["--address", f.env.containerdSocket, "-n", f.configuration.namespace,
+                                                   "containers", "info", "\(id)-r\(revision)"])
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])
+        return try XCTUnwrap(object["Spec"] as? [String: Any])
+    }
+
     func testAllocationExhaustionRecreateRestartAndDelete() async throws {
         let tree = try FakeGPUTree.withDriver()
         defer { tree.remove() }

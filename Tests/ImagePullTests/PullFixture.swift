@@ -21,7 +21,10 @@ struct PullFixture {
             insecureHosts: [env.registry, env.basicAuthRegistry, env.tokenAuthRegistry],
             mirrors: mirrors,
             credentials: credentials,
-            retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100))
+            retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(50), maxDelay: .milliseconds(100)),
+            // The token registry's realm is on another loopback port: allowed as a deployment
+            // with a private token server would allow it.
+            allowPrivateHosts: [env.tokenServer]
         )
     }
 

@@ -48,6 +48,9 @@ public final class NodeFixture: @unchecked Sendable {
         configuration.idleStopAfter = .zero
         configuration.readinessTimeout = .seconds(20)
         configuration.stopGracePeriod = .milliseconds(500)
+        // Node tests run several 1-core containers at once on 2-core machines; the capacity rule
+        // has tests of its own (StoreTests.CapacityTests, APITests.CapacityAPITests).
+        configuration.nodeCPU = 64
         mutate(&configuration)
         self.configuration = configuration
     }
@@ -88,6 +91,9 @@ public final class NodeFixture: @unchecked Sendable {
         runner?.cancel()
         _ = try? await runner?.value
         _ = try? runCommand("/sbin/ip", ["link", "delete", configuration.cniBridge])
+        // The node's iptables chains for its bridge outlive it by design (a restarted berthd
+        // finds them in place); a test's bridge is gone now, so its chains go too.
+        try? await Node.removeNetworkPolicy(bridge: configuration.cniBridge)
     }
 
     public func token(_ subject: String, roles: [String] = [], ttl: Duration = .seconds(600), audience: String? = nil) async throws -> String {

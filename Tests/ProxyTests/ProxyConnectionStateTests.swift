@@ -120,8 +120,9 @@ final class ProxyConnectionStateTests: XCTestCase {
     func testResponseTimeoutBeforeHeadIs504() {
         var state = makeState()
         exchange(&state)
-        XCTAssertEqual(state.responseTimedOut(), .respond(.gatewayTimeout, keepAlive: true, finishExchange: true, then: .idle))
-        XCTAssertEqual(state.responseTimedOut(), .none)
+        XCTAssertEqual(state.deadline, .response)
+        XCTAssertEqual(state.timedOut(upstreamWritable: true), .respond(.gatewayTimeout, keepAlive: true, finishExchange: true, then: .idle))
+        XCTAssertEqual(state.deadline, .keepAlive, "the connection waits for the next request")
     }
 
     func testUpstreamFailureBeforeHeadIs502AndAfterHeadAborts() {
@@ -255,12 +256,11 @@ final class ProxyConnectionStateTests: XCTestCase {
         XCTAssertEqual(state.responseEnd(nil, upstreamReusable: true), .completeResponse(nil, reuseUpstream: true, then: .close))
     }
 
-    func testIdleTimeoutOnlyWhenIdle() {
+    func testAFreshConnectionWithNothingSentClosesSilently() {
         var state = makeState()
-        exchange(&state)
-        XCTAssertEqual(state.idleTimedOut(), .none)
-        state = makeState()
-        XCTAssertEqual(state.idleTimedOut(), .close)
+        XCTAssertEqual(state.deadline, .requestHead, "the header timeout runs from accept")
+        XCTAssertEqual(state.timedOut(upstreamWritable: true), .close)
+        XCTAssertEqual(state.phase, .closed)
     }
 
     func testMalformedRequest() {

@@ -15,8 +15,10 @@ final class RegistryIntegrationTests: XCTestCase {
 
     private func configuration(credentials: [String: RegistryCredentials] = [:],
                                mirrors: [String: [String]] = [:]) -> RegistryConfiguration {
+        // The token registry's realm is another loopback port, allowed as a private token server.
         RegistryConfiguration(insecureHosts: [env.registry, env.basicAuthRegistry, env.tokenAuthRegistry],
-                              mirrors: mirrors, credentials: credentials, retry: quickRetries)
+                              mirrors: mirrors, credentials: credentials, retry: quickRetries,
+                              allowPrivateHosts: [env.tokenServer])
     }
 
     private var goodCredentials: RegistryCredentials {
@@ -157,6 +159,20 @@ final class RegistryIntegrationTests: XCTestCase {
         }
         let after = try await env.tokenRequestCount()
         XCTAssertEqual(after - before, 1)
+    }
+
+    /// The real token registry's realm is on another loopback port: without allow_private for
+    /// it, the token request is refused, and the fake token server issues nothing.
+    func testTokenServerOnAnotherLoopbackPortNeedsAllowPrivate() async throws {
+        let (_, reference) = try await push([.files(["/p": "p"])], to: env.tokenAuthRegistry, credentials: env.credentials)
+        let before = try await env.tokenRequestCount()
+        let configuration = RegistryConfiguration(insecureHosts: [env.registry, env.tokenAuthRegistry],
+                                                  credentials: [env.tokenAuthRegistry: goodCredentials], retry: quickRetries)
+        let error = await expectRegistryError { try await withRegistryClient(configuration) { try await $0.fetchManifest(reference) } }
+        XCTAssertEqual(error, .egressRefused(target: "token realm http://\(env.tokenServer)",
+                                             reason: "loopback address not allowed (name the host in registry.allow_private to allow it)"))
+        let after = try await env.tokenRequestCount()
+        XCTAssertEqual(after, before)
     }
 
     func testTokenRegistryWithoutOrWithWrongCredentials() async throws {

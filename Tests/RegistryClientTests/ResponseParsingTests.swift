@@ -12,18 +12,20 @@ final class ResponseParsingTests: XCTestCase {
             .init(code: "MANIFEST_UNKNOWN", message: "manifest unknown"),
             .init(code: "NAME_UNKNOWN", message: nil),
         ])
-        XCTAssertEqual(RegistryErrorBody.summary(body), "MANIFEST_UNKNOWN: manifest unknown; NAME_UNKNOWN")
+        XCTAssertEqual(RegistryErrorBody.summary(body), "MANIFEST_UNKNOWN, NAME_UNKNOWN", "codes only, never the messages")
     }
 
     func testErrorBodyThatIsNotOne() {
         XCTAssertNil(RegistryErrorBody.parse(Data("<html>nope</html>".utf8)))
         XCTAssertNil(RegistryErrorBody.parse(Data(#"{"errors":[]}"#.utf8)))
         XCTAssertNil(RegistryErrorBody.parse(Data()))
-        XCTAssertEqual(RegistryErrorBody.summary(Data("<html>\n  <body>Bad\n gateway</body>\n</html>\n".utf8)),
-                       "<html> <body>Bad gateway</body> </html>")
-        let long = RegistryErrorBody.summary(Data(String(repeating: "x", count: 1000).utf8))
-        XCTAssertEqual(long.count, 201)
+        // A body that is not the spec's errors array is never repeated.
+        XCTAssertEqual(RegistryErrorBody.summary(Data("<html>\n  <body>Bad\n gateway</body>\n</html>\n".utf8)), "")
+        XCTAssertEqual(RegistryErrorBody.summary(Data(String(repeating: "x", count: 1000).utf8)), "")
         XCTAssertEqual(RegistryErrorBody.summary(Data()), "")
+        // Codes outside the spec's vocabulary shape (text, links, long strings) are dropped; three at most.
+        let odd = Data(#"{"errors":[{"code":"see http://evil"},{"code":"A"},{"code":"B"},{"code":"A"},{"code":"C"},{"code":"D"},{"code":"\#(String(repeating: "X", count: 41))"}]}"#.utf8)
+        XCTAssertEqual(RegistryErrorBody.summary(odd), "A, B, C")
     }
 
     func testErrorMessages() throws {

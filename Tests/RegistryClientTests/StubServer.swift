@@ -33,6 +33,8 @@ final class StubServer: Sendable {
 
     var host: String { "127.0.0.1:\(port)" }
     var requests: [Request] { state.requests.withLock { $0 } }
+    /// TCP connections accepted so far, whether or not they sent a request.
+    var acceptedConnections: Int { state.connections.withLock { $0 } }
 
     func requests(matching path: String) -> [Request] {
         requests.filter { $0.path.contains(path) }
@@ -44,7 +46,8 @@ final class StubServer: Sendable {
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                state.connections.withLock { $0 += 1 }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(StubHandler(state: state))
                 }
@@ -74,6 +77,7 @@ final class StubServer: Sendable {
     fileprivate final class State: Sendable {
         let handler: Handler
         let requests = Mutex<[Request]>([])
+        let connections = Mutex(0)
 
         init(handler: @escaping Handler) {
             self.handler = handler

@@ -49,8 +49,8 @@ final class SpecBuilderTests: XCTestCase {
 
     func testDefaultSecuritySettingsAreContainerds() throws {
         let spec = try RuntimeSpecBuilder.build(inputs())
-        // containerd oci/spec.go defaultUnixCaps (= Docker's default set).
-        let capabilities = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+        // containerd oci/spec.go defaultUnixCaps (= Docker's default set) without CAP_NET_RAW.
+        let capabilities = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
                             "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
                             "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
         let process = try XCTUnwrap(spec.process)
@@ -60,17 +60,20 @@ final class SpecBuilderTests: XCTestCase {
         XCTAssertEqual(process.rlimits, [RuntimeSpec.Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024)])
         XCTAssertNil(process.terminal)
         XCTAssertNil(process.apparmorProfile)
-        XCTAssertNil(process.oomScoreAdj)
+        // Not containerd's (it leaves the shim's -998 to be inherited): above berthd's -500.
+        XCTAssertEqual(process.oomScoreAdj, 500)
 
         let linux = try XCTUnwrap(spec.linux)
-        // containerd oci/spec.go populateDefaultUnixSpec (1.6.26+, 1.7.11+, 2.x: with powercap).
+        // containerd oci/spec.go populateDefaultUnixSpec (1.6.26+, 1.7.11+, 2.x: with powercap),
+        // then Berth's: /proc/interrupts (as Docker 28) and the host's NVIDIA driver state.
         XCTAssertEqual(linux.maskedPaths, ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                                           "/sys/devices/virtual/powercap", "/proc/scsi"])
+                                           "/sys/devices/virtual/powercap", "/proc/scsi", "/proc/interrupts",
+                                           "/proc/driver/nvidia"])
         XCTAssertEqual(linux.readonlyPaths, ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
         XCTAssertEqual(linux.namespaces, [
             .init(type: "pid"), .init(type: "ipc"), .init(type: "uts"), .init(type: "mount"),
-            .init(type: "network", path: "/var/run/netns/berth-c0ffee-r1"),
+            .init(type: "network", path: "/var/run/netns/berth-c0ffee-r1"), .init(type: "cgroup"),
         ])
         XCTAssertEqual(linux.cgroupsPath, "/berth/c0ffee-r1")
         XCTAssertNil(linux.devices)
@@ -120,7 +123,7 @@ final class SpecBuilderTests: XCTestCase {
         let spec = try RuntimeSpecBuilder.build(SpecInputs(runtimeID: "x", hostname: "x", imageConfig: config(), port: 80,
                                                            cpu: 1, memoryBytes: 1 << 30))
         XCTAssertEqual(spec.mounts?.count, 7)
-        XCTAssertEqual(spec.linux?.namespaces?.last, RuntimeSpec.Namespace(type: "network"))
+        XCTAssertEqual(spec.linux?.namespaces?.first { $0.type == "network" }, RuntimeSpec.Namespace(type: "network"))
         XCTAssertEqual(spec.linux?.cgroupsPath, "/berth/x")
         XCTAssertEqual(spec.process?.user, RuntimeSpec.User(uid: 0, gid: 0, additionalGids: [0]))
     }

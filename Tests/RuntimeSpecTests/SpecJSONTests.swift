@@ -119,9 +119,17 @@ final class SpecJSONTests: XCTestCase {
         XCTAssertEqual(ours.process?.user, containerd.process?.user)
         XCTAssertEqual(ours.process?.args, containerd.process?.args)
         XCTAssertEqual(ours.process?.cwd, containerd.process?.cwd)
-        XCTAssertEqual(ours.process?.capabilities, containerd.process?.capabilities)
+        // containerd's set without CAP_NET_RAW, which Berth drops.
+        var withoutRaw = containerd.process?.capabilities
+        withoutRaw?.bounding?.removeAll { $0 == "CAP_NET_RAW" }
+        withoutRaw?.effective?.removeAll { $0 == "CAP_NET_RAW" }
+        withoutRaw?.permitted?.removeAll { $0 == "CAP_NET_RAW" }
+        XCTAssertEqual(ours.process?.capabilities, withoutRaw)
         XCTAssertEqual(ours.process?.rlimits, containerd.process?.rlimits)
         XCTAssertEqual(ours.process?.noNewPrivileges, containerd.process?.noNewPrivileges)
+        // containerd leaves the score to be inherited from the shim (-998); Berth sets it above berthd's.
+        XCTAssertNil(containerd.process?.oomScoreAdj)
+        XCTAssertEqual(ours.process?.oomScoreAdj, 500)
         // PORT is Berth's.
         XCTAssertEqual(containerd.process?.env, ["PATH=/bin", "GREETING=from-image", "PORT=1", "A=1"])
         XCTAssertEqual(ours.process?.env, ["PATH=/bin", "GREETING=from-image", "PORT=8080", "A=1"])
@@ -133,9 +141,10 @@ final class SpecJSONTests: XCTestCase {
         // 1.6.20 predates masking powercap (containerd 1.6.26, 1.7.11, 2.0).
         var masked = try XCTUnwrap(containerd.linux?.maskedPaths)
         masked.insert("/sys/devices/virtual/powercap", at: try XCTUnwrap(masked.firstIndex(of: "/sys/firmware")) + 1)
-        XCTAssertEqual(ours.linux?.maskedPaths, masked)
+        // Berth masks more and adds a cgroup namespace (see SpecDefaults).
+        XCTAssertEqual(ours.linux?.maskedPaths, masked + ["/proc/interrupts", "/proc/driver/nvidia"])
         XCTAssertEqual(ours.linux?.readonlyPaths, containerd.linux?.readonlyPaths)
-        XCTAssertEqual(ours.linux?.namespaces, containerd.linux?.namespaces)
+        XCTAssertEqual(ours.linux?.namespaces, (containerd.linux?.namespaces ?? []) + [RuntimeSpec.Namespace(type: "cgroup")])
         XCTAssertEqual(ours.linux?.resources?.memory?.limit, containerd.linux?.resources?.memory?.limit)
         XCTAssertEqual(ours.linux?.resources?.cpu?.quota, containerd.linux?.resources?.cpu?.quota)
         XCTAssertEqual(ours.linux?.resources?.cpu?.period, containerd.linux?.resources?.cpu?.period)
@@ -171,8 +180,11 @@ final class SpecJSONTests: XCTestCase {
         config.Cmd = ["sh"]
         let spec = try RuntimeSpecBuilder.build(SpecInputs(runtimeID: "a-r1", hostname: "a", imageConfig: config, port: 80,
                                                            cpu: 0.5, memoryBytes: 64 << 20))
-        let text = String(decoding: try spec.encoded(), as: UTF8.self)
-        for absent in ["terminal", "apparmorProfile", "oomScoreAdj", "umask", "hooks", "annotations", "seccomp", "inheritable",
+        // Without the seccomp profile, whose syscall names (umask, …) are not field names.
+        var unfiltered = spec
+        unfiltered.linux?.seccomp = nil
+        let text = String(decoding: try unfiltered.encoded(), as: UTF8.self)
+        for absent in ["terminal", "apparmorProfile", "umask", "hooks", "annotations", "inheritable",
                        "ambient", "readonly", "uidMappings", "sysctl", "reservation", "kernel", "swappiness", "realtimeRuntime",
                        "cpus", "blockIO", "null"] {
             XCTAssertFalse(text.contains(absent == "null" ? "null" : "\"\(absent)\""), "\(absent) in \(text)")
@@ -187,9 +199,10 @@ final class SpecJSONTests: XCTestCase {
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: try spec.encoded()) as? [String: Any])
         XCTAssertEqual(Set(object.keys), ["ociVersion", "process", "root", "hostname", "mounts", "linux"])
         let process = try XCTUnwrap(object["process"] as? [String: Any])
-        XCTAssertEqual(Set(process.keys), ["user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges"])
+        XCTAssertEqual(Set(process.keys), ["user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj"])
+        XCTAssertEqual(process["oomScoreAdj"] as? Int, 500)
         let linux = try XCTUnwrap(object["linux"] as? [String: Any])
-        XCTAssertEqual(Set(linux.keys), ["resources", "cgroupsPath", "namespaces", "maskedPaths", "readonlyPaths"])
+        XCTAssertEqual(Set(linux.keys), ["resources", "cgroupsPath", "namespaces", "maskedPaths", "readonlyPaths", "seccomp"])
         let resources = try XCTUnwrap(linux["resources"] as? [String: Any])
         XCTAssertEqual(Set(resources.keys), ["devices", "memory", "cpu", "pids"])
         XCTAssertEqual(resources["memory"] as? [String: Int], ["limit": 67_108_864, "swap": 67_108_864])

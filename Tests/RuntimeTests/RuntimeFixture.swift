@@ -23,6 +23,8 @@ final class RuntimeFixture: @unchecked Sendable {
     var backoff = RestartBackoff.Policy(initial: .milliseconds(300), max: .seconds(2), resetAfter: .seconds(60))
     var grace: Duration = .seconds(2)
     var readinessTimeout: Duration = .seconds(20)
+    /// Off unless a test turns it on (`UserNamespaceTests`).
+    var userNamespace: UserNamespaceMapping?
 
     /// Each fixture gets its own /24 in 10.210.0.0/16 and its own bridge name.
     private static let counter = Counter()
@@ -49,7 +51,8 @@ final class RuntimeFixture: @unchecked Sendable {
             network: network,
             restartBackoff: backoff,
             readinessTimeout: readinessTimeout,
-            stopGracePeriod: grace)
+            stopGracePeriod: grace,
+            userNamespace: userNamespace)
     }
 
     /// Runs `body` with a started runtime; afterwards the runtime's service task is cancelled as a

@@ -39,6 +39,7 @@ PROXY_PORT=$(free_port)
 "$BIN/berthd" serve --containerd-socket "$BERTH_TEST_CONTAINERD_SOCKET" --namespace bench --data-dir "$WORK/data" \
   --jwt-secret-file "$WORK/secret" --api-listen "127.0.0.1:$PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" \
   --cni-bridge berthbench0 --cni-subnet 10.213.0.0/16 --insecure-registry 127.0.0.1:9 --log-level warning \
+  --node-cpu 100000 --node-ram 1Pi --node-storage 2Pi \
   >"$WORK/berthd.log" 2>&1 &
 BERTHD_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done

@@ -36,8 +36,10 @@ PEER_BRIDGE=bstartpeer0
 cleanup() {
   local status=$?
   if ((status != 0)) && [[ -f $WORK/berthd.log ]]; then
-    cp "$WORK/berthd.log" "/tmp/berth-bench-start-berthd.log"
-    echo "bench/start: failed; berthd's log is in /tmp/berth-bench-start-berthd.log" >&2
+    # A fresh name, never a fixed one under /tmp: a planted link there would redirect root's copy.
+    local kept
+    kept=$(mktemp /tmp/berth-bench-start-berthd.XXXXXX) && cp "$WORK/berthd.log" "$kept" \
+      && echo "bench/start: failed; berthd's log is in $kept" >&2
   fi
   [[ -n $BERTHD_PID ]] && kill "$BERTHD_PID" 2>/dev/null && wait "$BERTHD_PID" 2>/dev/null || true
   for ns in $(ip netns list 2>/dev/null | awk '/^bstart-/ { print $1 }'); do ip netns delete "$ns" 2>/dev/null || true; done
@@ -78,10 +80,13 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/secret"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 API_PORT=$(free_port)
 PROXY_PORT=$(free_port)
+# 100 containers at 0.1 cpu and a sparse 1Gi of ephemeral storage each are more than a 2-core
+# machine's capacity: the bench overcommits on purpose (--node-cpu, --node-storage).
 "$BIN/berthd" serve --containerd-socket "$BERTH_TEST_CONTAINERD_SOCKET" --namespace "$NS" --data-dir "$WORK/data" \
   --jwt-secret-file "$WORK/secret" --api-listen "127.0.0.1:$API_PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" \
   --cni-bridge berthstart0 --cni-subnet 10.214.0.0/16 --insecure-registry "$BERTH_TEST_REGISTRY" \
-  --idle-pause-after 0s --idle-stop-after 0s --log-level warning >"$WORK/berthd.log" 2>&1 &
+  --idle-pause-after 0s --idle-stop-after 0s --log-level warning \
+  --node-cpu 64 --node-storage 1Pi >"$WORK/berthd.log" 2>&1 &
 BERTHD_PID=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done
 curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null || die "berthd did not become ready; see $WORK/berthd.log"

@@ -1,3 +1,4 @@
+import CNI
 import Foundation
 import Logging
 
@@ -20,8 +21,10 @@ extension DaemonConfiguration {
     /// - at least one JWT key source; the secret file, public key files and Docker config exist and are readable;
     /// - the roles claim non-empty; insecure registries `HOST[:PORT]`;
     /// - the CNI subnet IPv4 CIDR with prefix 1–30 and no host bits; the bridge a Linux interface name;
+    ///   each egress allow entry an IPv4 or IPv6 CIDR without host bits;
     /// - the body limit 1 byte–1 GiB; readiness, grace and wake durations positive; idle durations
-    ///   zero (off) or positive, and stopping after pausing;
+    ///   zero (off) or positive, and stopping after pausing; the proxy's header and idle timeouts
+    ///   positive, its connection caps at least 1;
     /// - the GPU host root an existing directory; the log level one of swift-log's.
     public func validate() throws(ConfigurationError) {
         func fail(_ key: String, _ problem: String) -> ConfigurationError {
@@ -66,6 +69,9 @@ extension DaemonConfiguration {
         for host in insecureRegistries where host.isEmpty || host.contains("/") || host.contains(where: \.isWhitespace) {
             throw fail("registry.insecure", "\(quoted(host)) is not HOST[:PORT] (no scheme or path), e.g. 10.0.0.5:5000")
         }
+        for host in allowPrivateRegistries where host.isEmpty || host.contains("/") || host.contains(where: \.isWhitespace) {
+            throw fail("registry.allow_private", "\(quoted(host)) is not HOST[:PORT] (no scheme or path), e.g. registry.lan:5000")
+        }
         for (registry, urls) in registryMirrors.sorted(by: { $0.key < $1.key }) {
             if registry.isEmpty || registry.contains("/") { throw fail("registry.mirrors", "\(quoted(registry)) is not a registry host") }
             for url in urls {
@@ -82,6 +88,14 @@ extension DaemonConfiguration {
         if !Self.isInterfaceName(cniBridge) {
             throw fail("cni.bridge", "\(quoted(cniBridge)) is not a Linux interface name; expected 1–15 letters, digits, '-', '_' or '.'")
         }
+        for entry in cniEgressAllow {
+            do {
+                _ = try IPCIDR(entry)
+            } catch {
+                if case .invalidValue(_, _, let reason) = error { throw fail("cni.egress_allow", "\(quoted(entry)): \(reason)") }
+                throw fail("cni.egress_allow", "\(quoted(entry)): \(error)")
+            }
+        }
 
         if !(1...(1 << 30)).contains(maxBodyBytes) {
             throw fail("api.max_body_bytes", "\(maxBodyBytes) is out of range; expected 1 byte to 1Gi")
@@ -96,9 +110,12 @@ extension DaemonConfiguration {
         if idlePauseAfter > .zero, idleStopAfter > .zero, idleStopAfter <= idlePauseAfter {
             throw fail("proxy.idle_stop_after", "must be longer than proxy.idle_pause_after (\(Self.format(idlePauseAfter))) or 0: a container is paused first, then stopped")
         }
+        if let problem = proxyEdgeProblem() { throw problem }
 
         if gpuHostRoot.isEmpty { throw fail("runtime.gpu_host_root", "must not be empty") }
         if Self.fileKind(gpuHostRoot) != .directory { throw fail("runtime.gpu_host_root", "\(gpuHostRoot) is not a directory") }
+        // The range is checked whatever the mode, so a bad one is found before it is turned on.
+        _ = try userNamespaceMapping(hostSupports: true)
 
         if Logger.Level(rawValue: logLevel) == nil {
             let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")

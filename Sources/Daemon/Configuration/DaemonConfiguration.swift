@@ -1,4 +1,7 @@
 import Logging
+import Proxy
+import Store
+import Runtime
 
 /// Everything `berthd serve` is configured with.
 ///
@@ -35,12 +38,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var insecureRegistries: [String]
     /// Mirrors tried before a registry, in order: `["docker.io": ["http://10.0.0.5:5000"]]`. TOML `[registry.mirrors]`.
     public var registryMirrors: [String: [String]]
+    /// Registries (`HOST` or `HOST:PORT`) that may have loopback, link-local or private
+    /// addresses; insecure registries and mirrors may too. Empty by default: a tenant's image
+    /// reference, a redirect or a token realm cannot make berthd connect to the node's own or
+    /// its network's services. TOML `registry.allow_private`.
+    public var allowPrivateRegistries: [String] = []
     /// A Docker `config.json` with registry credentials. TOML `registry.docker_config`.
     public var dockerConfig: String?
     /// The IPv4 subnet containers get addresses from. TOML `cni.subnet`.
     public var cniSubnet: String
     /// The Linux bridge the containers attach to. TOML `cni.bridge`.
     public var cniBridge: String
+    /// CIDRs containers may reach although the network policy refuses their range (private,
+    /// link-local, shared); empty by default. TOML `cni.egress_allow`.
+    public var cniEgressAllow: [String] = []
+    /// Keep IPv6 on in containers' namespaces (off by default, as Docker without `--ipv6`). TOML `cni.ipv6`.
+    public var cniIPv6: Bool = false
     /// The largest request body the API accepts. TOML `api.max_body_bytes`.
     public var maxBodyBytes: Int
     /// How long a new revision may take to become ready before it counts as failed. TOML `runtime.readiness_timeout`.
@@ -56,9 +69,53 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// How long a request waits for a starting, paused or stopped container before it gets 503.
     /// TOML `proxy.wake_timeout`.
     public var wakeTimeout: Duration
+    /// The longest a client may take to send a request head. TOML `proxy.header_timeout`.
+    public var proxyHeaderTimeout: Duration = .seconds(10)
+    /// No progress on a client connection for this long closes it (keep-alive wait, request
+    /// body, stalled response, tunnel). TOML `proxy.idle_timeout`.
+    public var proxyIdleTimeout: Duration = .seconds(60)
+    /// Open client connections at most. TOML `proxy.max_connections`.
+    public var proxyMaxConnections: Int = 10_000
+    /// Open client connections from one address (IPv6: one /64) at most. TOML `proxy.max_connections_per_client`.
+    public var proxyMaxConnectionsPerClient: Int = 256
+    /// Peers whose forwarding headers are believed. TOML `proxy.trusted_proxies`.
+    public var proxyTrustedProxies: [IPNetwork] = []
     /// The root GPU discovery looks under (`/dev`, `/proc/driver/nvidia`, `/sys`); `/` on a real host.
     /// TOML `runtime.gpu_host_root`.
     public var gpuHostRoot: String
+    /// The containers' syscall filter: "default" (Docker's and containerd's default policy,
+    /// `SeccompProfile`) or "unconfined" (none). TOML `runtime.seccomp`.
+    public var seccomp: SeccompMode = .default
+    /// Containers in user namespaces: `auto` (when the kernel has them), `on` or `off`.
+    /// TOML `runtime.user_namespaces`.
+    public var userNamespaces: UserNamespaceMode = .off
+    /// The first host id of the range container ids map onto (container root). TOML `runtime.userns_base`.
+    public var usernsBase: UInt32 = UserNamespaceMapping.defaultBase
+    /// How many ids the range has. TOML `runtime.userns_size`.
+    public var usernsSize: UInt32 = UserNamespaceMapping.defaultSize
+    /// The cores containers may reserve in all before headroom; nil: the host's (online CPUs,
+    /// bounded by the cgroup containers run under). Above the host's cores it overcommits CPU on
+    /// purpose. TOML `node.cpu`.
+    public var nodeCPU: Double? = nil
+    /// The memory containers may reserve in all before headroom; nil: the host's (MemTotal,
+    /// bounded by the cgroup). TOML `node.ram`.
+    public var nodeRAM: Int64? = nil
+    /// The ephemeral storage containers may reserve in all before headroom; nil: the size of the
+    /// data folder's filesystem. TOML `node.storage`.
+    public var nodeStorage: Int64? = nil
+    /// Kept back from containers' reservations for the host, berthd and containerd: cores or a
+    /// percentage. TOML `node.reserved_cpu`.
+    public var reservedCPU: Headroom = .amount(0)
+    /// Of the host's memory. TOML `node.reserved_ram`.
+    public var reservedRAM: Headroom = .percent(10)
+    /// Of the data folder's filesystem. TOML `node.reserved_storage`.
+    public var reservedStorage: Headroom = .percent(10)
+    /// The most one owner's containers may reserve together, unless the owner has a quota of
+    /// their own; unlimited by default. TOML `quota.default`.
+    public var defaultQuota: ResourceLimits = .unlimited
+    /// Owners' own quotas, by owner (the token's `sub`); each bound replaces the default's.
+    /// TOML `[quota.owners]`.
+    public var ownerQuotas: [String: ResourceLimits] = [:]
     /// trace, debug, info, notice, warning, error or critical. TOML `log_level`.
     public var logLevel: String
 

@@ -30,6 +30,8 @@ public struct DaemonFlags: Sendable, Equatable {
     public var rolesClaim: String?
     /// `--insecure-registry HOST[:PORT]` (repeatable)
     public var insecureRegistries: [String]
+    /// `--allow-private-registry HOST[:PORT]` (repeatable)
+    public var allowPrivateRegistries: [String] = []
     /// `--registry-mirror REGISTRY=URL` (repeatable; several for one registry are tried in order)
     public var registryMirrors: [String]
     /// `--docker-config`
@@ -38,6 +40,10 @@ public struct DaemonFlags: Sendable, Equatable {
     public var cniSubnet: String?
     /// `--cni-bridge`
     public var cniBridge: String?
+    /// `--cni-egress-allow CIDR` (repeatable)
+    public var cniEgressAllow: [String] = []
+    /// `--cni-ipv6 true|false`
+    public var cniIPv6: String?
     /// `--max-body-bytes` (bytes, or with a suffix: `1Mi`, `512Ki`, `2M`)
     public var maxBodyBytes: String?
     /// `--readiness-timeout` (durations: `90s`, `2m`, `1h30m`, `500ms`, or plain seconds)
@@ -50,8 +56,36 @@ public struct DaemonFlags: Sendable, Equatable {
     public var idleStopAfter: String?
     /// `--wake-timeout`
     public var wakeTimeout: String?
+    /// `--proxy-header-timeout`
+    public var proxyHeaderTimeout: String?
+    /// `--proxy-idle-timeout`
+    public var proxyIdleTimeout: String?
+    /// `--proxy-max-connections`
+    public var proxyMaxConnections: String?
+    /// `--proxy-max-connections-per-client`
+    public var proxyMaxConnectionsPerClient: String?
+    /// `--proxy-trusted-proxy CIDR` (repeatable)
+    public var proxyTrustedProxies: [String] = []
     /// `--gpu-host-root`
     public var gpuHostRoot: String?
+    /// `--seccomp` (`default` or `unconfined`)
+    public var seccomp: String?
+    /// `--user-namespaces` (`true`, `false` or `auto`), `--userns-base`, `--userns-size`
+    public var userNamespaces: String?
+    public var usernsBase: String?
+    public var usernsSize: String?
+    /// `--node-cpu` (cores), `--node-ram`, `--node-storage` (sizes)
+    public var nodeCPU: String?
+    public var nodeRAM: String?
+    public var nodeStorage: String?
+    /// `--reserved-cpu` (cores or a percentage), `--reserved-ram`, `--reserved-storage` (sizes or percentages)
+    public var reservedCPU: String?
+    public var reservedRAM: String?
+    public var reservedStorage: String?
+    /// `--quota-default` (`cpu=4,ram=8Gi,storage=20Gi,gpu=1`)
+    public var quotaDefault: String?
+    /// `--quota-owner OWNER:cpu=4,ram=8Gi` (repeatable)
+    public var quotaOwners: [String] = []
     /// `--log-level`
     public var logLevel: String?
 
@@ -79,6 +113,11 @@ public struct DaemonFlags: Sendable, Equatable {
         add("proxy.wake_timeout", wakeTimeout)
         add("proxy.idle_pause_after", idlePauseAfter)
         add("proxy.idle_stop_after", idleStopAfter)
+        add("proxy.header_timeout", proxyHeaderTimeout)
+        add("proxy.idle_timeout", proxyIdleTimeout)
+        add("proxy.max_connections", proxyMaxConnections)
+        add("proxy.max_connections_per_client", proxyMaxConnectionsPerClient)
+        add("proxy.trusted_proxies", proxyTrustedProxies)
         add("data_dir", dataDirectory)
         add("log_level", logLevel)
         add("auth.jwt_secret_file", jwtSecretFile)
@@ -87,13 +126,28 @@ public struct DaemonFlags: Sendable, Equatable {
         add("auth.jwt_audience", jwtAudience)
         add("auth.roles_claim", rolesClaim)
         add("registry.insecure", insecureRegistries)
+        add("registry.allow_private", allowPrivateRegistries)
         add("registry.mirrors", registryMirrors)
         add("registry.docker_config", dockerConfig)
         add("cni.subnet", cniSubnet)
         add("cni.bridge", cniBridge)
+        add("cni.egress_allow", cniEgressAllow)
+        add("cni.ipv6", cniIPv6)
         add("runtime.readiness_timeout", readinessTimeout)
         add("runtime.stop_grace_period", stopGracePeriod)
         add("runtime.gpu_host_root", gpuHostRoot)
+        add("runtime.seccomp", seccomp)
+        add("runtime.user_namespaces", userNamespaces)
+        add("runtime.userns_base", usernsBase)
+        add("runtime.userns_size", usernsSize)
+        add("node.cpu", nodeCPU)
+        add("node.ram", nodeRAM)
+        add("node.storage", nodeStorage)
+        add("node.reserved_cpu", reservedCPU)
+        add("node.reserved_ram", reservedRAM)
+        add("node.reserved_storage", reservedStorage)
+        add("quota.default", quotaDefault)
+        add("quota.owners", quotaOwners)
         return values
     }
 }

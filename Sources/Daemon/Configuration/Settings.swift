@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// A value as a source gave it: typed from TOML, text from the environment and from flags.
 indirect enum RawValue {
@@ -82,6 +83,13 @@ enum SettingTable {
             Setting("proxy.wake_timeout", env: "BERTH_WAKE_TIMEOUT", flag: "--wake-timeout", \.wakeTimeout, P.duration),
             Setting("proxy.idle_pause_after", env: "BERTH_IDLE_PAUSE_AFTER", flag: "--idle-pause-after", \.idlePauseAfter, P.duration),
             Setting("proxy.idle_stop_after", env: "BERTH_IDLE_STOP_AFTER", flag: "--idle-stop-after", \.idleStopAfter, P.duration),
+            Setting("proxy.header_timeout", env: "BERTH_PROXY_HEADER_TIMEOUT", flag: "--proxy-header-timeout", \.proxyHeaderTimeout, P.duration),
+            Setting("proxy.idle_timeout", env: "BERTH_PROXY_IDLE_TIMEOUT", flag: "--proxy-idle-timeout", \.proxyIdleTimeout, P.duration),
+            Setting("proxy.max_connections", env: "BERTH_PROXY_MAX_CONNECTIONS", flag: "--proxy-max-connections", \.proxyMaxConnections, P.connectionCount),
+            Setting("proxy.max_connections_per_client", env: "BERTH_PROXY_MAX_CONNECTIONS_PER_CLIENT", flag: "--proxy-max-connections-per-client",
+                    \.proxyMaxConnectionsPerClient, P.connectionCount),
+            Setting("proxy.trusted_proxies", env: "BERTH_PROXY_TRUSTED_PROXIES", flag: "--proxy-trusted-proxy", list: true,
+                    \.proxyTrustedProxies, P.networks),
             Setting("auth.jwt_secret_file", env: "BERTH_JWT_SECRET_FILE", flag: "--jwt-secret-file", \.jwtSecretFile, P.optionalPath),
             Setting("auth.jwt_public_key_files", env: "BERTH_JWT_PUBLIC_KEY_FILES", flag: "--jwt-public-key-file", list: true,
                     \.jwtPublicKeyFiles, P.pathList),
@@ -90,14 +98,33 @@ enum SettingTable {
             Setting("auth.roles_claim", env: "BERTH_ROLES_CLAIM", flag: "--roles-claim", \.rolesClaim, P.string),
             Setting("registry.insecure", env: "BERTH_INSECURE_REGISTRIES", flag: "--insecure-registry", list: true,
                     \.insecureRegistries, P.registryHosts),
+            Setting("registry.allow_private", env: "BERTH_REGISTRY_ALLOW_PRIVATE", flag: "--allow-private-registry", list: true,
+                    \.allowPrivateRegistries, P.registryHosts),
             Setting("registry.mirrors", env: "BERTH_REGISTRY_MIRRORS", flag: "--registry-mirror", list: true,
                     \.registryMirrors, P.mirrors),
             Setting("registry.docker_config", env: "BERTH_DOCKER_CONFIG", flag: "--docker-config", \.dockerConfig, P.optionalPath),
             Setting("cni.subnet", env: "BERTH_CNI_SUBNET", flag: "--cni-subnet", \.cniSubnet, P.string),
             Setting("cni.bridge", env: "BERTH_CNI_BRIDGE", flag: "--cni-bridge", \.cniBridge, P.string),
+            Setting("cni.egress_allow", env: "BERTH_CNI_EGRESS_ALLOW", flag: "--cni-egress-allow", list: true,
+                    \.cniEgressAllow, P.stringList),
+            Setting("cni.ipv6", env: "BERTH_CNI_IPV6", flag: "--cni-ipv6", \.cniIPv6, P.boolean),
             Setting("runtime.readiness_timeout", env: "BERTH_READINESS_TIMEOUT", flag: "--readiness-timeout", \.readinessTimeout, P.duration),
             Setting("runtime.stop_grace_period", env: "BERTH_STOP_GRACE_PERIOD", flag: "--stop-grace-period", \.stopGracePeriod, P.duration),
             Setting("runtime.gpu_host_root", env: "BERTH_GPU_HOST_ROOT", flag: "--gpu-host-root", \.gpuHostRoot, P.path),
+            Setting("runtime.seccomp", env: "BERTH_SECCOMP", flag: "--seccomp", \.seccomp, P.seccomp),
+            Setting("runtime.user_namespaces", env: "BERTH_USER_NAMESPACES", flag: "--user-namespaces", \.userNamespaces,
+                    P.userNamespaces),
+            Setting("runtime.userns_base", env: "BERTH_USERNS_BASE", flag: "--userns-base", \.usernsBase, P.hostID),
+            Setting("runtime.userns_size", env: "BERTH_USERNS_SIZE", flag: "--userns-size", \.usernsSize, P.hostID),
+            Setting("node.cpu", env: "BERTH_NODE_CPU", flag: "--node-cpu", \.nodeCPU, P.optionalCores),
+            Setting("node.ram", env: "BERTH_NODE_RAM", flag: "--node-ram", \.nodeRAM, P.optionalBytes),
+            Setting("node.storage", env: "BERTH_NODE_STORAGE", flag: "--node-storage", \.nodeStorage, P.optionalBytes),
+            Setting("node.reserved_cpu", env: "BERTH_RESERVED_CPU", flag: "--reserved-cpu", \.reservedCPU, P.headroom(cpu: true)),
+            Setting("node.reserved_ram", env: "BERTH_RESERVED_RAM", flag: "--reserved-ram", \.reservedRAM, P.headroom(cpu: false)),
+            Setting("node.reserved_storage", env: "BERTH_RESERVED_STORAGE", flag: "--reserved-storage", \.reservedStorage,
+                    P.headroom(cpu: false)),
+            Setting("quota.default", env: "BERTH_QUOTA_DEFAULT", flag: "--quota-default", \.defaultQuota, P.quota),
+            Setting("quota.owners", env: "BERTH_QUOTA_OWNERS", flag: "--quota-owner", \.ownerQuotas, P.ownerQuotas),
         ]
     }
 
@@ -137,6 +164,20 @@ enum ValueParser {
     static func optionalString(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String? {
         guard case .string(let text) = value else { throw context.typeError(expected: "a string", found: value) }
         return text.isEmpty ? nil : text
+    }
+
+    /// A TOML boolean, or `true`/`false` (also `1`/`0`, `yes`/`no`) from the environment and flags.
+    static func boolean(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> Bool {
+        switch value {
+        case .boolean(let flag): return flag
+        case .string(let text):
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: throw context.error("\(quoted(text)) is not a boolean; expected true or false")
+            }
+        default: throw context.typeError(expected: "a boolean", found: value)
+        }
     }
 
     static func path(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> String {
@@ -222,6 +263,14 @@ enum ValueParser {
         else {
             throw context.error("mirror \(quoted(url)) of \(quoted(registry)) is not an http:// or https:// URL")
         }
+    }
+
+    static func seccomp(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> SeccompMode {
+        let text = try string(value, context)
+        guard let mode = SeccompMode(rawValue: text) else {
+            throw context.error("\(quoted(text)) is not a seccomp mode; expected \"default\" or \"unconfined\"")
+        }
+        return mode
     }
 
     static func listenAddress(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> ListenAddress {

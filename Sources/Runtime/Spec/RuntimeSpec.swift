@@ -184,11 +184,13 @@ public struct RuntimeSpec: Codable, Hashable, Sendable {
         public var maskedPaths: [String]?
         public var readonlyPaths: [String]?
         public var mountLabel: String?
+        /// The syscall filter runc loads just before it starts the process (`SeccompProfile`).
+        public var seccomp: Seccomp?
 
         public init(uidMappings: [IDMapping]? = nil, gidMappings: [IDMapping]? = nil, sysctl: [String: String]? = nil,
                     resources: Resources? = nil, cgroupsPath: String? = nil, namespaces: [Namespace]? = nil,
                     devices: [Device]? = nil, maskedPaths: [String]? = nil, readonlyPaths: [String]? = nil,
-                    mountLabel: String? = nil) {
+                    mountLabel: String? = nil, seccomp: Seccomp? = nil) {
             self.uidMappings = uidMappings
             self.gidMappings = gidMappings
             self.sysctl = sysctl
@@ -199,6 +201,7 @@ public struct RuntimeSpec: Codable, Hashable, Sendable {
             self.maskedPaths = maskedPaths
             self.readonlyPaths = readonlyPaths
             self.mountLabel = mountLabel
+            self.seccomp = seccomp
         }
     }
 

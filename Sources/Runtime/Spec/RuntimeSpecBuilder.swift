@@ -14,6 +14,9 @@ import OCI
 /// - cwd: `WorkingDir`, default "/" (a relative one is taken from "/");
 /// - user: see `UserResolver`; default root.
 ///
+/// Confinement: containerd's capabilities, namespaces (plus a cgroup namespace) and masked
+/// paths (plus Berth's), and the seccomp profile of `SpecInputs.seccomp`.
+///
 /// Limits: CFS period 100 ms and quota `cpu × period` (at least 1 ms), `cpu.shares` `cpu × 1024`
 /// (2…262144); memory limit and memory+swap limit both the memory (no swap); the pids limit.
 public struct RuntimeSpecBuilder: Sendable {
@@ -41,7 +44,8 @@ public struct RuntimeSpecBuilder: Sendable {
             capabilities: RuntimeSpec.Capabilities(bounding: SpecDefaults.capabilities, effective: SpecDefaults.capabilities,
                                                    permitted: SpecDefaults.capabilities),
             rlimits: [RuntimeSpec.Rlimit(type: "RLIMIT_NOFILE", hard: inputs.openFilesLimit, soft: inputs.openFilesLimit)],
-            noNewPrivileges: true)
+            noNewPrivileges: true,
+            oomScoreAdj: inputs.oomScoreAdj)
 
         var mounts = SpecDefaults.mounts
         for (destination, source) in [("/etc/hosts", inputs.hostsPath), ("/etc/resolv.conf", inputs.resolvConfPath),
@@ -52,8 +56,13 @@ public struct RuntimeSpecBuilder: Sendable {
             }
         }
 
-        let namespaces = SpecDefaults.namespaceTypes.map { type in
+        var namespaces = SpecDefaults.namespaceTypes.map { type in
             RuntimeSpec.Namespace(type: type, path: type == "network" ? inputs.networkNamespacePath : nil)
+        }
+        if let mapping = inputs.userNamespace {
+            try Self.checkMapped(user, in: mapping)
+            namespaces.append(RuntimeSpec.Namespace(type: "user"))
+            mounts = Self.userNamespaceMounts(mounts)
         }
 
         var spec = RuntimeSpec(
@@ -63,11 +72,14 @@ public struct RuntimeSpecBuilder: Sendable {
             mounts: mounts,
             annotations: inputs.annotations.isEmpty ? nil : inputs.annotations,
             linux: RuntimeSpec.Linux(
+                uidMappings: inputs.userNamespace?.idMappings,
+                gidMappings: inputs.userNamespace?.idMappings,
                 resources: try resources(),
                 cgroupsPath: inputs.cgroupsPath,
                 namespaces: namespaces,
                 maskedPaths: SpecDefaults.maskedPaths,
-                readonlyPaths: SpecDefaults.readonlyPaths))
+                readonlyPaths: SpecDefaults.readonlyPaths,
+                seccomp: inputs.seccomp))
 
         for edit in inputs.edits {
             do {
@@ -87,6 +99,26 @@ public struct RuntimeSpecBuilder: Sendable {
     }
 
     // MARK: - Parts
+
+    /// In a user namespace that does not own the network namespace (CNI made it, in the host's
+    /// user namespace) the kernel refuses to mount sysfs (EPERM): /sys is bound from the host,
+    /// read-only, as rootless runc and Podman do. Its files are then the host's, shown as owned
+    /// by nobody and read-only. devpts' gid=5, mqueue and the cgroup mount keep working: gid 5 is
+    /// mapped and the others belong to namespaces the container's own user namespace owns.
+    static func userNamespaceMounts(_ mounts: [RuntimeSpec.Mount]) -> [RuntimeSpec.Mount] {
+        mounts.map { mount in
+            guard mount.destination == "/sys", mount.type == "sysfs" else { return mount }
+            return RuntimeSpec.Mount(destination: "/sys", type: "bind", source: "/sys",
+                                     options: ["rbind", "nosuid", "noexec", "nodev", "ro"])
+        }
+    }
+
+    /// runc cannot switch to an id the namespace does not map: say so before it fails.
+    static func checkMapped(_ user: UserResolver.Resolved, in mapping: UserNamespaceMapping) throws(SpecError) {
+        for id in [user.uid, user.gid] + user.additionalGids where mapping.hostID(id) == nil {
+            throw .invalidUser("id \(id) is outside the container's user namespace (0…\(mapping.size - 1))")
+        }
+    }
 
     func environment() throws(SpecError) -> [String] {
         for (key, value) in inputs.env {

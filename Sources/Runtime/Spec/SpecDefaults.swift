@@ -21,7 +21,9 @@
 /// runc (1.1) adds its own allow rules after these in any case (`specconv.AllowedDevices`:
 /// mknod of any char or block device, the same standard devices, and in 1.1.x /dev/net/tun), and
 /// creates /dev/null, zero, full, random, urandom and tty itself; none of that has to be listed.
-/// No seccomp profile is set (as with `ctr run`); the capability set is the real boundary.
+/// Berth adds what Docker and Kubernetes add on top: a cgroup namespace for every container
+/// (Docker's default on cgroup v2, the kubelet's too), the default seccomp profile
+/// (`SeccompProfile`, set by `SpecInputs.seccomp`), and more masked paths (`maskedPaths`).
 public enum SpecDefaults {
     public static let capabilities = [
         "CAP_CHOWN",
@@ -29,7 +31,10 @@ public enum SpecDefaults {
         "CAP_FSETID",
         "CAP_FOWNER",
         "CAP_MKNOD",
-        "CAP_NET_RAW",
+        // CAP_NET_RAW (in containerd's and Docker's set) is left out: raw and packet sockets let a
+        // process forge addresses and sniff its interface. ping keeps working through ICMP
+        // datagram sockets (the CNI attach opens ping_group_range, as Docker does). Kubernetes'
+        // restricted pod security standard drops it too.
         "CAP_SETGID",
         "CAP_SETUID",
         "CAP_SETFCAP",
@@ -52,6 +57,11 @@ public enum SpecDefaults {
         "/sys/firmware",
         "/sys/devices/virtual/powercap",
         "/proc/scsi",
+        // Beyond containerd's list: per-CPU interrupt counts, a side channel on other tenants'
+        // activity (Docker 28 and Kubernetes 1.34 mask it), and the host's NVIDIA driver state:
+        // every GPU's bus id, model and UUID, whichever GPUs the container was given.
+        "/proc/interrupts",
+        "/proc/driver/nvidia",
     ]
 
     public static let readonlyPaths = [
@@ -87,7 +97,9 @@ public enum SpecDefaults {
         .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),   // /dev/ptmx
     ]
 
-    public static let namespaceTypes = ["pid", "ipc", "uts", "mount", "network"]
+    /// containerd's five plus "cgroup": /proc/self/cgroup shows "/" and /sys/fs/cgroup is the
+    /// container's own cgroup, not the host's tree with other containers' names in it.
+    public static let namespaceTypes = ["pid", "ipc", "uts", "mount", "network", "cgroup"]
 
     public static let path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -41,6 +41,23 @@ public struct SpecInputs: Sendable {
     /// Applied in order after the spec is assembled (GPU devices, extra mounts…); `PORT` is set
     /// again after them.
     public var edits: [SpecEdit]
+    /// The syscall filter: the default profile unless the operator set `runtime.seccomp` to
+    /// "unconfined" (nil).
+    public var seccomp: RuntimeSpec.Seccomp? = SeccompMode.default.profile()
+    /// When set, the container gets a user namespace with its ids mapped onto this host range
+    /// (`linux.uidMappings`/`gidMappings`), and /sys is bound from the host instead of mounted
+    /// (see `RuntimeSpecBuilder.userNamespaceMounts`). Its root filesystem must be owned by the
+    /// range (`RemappedImage`).
+    public var userNamespace: UserNamespaceMapping? = nil
+    /// `process.oomScoreAdj`: without it the container's processes would inherit the shim's
+    /// score (containerd's + 1, i.e. -998) and the kernel's OOM killer would take berthd (-500)
+    /// and containerd before a tenant's process.
+    public var oomScoreAdj: Int = SpecInputs.containerOOMScoreAdj
+
+    /// Above berthd's -500 and containerd's -999, below the 1000 that makes a process the first
+    /// victim whatever its size: among containers, the largest still goes first. A container
+    /// cannot lower it (that needs CAP_SYS_RESOURCE, which it does not have).
+    public static let containerOOMScoreAdj = 500
 
     public init(runtimeID: String, hostname: String, imageConfig: ImageConfig.Config?, passwd: String? = nil,
                 group: String? = nil, env: [String: String] = [:], port: Int, cpu: Double, memoryBytes: Int64,

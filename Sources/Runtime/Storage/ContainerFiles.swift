@@ -10,7 +10,10 @@ struct ContainerFiles: Sendable {
     var resolvConfPath: String { directory + "/resolv.conf" }
 
     func write(hostname: String, address: String, hostResolvConf: String = "/etc/resolv.conf") throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // 0700 folder (runc opens bind-mount sources as host root); the files stay 0644 so any
+        // user inside the container can read them.
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let hosts = """
             127.0.0.1\tlocalhost
             ::1\tlocalhost ip6-localhost ip6-loopback
@@ -52,7 +55,22 @@ struct ContainerFiles: Sendable {
         return lines.joined(separator: "\n").trimmingCharacters(in: .newlines) + "\n"
     }
 
+    /// The name servers of ``containerResolvConf(_:)``, in order.
+    static func nameservers(_ resolvConf: String) -> [String] {
+        resolvConf.split(separator: "\n").compactMap { line in
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            return fields.first == "nameserver" && fields.count > 1 ? String(fields[1]) : nil
+        }
+    }
+
     func remove() {
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// The name servers every container is given, for the network policy to let DNS through to them.
+public enum ContainerResolvers {
+    public static func nameservers(hostResolvConf: String = "/etc/resolv.conf") -> [String] {
+        ContainerFiles.nameservers(ContainerFiles.containerResolvConf(hostResolvConf))
     }
 }

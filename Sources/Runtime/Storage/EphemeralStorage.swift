@@ -15,16 +15,24 @@ struct EphemeralStorage: Sendable {
     var upperDirectory: String { mountPoint + "/upper" }
     var workDirectory: String { mountPoint + "/work" }
 
+    /// The host's mount options: what the container writes (a setuid binary, a device node made
+    /// with CAP_MKNOD) is inert on the host side of the mount. Inside the container the overlay's
+    /// own mount and the device cgroup decide.
+    static let mountOptions = "loop,noatime,nosuid,nodev"
+
     /// Creates (once) and mounts the filesystem. An existing image is kept: a restarted or
-    /// woken container finds the files it wrote.
+    /// woken container finds the files it wrote. The container's folders are 0700 and the
+    /// image 0600: only root reads what a tenant wrote.
     func prepare(bytes: Int64) async throws {
         if Self.isMountPoint(mountPoint) { return }
         let fileManager = FileManager.default
-        try fileManager.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        try fileManager.createDirectory(atPath: mountPoint, withIntermediateDirectories: true,
+                                        attributes: [.posixPermissions: 0o700])
         if !fileManager.fileExists(atPath: imagePath) {
             let scratch = imagePath + ".new"
             try? fileManager.removeItem(atPath: scratch)
-            guard fileManager.createFile(atPath: scratch, contents: nil), truncate(scratch, off_t(bytes)) == 0 else {
+            guard fileManager.createFile(atPath: scratch, contents: nil, attributes: [.posixPermissions: 0o600]),
+                  truncate(scratch, off_t(bytes)) == 0 else {
                 throw RuntimeError.storage("cannot create \(scratch): \(String(cString: strerror(errno)))")
             }
             // No journal and no reserved blocks: the data is disposable and the whole size is
@@ -35,9 +43,20 @@ struct EphemeralStorage: Sendable {
             ])
             try fileManager.moveItem(atPath: scratch, toPath: imagePath)
         }
-        try await HostCommand.run("/bin/mount", ["-o", "loop,noatime", imagePath, mountPoint])
+        // An image made by an older berthd may still be world-readable.
+        chmod(imagePath, 0o600)
+        try await HostCommand.run("/bin/mount", ["-o", Self.mountOptions, imagePath, mountPoint])
         try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
         try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+    }
+
+    /// Gives the writable layer to a user namespace's root (host ids `uid`:`gid`): the overlay
+    /// shows the upper directory's owner as the owner of /, and new files there are made by the
+    /// container's root, which owns nothing else on the host.
+    func ownWritableLayer(uid: UInt32, gid: UInt32) throws {
+        for path in [upperDirectory, workDirectory] where chown(path, uid, gid) != 0 {
+            throw RuntimeError.storage("cannot chown \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Bytes still free; nil when the filesystem is not mounted.

@@ -37,13 +37,9 @@ struct RootFilesystem: Sendable {
         ])
     }
 
-    /// A file of the image (e.g. /etc/passwd) from the topmost layer that has it.
-    static func readImageFile(_ path: String, lowerDirectories: [String]) -> String? {
-        for directory in lowerDirectories {
-            if let text = try? String(contentsOfFile: directory + path, encoding: .utf8) {
-                return text
-            }
-        }
-        return nil
+    /// A file of the image (e.g. /etc/passwd) as the container would see it, resolved inside the
+    /// image's root (see `ImageFileReader`); nil when the image has none.
+    static func readImageFile(_ path: String, lowerDirectories: [String]) throws(ImageFileError) -> String? {
+        try ImageFileReader(layers: lowerDirectories).text(path)
     }
 }

@@ -24,13 +24,27 @@ struct RevisionLauncher: Sendable {
         let attachment: NetworkAttachment
         let lowerDirectories: [String]
         do {
+            // A revision keeps the user namespace it was created with, whatever the
+            // configuration says now: its spec and its view were made for it.
+            let existing = try await client.container(id: runtimeID)
+            let userNamespace = existing.map { $0.labels[RuntimeLabel.userNamespace].flatMap(UserNamespaceMapping.init(label:)) }
+                ?? context.configuration.userNamespace
             async let attached = attach()
-            async let lowers = imageLayers(chainID: image.chainID, using: client.leased(lease))
+            async let lowers = imageLayers(image: image, userNamespace: userNamespace, using: client.leased(lease))
             try await storage.prepare(bytes: deployment.spec.ephemeralStorage.bytes)
             attachment = try await attached
+            try await LowPorts.open(inNetworkNamespace: attachment.netnsPath)
             lowerDirectories = try await lowers
-            try context.files(runtimeID).write(hostname: deployment.name, address: attachment.address)
-            try await createContainerIfMissing(image: image, lowerDirectories: lowerDirectories, using: client.leased(lease))
+            let files = context.files(runtimeID)
+            try files.write(hostname: deployment.name, address: attachment.address)
+            if let userNamespace {
+                try storage.ownWritableLayer(uid: userNamespace.base, gid: userNamespace.base)
+                try Self.give([files.hostsPath, files.hostnamePath, files.resolvConfPath], to: userNamespace)
+            }
+            if existing == nil {
+                try await createContainer(image: image, lowerDirectories: lowerDirectories, userNamespace: userNamespace,
+                                          using: client.leased(lease))
+            }
         } catch {
             try? await client.deleteLease(lease)
             throw error
@@ -59,29 +73,51 @@ struct RevisionLauncher: Sendable {
     }
 
     /// The image's layers through a view snapshot, which also pins them while the revision exists.
-    private func imageLayers(chainID: Digest, using client: ContainerdClient) async throws -> [String] {
+    /// In a user namespace the view's parent is the image's remapped snapshot (`RemappedImage`),
+    /// made on the first revision of the image that needs it.
+    private func imageLayers(image: PulledImage, userNamespace: UserNamespaceMapping?,
+                             using client: ContainerdClient) async throws -> [String] {
         let key = RuntimeContext.viewKey(runtimeID)
         let mounts: [Mount]
         if try await client.storedSnapshot(key) != nil {
             mounts = try await client.snapshotMounts(key)
         } else {
-            mounts = try await client.viewSnapshot(key, parent: chainID.description)
+            var parent = image.chainID.description
+            if let userNamespace {
+                let remapped = RemappedImage(client: client, mapping: userNamespace,
+                                             mountDirectory: context.configuration.dataDirectory + "/remap")
+                parent = try await remapped.snapshot(for: image)
+                _ = try await client.storedSnapshot(parent)
+            }
+            mounts = try await client.viewSnapshot(key, parent: parent)
         }
         return try RootFilesystem.lowerDirectories(of: mounts)
     }
 
-    private func createContainerIfMissing(image: PulledImage, lowerDirectories: [String], using client: ContainerdClient) async throws {
-        guard try await client.container(id: runtimeID) == nil else { return }
-        let spec = try SpecAssembly(context: context, deployment: deployment, image: image,
-                                    lowerDirectories: lowerDirectories, files: context.files(runtimeID)).specJSON()
+    /// Berth's files bind-mounted into the container, owned by its root so that it can read
+    /// them whatever their mode (they are mounted read-only).
+    static func give(_ paths: [String], to mapping: UserNamespaceMapping) throws {
+        for path in paths where chown(path, mapping.base, mapping.base) != 0 {
+            throw RuntimeError.storage("cannot chown \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func createContainer(image: PulledImage, lowerDirectories: [String], userNamespace: UserNamespaceMapping?,
+                                 using client: ContainerdClient) async throws {
+        var assembly = SpecAssembly(context: context, deployment: deployment, image: image,
+                                    lowerDirectories: lowerDirectories, files: context.files(runtimeID))
+        assembly.userNamespace = userNamespace
+        let spec = try assembly.specJSON()
+        var labels = [
+            RuntimeLabel.managed: "true",
+            RuntimeLabel.container: deployment.containerID,
+            RuntimeLabel.revision: String(deployment.revision),
+            RuntimeLabel.name: deployment.name,
+        ]
+        labels[RuntimeLabel.userNamespace] = userNamespace?.description
         try await client.createContainer(ContainerRecord(
             id: runtimeID,
-            labels: [
-                RuntimeLabel.managed: "true",
-                RuntimeLabel.container: deployment.containerID,
-                RuntimeLabel.revision: String(deployment.revision),
-                RuntimeLabel.name: deployment.name,
-            ],
+            labels: labels,
             image: image.name,
             spec: spec,
             snapshotter: context.configuration.snapshotter,

@@ -8,6 +8,7 @@ struct SpecAssembly {
     let image: PulledImage
     let lowerDirectories: [String]
     let files: ContainerFiles
+    var userNamespace: UserNamespaceMapping? = nil
 
     func specJSON() throws -> Data {
         var inputs = SpecInputs(
@@ -15,19 +16,34 @@ struct SpecAssembly {
             hostname: deployment.name,
             revision: deployment.spec,
             image: image.config,
-            passwd: RootFilesystem.readImageFile("/etc/passwd", lowerDirectories: lowerDirectories),
-            group: RootFilesystem.readImageFile("/etc/group", lowerDirectories: lowerDirectories),
+            passwd: try imageFile("/etc/passwd"),
+            group: try imageFile("/etc/group"),
             networkNamespacePath: context.network.netnsPath(containerID: deployment.runtimeID))
         inputs.limitSwap = CgroupVersion.swapLimitSupported()
         inputs.pidsLimit = context.configuration.pidsLimit
+        inputs.seccomp = context.configuration.seccomp.profile()
         inputs.hostsPath = files.hostsPath
         inputs.resolvConfPath = files.resolvConfPath
         inputs.hostnamePath = files.hostnamePath
+        inputs.userNamespace = userNamespace
         if deployment.spec.gpu > 0 {
             inputs.edits = try context.configuration.deviceEdits(deployment)
         }
         inputs.annotations = ["berth.container": deployment.containerID, "berth.revision": String(deployment.revision)]
         return try RuntimeSpecBuilder.build(inputs).encoded()
+    }
+
+    /// An image's passwd or group, read inside the image's root. One that exists but is not a
+    /// regular file of at most 1 MiB (a link to /proc or /dev, a FIFO, a huge file) fails the
+    /// revision whatever its `User`: it is read for the primary and supplementary groups of
+    /// numeric users too, and such a file is a hostile or broken image. A missing one (a link
+    /// to nothing in the image included) is as before: fine unless a name must be looked up.
+    private func imageFile(_ path: String) throws -> String? {
+        do {
+            return try RootFilesystem.readImageFile(path, lowerDirectories: lowerDirectories)
+        } catch {
+            throw RuntimeError.invalidImage(error.description)
+        }
     }
 
     static func cgroupsPath(_ runtimeID: String) -> String {

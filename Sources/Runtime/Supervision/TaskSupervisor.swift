@@ -47,6 +47,8 @@ actor TaskSupervisor {
     private var taskStartedAt: ContinuousClock.Instant?
     private var oomKilled = false
     private(set) var isDeleted = false
+    /// What this revision's first start resolved with the registry; later starts reuse it.
+    private var resolvedImage: PulledImage?
 
     init(deployment: RevisionDeployment, context: RuntimeContext, publish: @escaping @Sendable (RuntimeStatus) -> Void) {
         self.deployment = deployment
@@ -146,9 +148,10 @@ actor TaskSupervisor {
         update { $0.phase = .pulling; $0.message = nil }
         let image: PulledImage
         do {
-            image = try await context.puller.pullIfMissing(reference)
+            image = try await context.puller.imageForStart(reference, resolved: resolvedImage)
+            resolvedImage = image
         } catch {
-            return fail(.imagePullError, "pulling \(reference): \(error)", retry: true)
+            return fail(.imagePullError, "pulling \(reference): \(PullError.statusText(error))", retry: true)
         }
         update {
             $0.phase = .starting

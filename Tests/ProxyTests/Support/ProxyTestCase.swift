@@ -17,14 +17,22 @@ class ProxyTestCase: XCTestCase {
         connectTimeout: Duration = .seconds(2),
         responseTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(30),
-        maxIdle: Int = 16
+        maxIdle: Int = 16,
+        headerTimeout: Duration = .seconds(10),
+        maxConnections: Int = 10_000,
+        maxConnectionsPerClient: Int = 256,
+        trustedProxies: [IPNetwork] = []
     ) async throws -> RunningProxy {
         let proxy = try await RunningProxy.start(
             routes: routes,
             connectTimeout: connectTimeout,
             responseTimeout: responseTimeout,
             idleTimeout: idleTimeout,
-            maxIdle: maxIdle
+            maxIdle: maxIdle,
+            headerTimeout: headerTimeout,
+            maxConnections: maxConnections,
+            maxConnectionsPerClient: maxConnectionsPerClient,
+            trustedProxies: trustedProxies
         )
         addTeardownBlock { await proxy.stop() }
         return proxy

@@ -65,7 +65,11 @@ struct RunningProxy {
         connectTimeout: Duration = .seconds(2),
         responseTimeout: Duration = .seconds(10),
         idleTimeout: Duration = .seconds(30),
-        maxIdle: Int = 16
+        maxIdle: Int = 16,
+        headerTimeout: Duration = .seconds(10),
+        maxConnections: Int = 10_000,
+        maxConnectionsPerClient: Int = 256,
+        trustedProxies: [IPNetwork] = []
     ) async throws -> RunningProxy {
         let registry = PrometheusCollectorRegistry()
         var logger = Logger(label: "proxy-test")
@@ -77,7 +81,11 @@ struct RunningProxy {
                 connectTimeout: connectTimeout,
                 responseTimeout: responseTimeout,
                 idleTimeout: idleTimeout,
-                maxIdleConnectionsPerUpstream: maxIdle
+                maxIdleConnectionsPerUpstream: maxIdle,
+                headerTimeout: headerTimeout,
+                maxConnections: maxConnections,
+                maxConnectionsPerClient: maxConnectionsPerClient,
+                trustedProxies: trustedProxies
             ),
             routes: routes,
             metrics: ProxyMetrics(registry: registry),

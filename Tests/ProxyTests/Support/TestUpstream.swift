@@ -14,6 +14,7 @@ import Synchronization
 /// - `/reset-before-head`: resets the connection once the request is read
 /// - `/reset-mid-body`: sends a head promising 100000 bytes, 1000 of them, then resets
 /// - `/stream`: a chunked body of 1 KiB every 20 ms until the connection closes
+/// - `/flood`: the same with 16 KiB every millisecond (fills a client's buffers that stop reading)
 /// - `/delay/MS`: the echo after MS milliseconds
 /// - `/ws` with `Upgrade: websocket`: 101, then echoes raw bytes
 final class TestUpstream: Sendable {
@@ -135,9 +136,13 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) { self.reset(context) }
             return
         }
-        if path == "/stream" {
+        if path == "/stream" || path == "/flood" {
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok))), promise: nil)
-            streamChunk(context)
+            if path == "/flood" {
+                streamChunk(context, size: 16384, every: .milliseconds(1))
+            } else {
+                streamChunk(context)
+            }
             return
         }
         if path.hasPrefix("/delay/"), let ms = Int64(path.dropFirst("/delay/".count)) {
@@ -187,13 +192,16 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
         }
     }
 
-    private func streamChunk(_ context: ChannelHandlerContext) {
+    private func streamChunk(_ context: ChannelHandlerContext, size: Int = 1024, every interval: TimeAmount = .milliseconds(20)) {
         guard context.channel.isActive else {
             counters.streamsCut.wrappingAdd(1, ordering: .relaxed)
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: 0x62, count: 1024)))), promise: nil)
-        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { self.streamChunk(context) }
+        // Only while writable: a flood into a stalled reader waits instead of queueing without end.
+        if context.channel.isWritable {
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: 0x62, count: size)))), promise: nil)
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: interval) { self.streamChunk(context, size: size, every: interval) }
     }
 
     private func reset(_ context: ChannelHandlerContext) {
