@@ -68,7 +68,9 @@ BERTHD=$BIN/berthd
 
 # 3. State: data folder, secret, an empty config file so that no host-wide config leaks in.
 mkdir -p "$STATE/data"
-chmod 0700 "$STATE"
+# 0711, as /run/containerd: a private containerd's state lives under it, and runc, running as a
+# user namespace's mapped root, must pass through to the container's rootfs. Nothing is listed.
+chmod 0711 "$STATE"
 if [[ ! -s $STATE/jwt-secret ]]; then
   (umask 077; head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n' >"$STATE/jwt-secret"; echo >>"$STATE/jwt-secret")
   log "generated the HS256 secret $STATE/jwt-secret"

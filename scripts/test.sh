@@ -43,6 +43,9 @@ command -v swift >/dev/null || { echo "test.sh: swift not found on PATH or in /o
 
 # Under /tmp rather than $TMPDIR: unix socket paths must stay short.
 DIR=$(mktemp -d /tmp/berth-test.XXXXXX)
+# 0711, as /run/containerd: the private containerd's state is below, and runc, running as a user
+# namespace's mapped root, must pass through it to the container's rootfs.
+chmod 0711 "$DIR"
 cleanup() {
   local status=$?
   scripts/test-env.sh stop "$DIR" || status=1

@@ -26,7 +26,7 @@ enum GPUSpecEdits {
 
     /// The options of a device node bound from the host: no `nodev` (the node must stay usable;
     /// the device cgroup rules decide what may be opened), no setuid or exec through it.
-    static let deviceBindOptions = ["bind", "nosuid", "noexec", "nodev"]
+    static let deviceBindOptions = ["bind", "nosuid", "noexec"]
 
     /// Device nodes as runc can give them. Without a user namespace: `linux.devices`, which runc
     /// makes with mknod. In one (`linux.uidMappings` set, which the builder does before edits),

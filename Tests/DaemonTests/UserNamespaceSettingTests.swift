@@ -36,8 +36,9 @@ final class UserNamespaceSettingTests: XCTestCase {
         XCTAssertThrowsError(try configuration.userNamespaceMapping(hostSupports: false)) { error in
             XCTAssertTrue("\(error)".contains("runtime.user_namespaces: this kernel has no user namespaces"), "\(error)")
         }
-        XCTAssertNil(try DaemonConfiguration.defaults.userNamespaceMapping(hostSupports: true),
-                     "off until the default is turned on")
+        // On by default where the kernel has them, off where it does not.
+        XCTAssertEqual(try DaemonConfiguration.defaults.userNamespaceMapping(hostSupports: true), try UserNamespaceMapping())
+        XCTAssertNil(try DaemonConfiguration.defaults.userNamespaceMapping(hostSupports: false))
     }
 
     func testUnsafeRangesAreOneLineErrors() throws {

@@ -145,6 +145,29 @@ final class CDITests: XCTestCase {
         XCTAssertFalse(json.contains("gpu-check"), "GPU 2's hook")
     }
 
+    /// Under a user namespace (uid mappings in the spec) CDI's device nodes are the host's
+    /// nodes bound, each once, before the spec's own mounts; the device cgroup rules stay.
+    func testInAUserNamespaceCDINodesAreBoundFromTheHost() async throws {
+        let tree = try FakeGPUTree.withDriver()
+        defer { tree.remove() }
+        try Self.writeSpecs(tree)
+        let discovery = GPUDiscovery(hostRoot: tree.root)
+        let inventory = try await discovery.discover()
+        let mapping = try UserNamespaceMapping()
+        var spec = RuntimeSpec(linux: RuntimeSpec.Linux(uidMappings: mapping.idMappings, gidMappings: mapping.idMappings))
+        for edit in try discovery.injection(for: [inventory.devices[1], inventory.devices[3]], inventory: inventory) {
+            try edit.apply(&spec)
+        }
+        XCTAssertEqual(spec.linux?.devices ?? [], [])
+        let nodes = ["/dev/nvidia-uvm", "/dev/nvidia1", "/dev/nvidiactl", "/dev/nvidia3"].map {
+            RuntimeSpec.Mount(destination: $0, type: "bind", source: tree.path($0), options: ["bind", "nosuid", "noexec"])
+        }
+        XCTAssertEqual(spec.mounts?.map(\.destination), nodes.map(\.destination)
+            + ["/usr/lib/x86_64-linux-gnu/libcuda.so.550.54.14", "/etc/a100-profile"])
+        XCTAssertEqual(Array(spec.mounts?.prefix(4) ?? []), nodes)
+        XCTAssertEqual(spec.linux?.resources?.devices?.count, 5)
+    }
+
     func testOneSpecsEditsComeOnceForSeveralDevices() async throws {
         let tree = try FakeGPUTree.withDriver()
         defer { tree.remove() }

@@ -89,6 +89,8 @@ BERTHD=${BERTHD:-$BIN/berthd}
 [[ -x $(dirname "$BERTHD")/berth-logger ]] || die "no berth-logger beside $BERTHD"
 
 WORK=$(mktemp -d /tmp/berth-bench-proxy.XXXXXX)
+# 0711: a private containerd may live below, and runc as a user namespace's mapped root passes through.
+chmod 0711 "$WORK"
 chmod 0755 "$WORK" # nginx workers run as nobody
 CORES=$(nproc)
 

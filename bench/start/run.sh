@@ -31,6 +31,8 @@ fi
 BIN=$(swift build -c release --show-bin-path)
 
 WORK=$(mktemp -d /tmp/berth-bench-start.XXXXXX)
+# 0711: a private containerd may live below, and runc as a user namespace's mapped root passes through.
+chmod 0711 "$WORK"
 BERTHD_PID=
 PEER_BRIDGE=bstartpeer0
 cleanup() {

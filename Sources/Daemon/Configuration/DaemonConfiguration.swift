@@ -88,7 +88,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var seccomp: SeccompMode = .default
     /// Containers in user namespaces: `auto` (when the kernel has them), `on` or `off`.
     /// TOML `runtime.user_namespaces`.
-    public var userNamespaces: UserNamespaceMode = .off
+    public var userNamespaces: UserNamespaceMode = .auto
     /// The first host id of the range container ids map onto (container root). TOML `runtime.userns_base`.
     public var usernsBase: UInt32 = UserNamespaceMapping.defaultBase
     /// How many ids the range has. TOML `runtime.userns_size`.
