@@ -144,8 +144,11 @@ extension Reconciler {
                    let stored = try database.revision(containerID: containerID, number: revision), stored.phase == .pending {
                     try database.promote(containerID: containerID, revision: revision)
                 }
+                // As of the container read above: a rollout that promoted or recorded a revision
+                // since then has written a newer status, which this late report must not undo.
                 try database.setStatus(containerID: containerID, phase: Self.phase(status),
-                                       message: try message(for: status, of: container))
+                                       message: try message(for: status, of: container),
+                                       asOf: (container.revision, container.latestRevision))
             } catch {
                 logger.warning("status not recorded", metadata: ["container": "\(containerID)", "error": "\(error)"])
             }

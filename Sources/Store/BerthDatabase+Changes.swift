@@ -132,8 +132,11 @@ extension BerthDatabase {
 
     /// The container's status as the runtime reports it. Written (with `updatedAt`) only when it
     /// changes: an unchanged report costs one read and no disk write. A container marked
-    /// deleting stays deleting, whatever a late report says.
-    public func setStatus(containerID: String, phase: ContainerPhase, message: String?, now: Date = Date()) throws {
+    /// deleting stays deleting, whatever a late report says. With `asOf`, the status was worked
+    /// out from the container as it was at those revisions: when a promotion or a new revision
+    /// came in between, the report is stale and nothing is written (the newer change set its own).
+    public func setStatus(containerID: String, phase: ContainerPhase, message: String?,
+                          asOf revisions: (serving: Int, latest: Int)? = nil, now: Date = Date()) throws {
         let current = try writer.read { db in
             try Row.fetchOne(db, sql: "SELECT phase, statusMessage FROM container WHERE id = ?", arguments: [containerID])
         }
@@ -150,8 +153,10 @@ extension BerthDatabase {
                 sql: """
                     UPDATE container SET phase = ?, statusMessage = ?, updatedAt = ?
                     WHERE id = ? AND NOT (phase IS ? AND statusMessage IS ?) AND (phase != 'deleting' OR ? = 'deleting')
+                      AND (? IS NULL OR (revision = ? AND latestRevision = ?))
                     """,
-                arguments: [phase, message, now, containerID, phase, message, phase])
+                arguments: [phase, message, now, containerID, phase, message, phase,
+                            revisions?.serving, revisions?.serving, revisions?.latest])
         }
     }
 

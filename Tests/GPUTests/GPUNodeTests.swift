@@ -80,7 +80,13 @@ final class GPUNodeTests: XCTestCase {
     func testAllocationExhaustionRecreateRestartAndDelete() async throws {
         let tree = try FakeGPUTree.withDriver()
         defer { tree.remove() }
-        let f = try NodeFixture { $0.gpuHostRoot = tree.root }
+        // Allocation is what this test is about; it reads the devices from `linux.devices`, which
+        // is where they are without a user namespace (testAGPUContainerInAUserNamespace covers
+        // the bound nodes).
+        let f = try NodeFixture {
+            $0.gpuHostRoot = tree.root
+            $0.userNamespaces = .off
+        }
         try await f.start()
         let token = try await f.token("gpu-user")
         let a100 = "NVIDIA A100-SXM4-80GB", h200 = "NVIDIA H200"

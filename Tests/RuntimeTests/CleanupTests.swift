@@ -45,7 +45,9 @@ final class CleanupTests: XCTestCase {
 struct HostSnapshot: Equatable {
     var mounts: [String]
     var netns: [String]
-    var links: Int
+    /// The veths on the fixture's own bridge, by name: a host-wide count would move with other
+    /// tests' interfaces (a node torn down in the background by the test before).
+    var links: [String]
     var addresses: [String]
     var folders: [String]
 
@@ -53,7 +55,8 @@ struct HostSnapshot: Equatable {
         let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
             .split(separator: "\n").map(String.init).filter { $0.contains(f.dataDirectory) || $0.contains(f.netnsDirectory + "/") }
         let netns = ((try? FileManager.default.contentsOfDirectory(atPath: f.netnsDirectory)) ?? []).sorted()
-        let links = try runCommand("/sbin/ip", ["-o", "link"]).split(separator: "\n").count
+        let links = try runCommand("/sbin/ip", ["-o", "link", "show", "master", f.network.bridge]).split(separator: "\n")
+            .compactMap { $0.split(separator: ":").dropFirst().first?.trimmingCharacters(in: .whitespaces) }.sorted()
         let ipam = f.dataDirectory + "/cni"
         let addresses = (FileManager.default.enumerator(atPath: ipam)?.allObjects as? [String] ?? [])
             .filter { $0.split(separator: "/").last.map { $0.split(separator: ".").count == 4 } ?? false }.sorted()

@@ -16,13 +16,14 @@ import Glibc
 final class NetworkIsolationTests: XCTestCase {
     /// Run by busybox httpd for /cgi-bin/probe?HOST:PORT: fetches http://HOST:PORT/ from inside the
     /// container and answers "open <page>" or "refused <error>"; ?inet6 lists IPv6 addresses.
+    /// busybox httpd passes a CGI's header lines through unchanged, and the proxy's HTTP parser
+    /// (llhttp, strict) refuses header lines ended by a bare LF, so the header must end in CRLF.
     static let probeScript = """
         #!/bin/sh
-        echo "Content-Type: text/plain"
-        echo ""
+        printf 'Content-Type: text/plain\\r\\n\\r\\n'
         case "$QUERY_STRING" in
           inet6) cat /proc/net/if_inet6 ;;
-          *) out=$(printf 'GET / HTTP/1.0\r\n\r\n' | /bin/busybox nc -w 3 "${QUERY_STRING%:*}" "${QUERY_STRING#*:}" 2>&1)
+          *) out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 3 "${QUERY_STRING%:*}" "${QUERY_STRING#*:}" 2>&1)
              case "$out" in
                "HTTP/1."*) echo "open $(echo "$out" | /bin/busybox tail -n 1)" ;;
                *) echo "refused $out" ;;
