@@ -72,13 +72,16 @@ public struct NetworkPolicy: Sendable, Equatable {
         input.append(refuse)
 
         var forward = [established, ["-o", bridge, "-j", "DROP"]]
+        // The bridge's own subnet before the allow list: no entry (a 10.0.0.0/8 that covers it)
+        // can reopen traffic between containers.
+        if family == .ipv4 { forward.append(["-d", subnet.description] + refuse) }
         for cidr in egressAllow where cidr.isIPv6 == (family == .ipv6) {
             forward.append(["-d", cidr.description, "-j", "ACCEPT"])
         }
         for resolver in own where !hostAddresses.contains(resolver) {
             forward += Self.dns(to: resolver, family)
         }
-        let refused = family == .ipv4 ? [subnet.description] + Self.refusedIPv4 : Self.refusedIPv6
+        let refused = family == .ipv4 ? Self.refusedIPv4 : Self.refusedIPv6
         for cidr in refused {
             forward.append(["-d", cidr] + refuse)
         }

@@ -27,17 +27,19 @@ final class NetworkPolicyRulesTests: XCTestCase {
             "-j REJECT --reject-with icmp-admin-prohibited",
         ])
         let forward = chains[1].rules.map { $0.joined(separator: " ") }
-        XCTAssertEqual(Array(forward.prefix(5)), [
+        XCTAssertEqual(Array(forward.prefix(6)), [
             "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
             "-o br0 -j DROP",
+            // The bridge subnet before the allow list: an entry such as 10.0.0.0/8 cannot reopen it.
+            "-d 10.89.0.0/16 -j REJECT --reject-with icmp-admin-prohibited",
             "-d 10.0.5.0/24 -j ACCEPT",
             "-d 10.255.255.53/32 -p udp -m udp --dport 53 -j ACCEPT",
             "-d 10.255.255.53/32 -p tcp -m tcp --dport 53 -j ACCEPT",
         ])
-        let refused = forward.dropFirst(5).dropLast().map { $0.split(separator: " ")[1] }
-        XCTAssertEqual(refused, ["10.89.0.0/16", "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12",
+        let refused = forward.dropFirst(6).dropLast().map { $0.split(separator: " ")[1] }
+        XCTAssertEqual(refused, ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12",
                                  "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4"])
-        XCTAssertTrue(forward.dropFirst(5).dropLast().allSatisfy { $0.hasSuffix("-j REJECT --reject-with icmp-admin-prohibited") })
+        XCTAssertTrue(forward.dropFirst(6).dropLast().allSatisfy { $0.hasSuffix("-j REJECT --reject-with icmp-admin-prohibited") })
         XCTAssertEqual(forward.last, "-j ACCEPT", "the internet stays reachable")
         XCTAssertFalse(forward.contains { $0.contains("fd00") }, "IPv6 entries go to ip6tables only")
     }
