@@ -19,7 +19,6 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
@@ -38,7 +37,8 @@ let package = Package(
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
             ]
         ),
-        // OCI image types: references, digests, descriptors, manifests, indexes, platforms.
+        // OCI types: image references, digests, descriptors, manifests, indexes, platforms; the
+        // runtime spec (config.json) and the edits parts make to it.
         .target(
             name: "OCI",
             dependencies: [
@@ -82,15 +82,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A JSON value as sent: request bodies, CNI configurations and results, JWT claims.
+        .target(name: "JSONValue"),
         // Domain values shared by the API, the store and the runtime: revision specs, quantities.
         .target(name: "BerthModel", dependencies: ["OCI"]),
         // Attaches network namespaces with the standard CNI plugins (bridge, host-local, loopback).
         .target(
             name: "CNI",
             dependencies: [
+                "JSONValue",
+                "HostProcess",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The one runner for short-lived host tools (CNI plugins, iptables, mkfs, mount, nvidia-smi),
+        // with a deadline on every run.
+        .target(name: "HostProcess"),
         // Runs revisions as containerd tasks: OCI spec, limits, network, logs, supervision, recovery.
         .target(
             name: "Runtime",
@@ -100,11 +107,11 @@ let package = Package(
                 "ContainerdClient",
                 "ImagePull",
                 "CNI",
+                "HostProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ]
         ),
         // Desired state in SQLite: containers, their immutable revisions, GPU allocations.
@@ -119,6 +126,7 @@ let package = Package(
         .target(
             name: "Auth",
             dependencies: [
+                "JSONValue", "BerthModel",
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -127,7 +135,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "BerthModel", "OCI", "Store", "Auth", "Runtime",
+                "BerthModel", "OCI", "Store", "Auth", "Runtime", "JSONValue",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -173,7 +181,8 @@ let package = Package(
         .target(
             name: "GPU",
             dependencies: [
-                "Runtime",
+                "OCI",
+                "HostProcess",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -243,12 +252,13 @@ let package = Package(
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "BerthModel"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", .product(name: "JWTKit", package: "jwt-kit")]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "BerthModel", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Runtime", "Store", "BerthModel"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "JSONValue", .product(name: "JWTKit", package: "jwt-kit")]),
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "TestSupport", "NodeTestSupport",
+                "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "JSONValue", "TestSupport", "NodeTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -274,7 +284,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "CNITests", dependencies: ["CNI", "TestSupport"]),
+        .testTarget(name: "CNITests", dependencies: ["CNI", "JSONValue", "TestSupport"]),
+        .testTarget(name: "HostProcessTests", dependencies: ["HostProcess"]),
         .testTarget(name: "RuntimeSpecTests", dependencies: ["Runtime", "BerthModel", "OCI", "ContainerdClient", "TestSupport"]),
         .testTarget(name: "LogTests", dependencies: ["Runtime", "berth-logger", "TestSupport"]),
         .testTarget(
@@ -304,5 +315,8 @@ let package = Package(
         ),
         // Runs the built berthd binary; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "BerthdTests", dependencies: ["berthd", "OCI", "TestSupport"]),
+        // berthd killed, containerd restarted, the data disk full, the registry gone: the node
+        // converges and leaks nothing (HostInventory). Runs the built berthd binary.
+        .testTarget(name: "FaultTests", dependencies: ["berthd", "Daemon", "TestSupport", "NodeTestSupport"]),
     ]
 )

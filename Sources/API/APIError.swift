@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Store
 
 /// The API's domain errors; mapped to `application/problem+json` responses once, at the
 /// boundary (ProblemMiddleware).
@@ -29,6 +30,30 @@ public enum APIError: Error, Equatable, Sendable {
     case payloadTooLarge(Int)
     case unsupportedMediaType(String?)
     case unavailable(String)
+    /// The disk is full: nothing of the change was written (507).
+    case insufficientStorage(String)
+    /// The path is known, the method is not: 405 with `Allow` listing these.
+    case methodNotAllowed([String])
+
+    /// The store's refusals, mapped once: conflicts are 409 or 404, a full disk 507, a database
+    /// that cannot write right now 503. Nil for what is a bug (500).
+    init?(_ error: StoreError) {
+        switch error {
+        case .nameTaken(let name): self = .conflict("a container named \"\(name)\" already exists on this node")
+        case .notFound(let what): self = .notFound("no \(what)")
+        case .gpuTaken: self = .capacity(error.description)
+        case .deleting: self = .conflict("the container is being deleted")
+        case .concurrentChange: self = .conflict(error.description)
+        case .overCapacity(let shortfall):
+            switch shortfall.scope {
+            case .node: self = .capacity(shortfall.description)
+            case .owner: self = .quota(shortfall.description)
+            }
+        case .diskFull: self = .insufficientStorage("the node's disk is full; nothing was written")
+        case .unavailable(let detail): self = .unavailable("the node's database cannot take writes right now (\(detail))")
+        case .invalidStoredValue, .newerSchema: return nil
+        }
+    }
 
     var status: HTTPResponse.Status {
         switch self {
@@ -40,6 +65,8 @@ public enum APIError: Error, Equatable, Sendable {
         case .payloadTooLarge: return .contentTooLarge
         case .unsupportedMediaType: return .unsupportedMediaType
         case .unavailable: return .serviceUnavailable
+        case .insufficientStorage: return HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+        case .methodNotAllowed: return .methodNotAllowed
         }
     }
 
@@ -70,6 +97,11 @@ public enum APIError: Error, Equatable, Sendable {
                            detail: "send application/json\(given.map { ", not \($0)" } ?? "")")
         case .unavailable(let detail):
             return Problem(type: "unavailable", title: "Unavailable", status: status.code, detail: detail)
+        case .methodNotAllowed(let allowed):
+            return Problem(type: "method-not-allowed", title: "Method not allowed", status: status.code,
+                           detail: "this path answers \(allowed.joined(separator: ", "))")
+        case .insufficientStorage(let detail):
+            return Problem(type: "insufficient-storage", title: "Insufficient storage", status: status.code, detail: detail)
         }
     }
 }

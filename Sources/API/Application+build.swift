@@ -32,11 +32,14 @@ public func buildRouter<Backend: ContainerBackend>(
     let limit = configuration.maxBodyBytes
     router.add(middleware: BodyLimitMiddleware(limit: limit))
     router.add(middleware: BoundaryMiddleware(metrics: metrics))
+    let methods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: methods))
     let system = SystemEndpoints(database: database, backend: backend, metrics: metrics)
     system.addRoutes(to: router)
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(verifier: verifier))
     ContainersController(database: database, backend: backend, configuration: configuration).addRoutes(to: v1)
     system.addAuthenticatedRoutes(to: v1)
+    methods.record(router.routes)
     return router
 }
 

@@ -1,5 +1,6 @@
 import BerthModel
 import Foundation
+import JSONValue
 import OCI
 
 /// A create or update request, checked field by field. Every problem is collected, so the
@@ -57,7 +58,7 @@ struct ContainerRequest: Sendable {
             fail("image", "is required")
         }
         if let value = object["cpu"] {
-            if case .number(let cpu) = value, cpu.isFinite, cpu > 0, cpu <= configuration.maxCPU {
+            if let cpu = value.numberValue, cpu.isFinite, cpu > 0, cpu <= configuration.maxCPU {
                 request.cpu = cpu
             } else {
                 fail("cpu", "must be a number of cores greater than 0 and at most \(configuration.maxCPU.formatted()) (this node's cores)")
@@ -67,7 +68,7 @@ struct ContainerRequest: Sendable {
         request.ephemeralStorage = Self.quantity(object["ephemeralStorage"], field: "ephemeralStorage", minimum: 4 << 20,
                                                  maximum: configuration.maxEphemeralStorageBytes, errors: &errors)
         if let value = object["gpu"] {
-            if case .number(let gpu) = value, gpu >= 0, gpu <= 64, gpu.rounded() == gpu {
+            if let gpu = value.numberValue, gpu >= 0, gpu <= 64, gpu.rounded() == gpu {
                 request.gpu = Int(gpu)
             } else {
                 fail("gpu", "must be a whole number of GPUs, 0 or more")
@@ -81,12 +82,11 @@ struct ContainerRequest: Sendable {
             }
         }
         if let value = object["port"] {
-            switch value {
-            case .number(let port) where port.rounded() == port && (1...65535).contains(port):
+            if let port = value.numberValue, port.rounded() == port, (1...65535).contains(port) {
                 request.port = Int(port)
-            case .string(let text) where Int(text).map { (1...65535).contains($0) } ?? false:
-                request.port = Int(text)
-            default:
+            } else if case .string(let text) = value, let port = Int(text), (1...65535).contains(port) {
+                request.port = port
+            } else {
                 fail("port", "must be a port number 1–65535, as a number or a string")
             }
         }
@@ -128,10 +128,11 @@ struct ContainerRequest: Sendable {
                                  errors: inout [APIError.FieldError]) -> Quantity? {
         guard let value else { return nil }
         let text: String
-        switch value {
-        case .string(let string): text = string
-        case .number(let number) where number.rounded() == number && number >= 0 && number < 9.2e18: text = String(Int64(number))
-        default:
+        if case .string(let string) = value {
+            text = string
+        } else if let number = value.numberValue, number.rounded() == number, number >= 0, number < 9.2e18 {
+            text = String(Int64(number))
+        } else {
             errors.append(.init(field, "must be a quantity such as \"512Mi\", \"1Gi\" or \"500M\""))
             return nil
         }

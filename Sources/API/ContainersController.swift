@@ -41,23 +41,18 @@ struct ContainersController<Backend: ContainerBackend> {
 
     @Sendable func create(_ request: Request, context: APIContext) async throws -> Response {
         let caller = try context.caller()
+        try requireRecovered()
         let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
                                                 configuration: configuration, requireCreateFields: true)
         let spec = try parsed.createSpec(defaults: configuration.defaults)
         let (container, revision): (StoredContainer, StoredRevision)
-        do {
-            if spec.gpu > 0 {
-                let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
-                (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
-                                                                     keepWarm: parsed.keepWarm ?? false, choosingGPUs: chooser)
-            } else {
-                (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
-                                                                     keepWarm: parsed.keepWarm ?? false)
-            }
-        } catch StoreError.nameTaken(let name) {
-            throw APIError.conflict("a container named \"\(name)\" already exists on this node")
-        } catch StoreError.overCapacity(let shortfall) {
-            throw Self.problem(shortfall)
+        if spec.gpu > 0 {
+            let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
+            (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
+                                                                 keepWarm: parsed.keepWarm ?? false, choosingGPUs: chooser)
+        } else {
+            (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
+                                                                 keepWarm: parsed.keepWarm ?? false)
         }
         backend.apply(container.id)
         return try .json(ContainerView(container, revision, configuration: configuration), status: .created,
@@ -70,48 +65,58 @@ struct ContainersController<Backend: ContainerBackend> {
     }
 
     @Sendable func update(_ request: Request, context: APIContext) async throws -> Response {
-        let (container, serving) = try authorized(context)
+        var (container, serving) = try authorized(context)
+        try requireRecovered()
         let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
                                                 configuration: configuration, requireCreateFields: false)
         if let name = parsed.name, name != container.name {
             throw APIError.invalid([.init("name", "cannot change: it is the container's hostname")])
         }
-        guard container.phase != .deleting else { throw APIError.conflict("the container is being deleted") }
-        // Fields absent keep the latest recorded value (the desired template, as in Cloud Run),
-        // which is the serving one unless a rollout is under way or failed.
-        let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
-        let spec = parsed.updatedSpec(latest.spec)
-        let revision: StoredRevision
-        do {
-            if spec.gpu > 0 {
-                let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
-                revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm, choosingGPUs: chooser)
-            } else {
-                revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm)
+        // Read, modify, write: fields absent keep the latest recorded value (the desired
+        // template, as in Cloud Run), which is the serving one unless a rollout is under way or
+        // failed. The write goes through only if no other revision was recorded since the read;
+        // otherwise this PUT is derived again from the newer one, so no change is lost.
+        for attempt in 1...Self.updateAttempts {
+            let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
+            let spec = parsed.updatedSpec(latest.spec)
+            let revision: StoredRevision
+            do {
+                if spec.gpu > 0 {
+                    let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
+                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm,
+                                                        choosingGPUs: chooser, expectedLatest: latest.number)
+                } else {
+                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm,
+                                                        expectedLatest: latest.number)
+                }
+            } catch StoreError.concurrentChange where attempt < Self.updateAttempts {
+                (container, serving) = try authorized(context)
+                continue
             }
-        } catch StoreError.overCapacity(let shortfall) {
-            throw Self.problem(shortfall)
+            backend.apply(container.id)
+            let updated = try database.container(id: container.id) ?? container
+            return try .json(ContainerView(updated, revision, configuration: configuration))
         }
-        backend.apply(container.id)
-        let updated = try database.container(id: container.id) ?? container
-        return try .json(ContainerView(updated, revision, configuration: configuration))
+        throw APIError.conflict("the container kept changing while this update was recorded; try again")
     }
 
+    /// A PUT re-derives its revision this many times when other PUTs land in between.
+    static var updateAttempts: Int { 8 }
+
+    /// 204 as soon as the deletion is recorded: from then on the container is gone from the API
+    /// and the proxy, and its name is free. Its tasks, address, storage and GPUs are torn down in
+    /// the background and released only once its tasks are gone.
     @Sendable func delete(_ request: Request, context: APIContext) async throws -> Response {
         let (container, _) = try authorized(context)
-        do {
-            try database.markDeleting(containerID: container.id)
-        } catch StoreError.notFound {
-            throw APIError.notFound("no container with id \(container.id)")
-        }
+        try requireRecovered()
+        try database.markDeleting(containerID: container.id)
         backend.apply(container.id)
-        // The deletion is durable from here on; wait a while for it to finish, so that a client
-        // seeing 204 finds the container gone.
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline, try database.container(id: container.id) != nil {
-            try await Task.sleep(for: .milliseconds(20))
-        }
         return Response(status: .noContent)
+    }
+
+    /// Writes wait for recovery: until the node knows what runs, a change could be undone by it.
+    func requireRecovered() throws {
+        guard backend.isReady else { throw APIError.unavailable("berthd is recovering the node's containers; try again shortly") }
     }
 
     @Sendable func revisions(_ request: Request, context: APIContext) async throws -> Response {
@@ -128,21 +133,13 @@ struct ContainersController<Backend: ContainerBackend> {
         let caller = try context.caller()
         let id = context.parameters.get("id") ?? ""
         guard UUID(uuidString: id) != nil, let container = try database.container(id: id.lowercased()),
+              container.phase != .deleting,
               let serving = try database.revision(containerID: container.id, number: container.revision)
         else { throw APIError.notFound("no container with id \(id)") }
         guard container.owner == caller.subject || caller.isAdmin else {
             throw APIError.forbidden("the container belongs to another user")
         }
         return (container, serving)
-    }
-
-    /// 409 `capacity` for the node, 409 `quota` for the owner's limit; the detail names what was
-    /// asked and what is available.
-    static func problem(_ shortfall: CapacityShortfall) -> APIError {
-        switch shortfall.scope {
-        case .node: .capacity(shortfall.description)
-        case .owner: .quota(shortfall.description)
-        }
     }
 
     /// The JSON body, after the content type and size checks.

@@ -37,9 +37,26 @@ struct LogsEndpoint<Backend: ContainerBackend> {
             }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
         }
+        let database = database
+        let containerID = container.id
         return Response(status: .ok, headers: headers, body: .init { writer in
-            for try await line in logs.follow(containerID: runtimeID, tail: tail) {
-                try await writer.write(render(line))
+            // The follow ends with its client or its container, whichever goes first: the log
+            // files may never change again, so neither would be seen by waiting for a line.
+            let (ended, end) = AsyncStream<Void>.makeStream()
+            let observation = try database.observeContainerChanges { changes in
+                if changes.contains(where: { $0.containerID == containerID && ($0.container?.phase ?? .deleting) == .deleting }) {
+                    end.finish()
+                }
+            }
+            defer { observation.cancel() }
+            // Deleted between the lookup above and the subscription.
+            if try database.container(id: containerID).map({ $0.phase == .deleting }) ?? true { end.finish() }
+            try await request.body.consumeWithInboundCloseHandler { _ in
+                for try await line in logs.follow(containerID: runtimeID, tail: tail, until: ended) {
+                    try await writer.write(render(line))
+                }
+            } onInboundClosed: {
+                end.finish()
             }
             try await writer.finish(nil)
         })

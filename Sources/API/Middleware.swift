@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Store
 
 extension HTTPField.Name {
     static let requestID = Self("X-Request-ID")!
@@ -40,7 +41,14 @@ struct BoundaryMiddleware: RouterMiddleware {
         case let error as APIError:
             var headers: HTTPFields = [:]
             if case .unauthorized = error { headers[.wwwAuthenticate] = #"Bearer realm="berth""# }
+            if case .unavailable = error { headers[.retryAfter] = "1" }
+            if case .methodNotAllowed(let allowed) = error { headers[.allow] = allowed.joined(separator: ", ") }
             return .problem(error.problem, requestID: context.id, headers: headers)
+        case let error as StoreError:
+            if let mapped = APIError(error) { return response(for: mapped, context: context) }
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            return .problem(Problem(type: "internal", title: "Internal server error", status: 500,
+                                    detail: "the error was logged with this request id"), requestID: context.id)
         case let error as HTTPError where error.status == .contentTooLarge:
             return .problem(APIError.payloadTooLarge(context.maxUploadSize).problem, requestID: context.id)
         case let error as HTTPError:

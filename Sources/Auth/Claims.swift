@@ -1,47 +1,7 @@
+import JSONValue
 import JWTKit
 
-/// A JSON value, to keep every claim of a token whatever its name.
-enum JSONValue: Codable, Sendable, Equatable {
-    case null
-    case bool(Bool)
-    case integer(Int64)
-    case number(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-
+extension JSONValue {
     /// A NumericDate (seconds since the epoch), if this is a finite number.
     var numericDate: Double? {
         switch self {
@@ -49,11 +9,6 @@ enum JSONValue: Codable, Sendable, Equatable {
         case .number(let value) where value.isFinite: return value
         default: return nil
         }
-    }
-
-    var stringValue: String? {
-        if case .string(let value) = self { return value }
-        return nil
     }
 }
 

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import JSONValue
 import JWTKit
 
 /// Mints HS256 tokens with the shared secret (for `berthd token --sub alice --role ADMIN --ttl 1h`).

@@ -1,4 +1,5 @@
 import Foundation
+import JSONValue
 
 /// What ADD returned for a container, with the configuration it ran with: CHECK and DEL need
 /// the result as prevResult, and DEL must run with the configuration ADD used even when the
@@ -13,10 +14,15 @@ struct AttachmentRecord: Codable, Sendable, Equatable {
     var containerID: String
     var netnsPath: String
     var networks: [Network]
+    /// The identity of the node that attached it (`berth.node`); nil in records written before
+    /// identities existed.
+    var node: String? = nil
 }
 
 struct AttachmentStore: Sendable {
     let directory: String
+    /// Written into every record saved (`CNIConfiguration.nodeIdentity`).
+    var node: String? = nil
 
     func path(_ containerID: String) -> String { directory + "/" + containerID + ".json" }
 
@@ -34,6 +40,8 @@ struct AttachmentStore: Sendable {
     /// Not fsynced: the namespaces and NAT rules it describes do not survive a reboot either.
     func save(_ record: AttachmentRecord) throws(CNINetworkError) {
         let file = path(record.containerID)
+        var record = record
+        record.node = record.node ?? node
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])

@@ -1,4 +1,5 @@
 import Foundation
+import JSONValue
 
 /// The network Berth attaches containers to: one Linux bridge with a host-local IPv4 subnet,
 /// the bridge as the containers' gateway, and outbound traffic masqueraded.
@@ -26,6 +27,8 @@ public struct CNIConfiguration: Sendable, Equatable {
     public var egressAllow: [String]
     /// Keep IPv6 on in the containers' namespaces; off (Docker's default) turns it off on eth0.
     public var ipv6: Bool
+    /// The node identity written into each attachment record (berthd's `berth.node`).
+    public var nodeIdentity: String? = nil
 
     public static let supportedVersions = ["0.4.0", "1.0.0"]
     /// The plugins a configuration needs, by type.

@@ -1,4 +1,5 @@
 import Foundation
+import JSONValue
 import Logging
 
 /// Attaches containers to the network with the standard CNI plugins. It owns the network
@@ -30,7 +31,7 @@ public final class CNINetwork: Sendable {
         }
         self.executor = executor
         namespaces = NetworkNamespaces(directory: configuration.netnsDirectory)
-        store = AttachmentStore(directory: configuration.resultsDirectory)
+        store = AttachmentStore(directory: configuration.resultsDirectory, node: configuration.nodeIdentity)
         masquerade = MasqueradeCleanup(logger: logger)
         mainList = try configuration.conflistValue()
         loopbackList = try configuration.loopbackConflistValue()
@@ -118,6 +119,38 @@ public final class CNINetwork: Sendable {
         Set(store.containerIDs()).filter(Self.isValid).sorted()
     }
 
+    // MARK: - Bridge
+
+    /// Makes the bridge's address match `subnet` before anything is attached or recovered
+    /// (``BridgeAddressPlan``): an existing bridge with another address is renumbered when no
+    /// container uses it (no attachment record here, no port on it), and otherwise start is
+    /// refused with a ``BridgeAddressConflict``. Run it before ``ensurePolicy(resolvers:)``, so
+    /// the policy is built for the address the bridge ends up with.
+    ///
+    /// A record of an attach that never finished does not count: that is what every create left
+    /// while the bridge plugin refused the bridge (its DEL had already removed the veth, and a
+    /// veth still there counts as a port). An unreadable record counts.
+    public func ensureBridgeAddress() async throws {
+        let bridge = configuration.bridge
+        let subnet = try IPv4Network(cidr: configuration.subnet)
+        let finished = try attachedContainerIDs().filter { id in
+            guard let record = try? store.load(id) else { return true }
+            return record.networks.allSatisfy { $0.result != nil }
+        }
+        let state = BridgeLink.state(bridge: bridge, records: finished.count)
+        switch BridgeAddressPlan.decide(bridge: bridge, subnet: subnet, state: state) {
+        case .keep:
+            return
+        case .refuse(let conflict):
+            throw conflict
+        case .reconfigure(let remove, let add):
+            logger.notice("renumbering the unused bridge for the configured subnet", metadata: [
+                "bridge": "\(bridge)", "from": "\(remove.map(\.description).joined(separator: ", "))", "to": "\(add)",
+            ])
+            try await BridgeLink.renumber(bridge, remove: remove, add: add)
+        }
+    }
+
     // MARK: - Network policy
 
     /// Puts Berth's network policy for the bridge in place (``NetworkPolicy``): its chains
@@ -181,9 +214,18 @@ public final class CNINetwork: Sendable {
         try store.save(AttachmentRecord(containerID: containerID, netnsPath: path, networks: networks))
         if !reuse { try await namespaces.create(path) }
 
-        // Both ADDs at once, as two `async let`s. A task group collecting (index, Result) pairs
-        // returned corrupted indexes under load in release builds (Swift 6.3), failing attaches
-        // and trapping on the array update.
+        // Both ADDs at once, as two `async let`s of a function that returns a Result. The task
+        // group this replaced (78d5c09) hit a Swift 6.3.1 -O miscompile, the release-only SIGILL
+        // (index out of range on the array update with a garbage index): a task body that
+        // returns a tuple from a `do` and its `catch`, with a `try await` inside the tuple,
+        //     Task { () -> (Int, String) in
+        //         do { return (index, try await f()) } catch { return (index, "failed") }
+        //     }.value                                     // -O: (0, …) once f suspended
+        // loses the tuple's first element on the success path: LLVM's DSE pass (found with
+        // -Xllvm -opt-bisect-limit) deletes its store into the task's result, made before the
+        // suspension. No race (TSan silent, ASan silent, wrong value every time, no load
+        // needed); plain async functions, `async let`, structs and awaiting before building the
+        // tuple are compiled correctly. Do not return tuples that way from addTask or Task {}.
         async let mainAdd = addResult(networks[0], containerID: containerID, path: path)
         async let loopbackAdd = addResult(networks[1], containerID: containerID, path: path)
         let results = [await mainAdd, await loopbackAdd]

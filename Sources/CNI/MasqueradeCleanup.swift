@@ -1,4 +1,5 @@
 import Foundation
+import HostProcess
 import Logging
 
 /// Removes the NAT rules the bridge plugin's ipMasq made for a container when the plugin's DEL
@@ -43,7 +44,7 @@ struct MasqueradeCleanup: Sendable {
     }
 
     private func run(_ iptables: String, _ arguments: [String], containerID: String) async throws -> String {
-        let output = try await ChildProcess.run(iptables, arguments: arguments, environment: Self.environment, timeout: .seconds(60))
+        let output = try await HostProcess.run(iptables, arguments: arguments, environment: Self.environment, timeout: .seconds(60))
         guard output.succeeded else {
             let stderr = String(decoding: output.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw CNIError(code: nil, message: "iptables \(arguments.joined(separator: " ")) failed: \(stderr)",

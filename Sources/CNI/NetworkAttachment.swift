@@ -1,3 +1,5 @@
+import JSONValue
+
 /// A container's place on the network, as the plugins reported it.
 public struct NetworkAttachment: Sendable, Codable, Equatable {
     public var containerID: String

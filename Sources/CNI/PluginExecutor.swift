@@ -1,4 +1,6 @@
 import Foundation
+import HostProcess
+import JSONValue
 import Logging
 
 /// Runs CNI plugins by the spec's execution protocol: parameters in CNI_* environment
@@ -112,9 +114,9 @@ struct PluginExecutor: Sendable {
         }
 
         let started = ContinuousClock.now
-        let output: ChildProcessOutput
+        let output: HostProcessOutput
         do {
-            output = try await ChildProcess.run(executable, environment: environment, stdin: stdin, timeout: timeout)
+            output = try await HostProcess.run(executable, environment: environment, stdin: stdin, timeout: timeout)
         } catch {
             throw failure(nil, "\(error)")
         }

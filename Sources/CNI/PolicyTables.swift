@@ -1,4 +1,5 @@
 import Foundation
+import HostProcess
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -59,7 +60,7 @@ struct PolicyTables: Sendable {
 
     @discardableResult
     private func run(_ executable: String, _ arguments: [String], stdin: String = "") async throws -> String {
-        let output = try await ChildProcess.run(executable, arguments: arguments, environment: Self.environment,
+        let output = try await HostProcess.run(executable, arguments: arguments, environment: Self.environment,
                                                 stdin: Data(stdin.utf8), timeout: .seconds(60))
         guard output.succeeded else {
             let stderr = String(decoding: output.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -34,8 +34,22 @@ extension ContainerdClient {
     }
 
     public func listLeases() async throws -> [String] {
+        try await listLeaseLabels().map(\.id)
+    }
+
+    /// Every lease of the namespace with its labels.
+    public func listLeaseLabels() async throws -> [(id: String, labels: [String: String])] {
         try await call("Leases.List") {
-            try await leases.list(.init(), metadata: metadata, options: Self.unaryOptions).leases.map(\.id)
+            try await leases.list(.init(), metadata: metadata, options: Self.unaryOptions).leases.map { ($0.id, $0.labels) }
+        }
+    }
+
+    /// Every lease with its labels and when it was made.
+    public func listLeaseRecords() async throws -> [(id: String, labels: [String: String], createdAt: Date)] {
+        try await call("Leases.List") {
+            try await leases.list(.init(), metadata: metadata, options: Self.unaryOptions).leases.map {
+                ($0.id, $0.labels, $0.createdAt.date)
+            }
         }
     }
 
@@ -66,8 +80,9 @@ extension ContainerdClient {
 
     /// Runs `body` with a client whose calls carry a fresh lease, then deletes the lease
     /// whether `body` succeeded or not.
-    public func withLease<T: Sendable>(expiry: Duration = .seconds(3600), _ body: (ContainerdClient) async throws -> T) async throws -> T {
-        let id = try await createLease(expiry: expiry)
+    public func withLease<T: Sendable>(expiry: Duration = .seconds(3600), labels: [String: String] = [:],
+                                       _ body: (ContainerdClient) async throws -> T) async throws -> T {
+        let id = try await createLease(expiry: expiry, labels: labels)
         let result: T
         do {
             result = try await body(leased(id))

@@ -32,6 +32,8 @@ public final class Node: Sendable {
     public let verifier: TokenVerifier
     let gpus: NodeGPUs
     let logger: Logger
+    /// Held from `init` until the node's services stop (or the node is gone).
+    let dataFolderLock: DataFolderLock
 
     public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd")) async throws {
         self.configuration = configuration
@@ -43,36 +45,58 @@ public final class Node: Sendable {
             throw NSError(domain: "berthd", code: Int(errno), userInfo: [NSLocalizedDescriptionKey:
                 "cannot make \(configuration.dataDirectory) private (chmod 0700): \(String(cString: strerror(errno)))"])
         }
+        // Before the database is opened or anything recovered: a second berthd on this folder
+        // would remove what the first one runs.
+        dataFolderLock = try DataFolderLock(dataDirectory: configuration.dataDirectory)
         database = try BerthDatabase(path: configuration.dataDirectory + "/berth.sqlite")
+        let identity = try database.nodeIdentityRecord()
+        let ownership = NodeOwnership(identity: identity.identity, adoptsUnlabelled: identity.adoptsUnlabelled)
         let host = HostResources.detect(dataDirectory: configuration.dataDirectory)
         database.setCapacityPolicy(try configuration.capacityPolicy(host: host))
         Self.logCapacity(database, host: host, logger: logger)
         connection = try ContainerdConnection(socketPath: configuration.containerdSocket, logger: logger)
         var client = connection.client(namespace: configuration.namespace)
         client.snapshotter = "overlayfs"
+        var networkConfiguration = CNIConfiguration(
+            bridge: configuration.cniBridge, subnet: configuration.cniSubnet,
+            ipamDataDirectory: configuration.dataDirectory + "/cni/networks",
+            egressAllow: configuration.cniEgressAllow, ipv6: configuration.cniIPv6)
+        networkConfiguration.nodeIdentity = identity.identity
+        let network = try CNINetwork(configuration: networkConfiguration, logger: logger)
+        // Before anything changes the host: refuses (or purges) when the namespace holds another
+        // node's objects and this database is new.
+        try await StartOwnership(socketPath: configuration.containerdSocket, namespace: configuration.namespace,
+                                 node: identity, purgeForeign: configuration.purgeForeign, logger: logger)
+            .enforce(network: network)
+        // Before any container is attached or recovered; every start, so a reboot's empty
+        // tables or a changed allow list are put right. The bridge first: a changed cni.subnet
+        // renumbers an unused bridge, or stops the start while containers still use it.
+        try await network.ensureBridgeAddress()
+        try await network.ensurePolicy(resolvers: ContainerResolvers.nameservers())
+        // After the checks that may refuse the start: its HTTP client must be shut down before
+        // it goes, which a refused start would not do (a fatal error in AsyncHTTPClient).
         registry = RegistryClient(configuration: RegistryConfiguration(
             insecureHosts: Set(configuration.insecureRegistries),
             mirrors: configuration.registryMirrors,
             dockerConfig: try DockerConfig.load(path: configuration.dockerConfig),
             allowPrivateHosts: Set(configuration.allowPrivateRegistries)))
-        let network = try CNINetwork(configuration: CNIConfiguration(
-            bridge: configuration.cniBridge, subnet: configuration.cniSubnet,
-            ipamDataDirectory: configuration.dataDirectory + "/cni/networks",
-            egressAllow: configuration.cniEgressAllow, ipv6: configuration.cniIPv6), logger: logger)
-        // Before any container is attached or recovered; every start, so a reboot's empty
-        // tables or a changed allow list are put right.
-        try await network.ensurePolicy(resolvers: ContainerResolvers.nameservers())
         let gpus = await NodeGPUs.discover(hostRoot: configuration.gpuHostRoot, database: database, logger: logger)
         self.gpus = gpus
         runtime = ContainerRuntime(
             configuration: RuntimeConfiguration(
                 dataDirectory: configuration.dataDirectory, network: network.configuration,
                 readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod,
+                pullTimeout: configuration.pullTimeout, startTimeout: configuration.startTimeout,
                 deviceEdits: { try gpus.edits(for: $0) }, userNamespace: try configuration.userNamespaceMapping(),
-                seccomp: configuration.seccomp),
-            containerd: client, puller: ImagePuller(containerd: client, registry: registry), network: network, logger: logger)
+                seccomp: configuration.seccomp, ownership: ownership),
+            containerd: client, puller: ImagePuller(containerd: client, registry: registry, labels: ownership.labels),
+            network: network, logger: logger)
         metrics = APIMetrics(registry: PrometheusCollectorRegistry())
         let proxyMetrics = ProxyMetrics(registry: metrics.registry)
+        // A deleted container's series go with it: the store tells inside the delete's commit.
+        try database.observeContainerChanges { changes in
+            for change in changes where change.isDeleted { proxyMetrics.removeContainer(change.containerID) }
+        }
         let traffic = TrafficController(
             configuration: TrafficConfiguration(
                 domain: configuration.domain, pauseAfter: configuration.idlePauseAfter,
@@ -140,7 +164,8 @@ public final class Node: Sendable {
             address: .hostname(configuration.apiListen.bindHost, port: configuration.apiListen.port),
             database: database, backend: backend, verifier: verifier, metrics: metrics, logger: logger,
             onServerRunning: onAPIRunning)
-        return [RegistryClientService(client: registry), connection, runtime, reconciler, traffic, proxy, api]
+        return [DataFolderLockService(lock: dataFolderLock), RegistryClientService(client: registry), connection, runtime,
+                reconciler, traffic, proxy, api]
     }
 
     /// Runs until SIGTERM or SIGINT: stop accepting, finish requests in flight, leave containers.
@@ -158,6 +183,17 @@ public final class Node: Sendable {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+    }
+}
+
+/// Holds the data folder's lock while the node runs: first in the group, so released last,
+/// once every other service has stopped (a new Node on the same folder may start then).
+struct DataFolderLockService: Service {
+    let lock: DataFolderLock
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        lock.release()
     }
 }
 

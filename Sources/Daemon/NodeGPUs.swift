@@ -1,11 +1,12 @@
 import API
 import GPU
 import Logging
+import OCI
 import Runtime
 import Store
 
-/// The node's GPUs as discovered once at start, and the bridge between the store's allocations
-/// (device ids per revision) and the runtime's spec edits.
+/// The node's GPUs as discovered once at start: the models the API lists, the chooser the store
+/// allocates with, and the spec edits for the device ids a deployment carries.
 struct NodeGPUs: Sendable {
     let discovery: GPUDiscovery
     let inventory: GPUInventory
@@ -51,9 +52,10 @@ struct NodeGPUs: Sendable {
         }
     }
 
-    /// The spec edits for the devices the store gives the revision.
+    /// The spec edits for the devices the deployment carries (the reconciler read them from the
+    /// store when it built the deployment; nothing is read here, mid-launch).
     func edits(for deployment: RevisionDeployment) throws -> [SpecEdit] {
-        let ids = try database.gpuDevices(containerID: deployment.containerID, revision: deployment.revision)
+        let ids = deployment.gpuDevices
         guard ids.count == deployment.spec.gpu else {
             throw RuntimeError.noDevices(
                 "revision \(deployment.revision) holds \(ids.count) of its \(deployment.spec.gpu) GPUs (they serve another revision)")

@@ -1,4 +1,4 @@
-import Runtime
+import OCI
 
 extension GPUDiscovery {
     /// The spec edits that give a container exactly `devices` (taken from `inventory`) and no
@@ -137,7 +137,7 @@ extension GPUDiscovery {
             .deviceRules(nodes.map { .init(allow: true, type: $0.type, major: $0.major, minor: $0.minor, access: "rw") }),
             GPUSpecEdits.mounts(driver.mounts.map {
                 RuntimeSpec.Mount(destination: $0.destination, type: "bind", source: $0.source,
-                                  options: SpecDefaults.readonlyBindOptions + ["nosuid", "nodev"])
+                                  options: RuntimeSpec.Mount.readonlyBindOptions + ["nosuid", "nodev"])
             }),
             GPUSpecEdits.environment([
                 ("NVIDIA_VISIBLE_DEVICES", visible.joined(separator: ",")),

@@ -1,4 +1,4 @@
-import Runtime
+import OCI
 
 /// Spec edits that replace what is already there under the same path, as the CDI library applies
 /// container edits: a device node or mount given twice (by a spec's and a device's edits, or over

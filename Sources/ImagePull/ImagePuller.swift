@@ -10,6 +10,9 @@ public actor ImagePuller {
     public let registry: RegistryClient
     public let platform: Platform
     public let maxConcurrentDownloads: Int
+    /// Put on every image record and pull lease this puller makes: the node's identity label,
+    /// so a berthd sharing the namespace can tell the images another node pinned.
+    public let labels: [String: String]
     private let logger: Logger
 
     private struct InFlight {
@@ -21,11 +24,12 @@ public actor ImagePuller {
     private var inFlight: [ImageReference: InFlight] = [:]
 
     public init(containerd: ContainerdClient, registry: RegistryClient, platform: Platform = .host,
-                maxConcurrentDownloads: Int = 3, logger: Logger = Logger(label: "berth.pull")) {
+                maxConcurrentDownloads: Int = 3, labels: [String: String] = [:], logger: Logger = Logger(label: "berth.pull")) {
         self.containerd = containerd
         self.registry = registry
         self.platform = platform
         self.maxConcurrentDownloads = max(1, maxConcurrentDownloads)
+        self.labels = labels
         self.logger = logger
     }
 
@@ -37,7 +41,7 @@ public actor ImagePuller {
             let tracker = ProgressTracker(reference: reference)
             let operation = PullOperation(reference: reference, containerd: containerd, registry: registry,
                                           platform: platform, progress: tracker,
-                                          maxConcurrentDownloads: maxConcurrentDownloads, logger: logger)
+                                          maxConcurrentDownloads: maxConcurrentDownloads, labels: labels, logger: logger)
             // Isolated to this actor, so the entry is removed on the actor when the pull ends;
             // the pull itself runs off the actor. A caller that is cancelled stops waiting,
             // but the transfer goes on for the others.

@@ -16,6 +16,8 @@ struct PullOperation: Sendable {
     let platform: Platform
     let progress: ProgressTracker
     let maxConcurrentDownloads: Int
+    /// On the image record and the pull's lease (`ImagePuller.labels`).
+    let labels: [String: String]
     let logger: Logger
 
     /// Bytes sent to containerd per Write message: large enough to keep per-message overhead
@@ -30,7 +32,7 @@ struct PullOperation: Sendable {
         // Everything the pull finds already stored is added to its lease before it is used:
         // content and snapshots another pull left unreferenced could otherwise be collected
         // between the check and the use.
-        let (config, downloaded, chain) = try await containerd.withLease { leased in
+        let (config, downloaded, chain) = try await containerd.withLease(labels: labels) { leased in
             let config = try await fetchConfig(manifest.config, using: leased)
             let diffIDs = config.value.rootfs.diff_ids
             guard diffIDs.count == manifest.layers.count else {
@@ -50,7 +52,7 @@ struct PullOperation: Sendable {
                 try await store(top.data, as: top.descriptor,
                                 labels: Self.childLabels(manifests: index.manifests), using: leased)
             }
-            try await leased.putImage(ImageRecord(name: reference.description, target: top.descriptor))
+            try await leased.putImage(ImageRecord(name: reference.description, target: top.descriptor, labels: labels))
             return (config, downloaded, chain)
         }
 

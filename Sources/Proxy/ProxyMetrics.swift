@@ -77,10 +77,22 @@ public final class ProxyMetrics: Sendable {
     }
 
     public func recordWakeUp(containerID: String, from source: WakeUpSource, duration: Duration) {
+        wakeUps.withLock { _ = $0.insert(containerID) }
+        wakeUpCounter(containerID, source).increment()
+        wakeUpHistogram(containerID).record(duration)
+    }
+
+    /// Containers with wake-up series, so that a delete can drop them.
+    private let wakeUps = Mutex<Set<String>>([])
+
+    private func wakeUpCounter(_ containerID: String, _ source: WakeUpSource) -> Counter {
         registry.makeCounter(
             descriptor: Self.descriptor("wakeups", "total", "Containers woken by a request, by the state they woke from."),
             labels: [("container", containerID), ("from", source.rawValue)]
-        ).increment()
+        )
+    }
+
+    private func wakeUpHistogram(_ containerID: String) -> DurationHistogram {
         registry.makeDurationHistogram(
             descriptor: Self.descriptor(
                 "wakeup_duration",
@@ -89,17 +101,28 @@ public final class ProxyMetrics: Sendable {
             ),
             labels: [("container", containerID)],
             buckets: Self.wakeUpBuckets
-        ).record(duration)
+        )
     }
 
     static func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "berth", subsystem: "proxy", metricName: name, unitName: unit, helpText: help)
     }
 
-    /// Drops a deleted container's request series (wake-up series stay until restart).
+    /// Drops a deleted container's series (requests, in flight, wake-ups), so that a node that
+    /// creates and deletes containers for ever does not export them for ever.
     public func removeContainer(_ containerID: String) {
-        guard let metrics = containers.withLock({ $0.removeValue(forKey: containerID) }) else { return }
-        metrics.unregister(from: registry)
+        if let metrics = containers.withLock({ $0.removeValue(forKey: containerID) }) {
+            metrics.unregister(from: registry)
+        }
+        if wakeUps.withLock({ $0.remove(containerID) }) != nil {
+            for source in [WakeUpSource.paused, .stopped] { registry.unregisterCounter(wakeUpCounter(containerID, source)) }
+            registry.unregisterDurationHistogram(wakeUpHistogram(containerID))
+        }
+    }
+
+    /// Containers that have series now (for tests).
+    var containersWithSeries: Set<String> {
+        containers.withLock { Set($0.keys) }.union(wakeUps.withLock { $0 })
     }
 }
 

@@ -11,33 +11,52 @@ import Synchronization
 /// the store and converges that container: first start, rollout of a new revision, deletion.
 /// Runtime status changes flow back into the store, so what the API reports survives restarts.
 ///
-/// One container is converged at a time by at most one task (changes arriving meanwhile are
-/// merged into one more pass), while different containers converge concurrently.
+/// Level-triggered, as the kubelet's sync loop: a pass reads the whole desired state of one
+/// container and acts on the difference, so any pass may be cut short and the next one picks
+/// up. A failed pass is retried with back-off, every container is re-checked on a period, and
+/// a new intent from the API cancels the pass under way (a DELETE does not wait for a rollout).
+/// One container is converged by at most one pass at a time; different containers concurrently.
 public final class Reconciler: Service, Sendable {
     let database: BerthDatabase
-    let runtime: ContainerRuntime
+    let runtime: any RevisionRuntime
     let logger: Logger
     /// How long a new revision may take to become ready before its rollout is abandoned.
     let rolloutTimeout: Duration
+    /// How often every container is compared with the runtime, changed or not.
+    let resyncPeriod: Duration
 
     private let requests: AsyncStream<String>
     private let request: AsyncStream<String>.Continuation
-    private let queue = Mutex<(busy: Set<String>, dirty: Set<String>)>(([], []))
+    private let queue: Mutex<ConvergeQueue>
+    /// The pass under way per container, for a newer intent to cancel.
+    private let passes = Mutex<[String: Task<Void, any Error>]>([:])
     private let recovered = Atomic(false)
     let hooks: ReconcilerHooks
 
-    public init(database: BerthDatabase, runtime: ContainerRuntime, rolloutTimeout: Duration = .seconds(300),
+    public init(database: BerthDatabase, runtime: any RevisionRuntime, rolloutTimeout: Duration = .seconds(300),
+                resyncPeriod: Duration = .seconds(30), retryDelay: Duration = .milliseconds(500),
                 hooks: ReconcilerHooks = ReconcilerHooks(), logger: Logger = Logger(label: "berth.reconciler")) {
         self.database = database
         self.runtime = runtime
         self.rolloutTimeout = rolloutTimeout
+        self.resyncPeriod = resyncPeriod
         self.hooks = hooks
         self.logger = logger
+        var queue = ConvergeQueue()
+        queue.initialDelay = retryDelay
+        self.queue = Mutex(queue)
         (requests, request) = AsyncStream.makeStream(of: String.self)
     }
 
-    /// The container's desired state changed (or may have): converge it.
+    /// The container's desired state changed (the API recorded a new intent): converge it, and
+    /// cancel a pass under way, which worked from the older intent.
     public func apply(_ containerID: String) {
+        passes.withLock { $0[containerID]?.cancel() }
+        request.yield(containerID)
+    }
+
+    /// Compare the container with the runtime once more, without cutting a pass short.
+    func recheck(_ containerID: String) {
         request.yield(containerID)
     }
 
@@ -48,9 +67,12 @@ public final class Reconciler: Service, Sendable {
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.syncStatuses() }
-                group.addTask { await self.recover() }
+                group.addTask {
+                    await self.recover()
+                    await self.resyncAndRetry()
+                }
                 for await containerID in self.requests {
-                    guard self.claim(containerID) else { continue }
+                    guard self.queue.withLock({ $0.request(containerID) }) else { continue }
                     group.addTask { await self.work(on: containerID) }
                 }
                 group.cancelAll()
@@ -60,57 +82,90 @@ public final class Reconciler: Service, Sendable {
         }
     }
 
-    // MARK: - The queue
-
-    /// Takes the container for a worker, or marks it for another pass if a worker has it.
-    private func claim(_ containerID: String) -> Bool {
-        queue.withLock { queue in
-            if queue.busy.contains(containerID) {
-                queue.dirty.insert(containerID)
-                return false
-            }
-            queue.busy.insert(containerID)
-            return true
-        }
-    }
+    // MARK: - Passes
 
     private func work(on containerID: String) async {
-        while true {
+        while !Task.isCancelled {
+            let pass = Task { try await self.converge(containerID) }
+            passes.withLock { $0[containerID] = pass }
+            let succeeded: Bool
             do {
-                try await converge(containerID)
+                // The pass is this worker's: cancelled with it (berthd stopping) or by `apply`.
+                try await withTaskCancellationHandler { try await pass.value } onCancel: { pass.cancel() }
+                succeeded = true
+            } catch is CancellationError {
+                // Superseded by a newer intent, which queued the next pass.
+                succeeded = true
             } catch {
-                logger.error("converging failed", metadata: ["container": "\(containerID)", "error": "\(error)"])
+                succeeded = false
+                reportFailure(containerID, error)
             }
-            let again = queue.withLock { queue in
-                if queue.dirty.remove(containerID) != nil { return true }
-                queue.busy.remove(containerID)
-                return false
+            passes.withLock { if $0[containerID] == pass { $0[containerID] = nil } }
+            let (again, retryIn) = queue.withLock { $0.finished(containerID, succeeded: succeeded, now: .now) }
+            if let retryIn {
+                logger.warning("converging failed; retrying", metadata: ["container": "\(containerID)", "in": "\(retryIn)"])
             }
             if !again { return }
         }
     }
 
+    /// A failed pass: the container's status says what went wrong and that it is retried.
+    private func reportFailure(_ containerID: String, _ error: any Error) {
+        logger.error("converging failed", metadata: ["container": "\(containerID)", "error": "\(error)"])
+        guard let container = try? database.container(id: containerID), container.phase != .deleting else { return }
+        let delay = queue.withLock { $0.delay(afterFailures: ($0.entries[containerID]?.failures ?? 0) + 1) }
+        try? database.setStatus(containerID: containerID, phase: container.phase,
+                                message: "\(error); retrying in \(delay)")
+    }
+
+    /// Retries failed passes when their back-off ends, and re-checks every container (and every
+    /// revision the runtime runs for a container the store no longer has) each period.
+    private func resyncAndRetry() async {
+        var lastResync = ContinuousClock.now
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            for id in queue.withLock({ $0.due(now: .now) }) { recheck(id) }
+            guard ContinuousClock.now - lastResync >= resyncPeriod else { continue }
+            lastResync = .now
+            var ids = Set((try? database.containers(owner: nil))?.map(\.id) ?? [])
+            for runtimeID in runtime.statuses.keys {
+                if let parsed = Self.parse(runtimeID) { ids.insert(parsed.containerID) }
+            }
+            for id in ids.sorted() { recheck(id) }
+        }
+    }
+
     // MARK: - Recovery
 
-    /// Adopts what runs, starts what should, removes what nothing asks for, and resumes
-    /// rollouts and deletions cut short by a crash. Retries while containerd does not answer.
+    /// Adopts what runs, starts what should, keeps what idles, removes what nothing asks for,
+    /// and resumes rollouts and deletions cut short by a crash. Retries while containerd does
+    /// not answer.
     private func recover() async {
         var delay = Duration.milliseconds(250)
         while !Task.isCancelled {
             do {
                 let desired = try database.desiredState()
+                let idle = try database.idleRevisions()
                 var deployments: [RevisionDeployment] = []
+                var idling: [RevisionDeployment] = []
                 for (container, revisions) in desired where container.phase != .deleting {
                     for revision in revisions where revision.phase == .active || revision.phase == .pending {
-                        deployments.append(Self.deployment(container, revision))
+                        let deployment = try deployment(container, revision)
+                        if idle[container.id] == revision.number, revision.number == container.revision,
+                           container.latestRevision == container.revision {
+                            idling.append(deployment)
+                        } else {
+                            deployments.append(deployment)
+                        }
                     }
                 }
-                let report = try await runtime.recover(desired: deployments)
+                let report = try await runtime.recover(desired: deployments, idle: idling)
                 logger.info("recovered", metadata: [
-                    "adopted": "\(report.adopted.count)", "started": "\(report.started.count)", "removed": "\(report.removed.count)",
+                    "adopted": "\(report.adopted.count)", "started": "\(report.started.count)",
+                    "idle": "\(idling.count)", "removed": "\(report.removed.count)",
                 ])
-                for (container, _) in desired { apply(container.id) }
                 recovered.store(true, ordering: .releasing)
+                for (container, _) in desired { recheck(container.id) }
                 return
             } catch {
                 logger.warning("recovery failed; retrying", metadata: ["error": "\(error)"])
@@ -120,17 +175,21 @@ public final class Reconciler: Service, Sendable {
         }
     }
 
-    static func deployment(_ container: StoredContainer, _ revision: StoredRevision) -> RevisionDeployment {
-        RevisionDeployment(containerID: container.id, name: container.name, revision: revision.number, spec: revision.spec)
+    /// What the runtime runs for a revision: decided here, from the store, so the runtime never
+    /// reads the store mid-launch.
+    func deployment(_ container: StoredContainer, _ revision: StoredRevision) throws -> RevisionDeployment {
+        let gpus = revision.spec.gpu > 0 ? try database.gpuDevices(containerID: container.id, revision: revision.number) : []
+        return RevisionDeployment(containerID: container.id, name: container.name, revision: revision.number, spec: revision.spec,
+                                  gpuDevices: gpus)
     }
 }
 
-/// Points where other parts plug into convergence (GPU allocation, proxy draining).
+/// Points where other parts plug into convergence (proxy draining).
 public struct ReconcilerHooks: Sendable {
     /// Called before a revision's runtime container is removed (after a rollout or on delete):
     /// the proxy drains requests in flight to it.
     public var beforeRetiring: @Sendable (_ runtimeID: String) async -> Void
-    /// Called after a revision was removed from the runtime (releases its GPUs).
+    /// Called after a revision was removed from the runtime and its GPUs were released.
     public var afterRemoving: @Sendable (_ containerID: String, _ revision: Int) async -> Void
 
     public init(beforeRetiring: @escaping @Sendable (String) async -> Void = { _ in },

@@ -14,6 +14,8 @@ import Synchronization
 /// them with `recover(desired:)`.
 public final class ContainerRuntime: Service, Sendable {
     let context: RuntimeContext
+    /// Leases of this node made before this were left by an earlier berthd (`recover`).
+    let createdAt = Date()
     private let board = StatusBoard()
     private let supervisors = Mutex<[String: TaskSupervisor]>([:])
     /// New supervisors, for `run()` to host.
@@ -46,13 +48,33 @@ public final class ContainerRuntime: Service, Sendable {
 
     // MARK: - Asking for states
 
-    /// Runs the revision: starts it, or keeps it running if it is.
+    /// Runs the revision: starts it (or adopts the task a previous berthd left), or keeps it
+    /// running. A revision the traffic controller paused or stopped for want of requests stays
+    /// so: only `wake` starts it again.
     public func deploy(_ deployment: RevisionDeployment) {
-        supervisor(for: deployment).send(.run)
+        supervisor(for: deployment).send(.deploy)
+    }
+
+    /// A request wants the revision: resumes it if paused, starts it if stopped or not yet
+    /// supervised. A pause or stop under way finishes first, then the revision starts. Returns
+    /// the status once it settles: running (with its endpoint), failed or backing off, deleted
+    /// (the caller routes again), or stopped by a later stop; nil if none of these within
+    /// `timeout`.
+    public func wake(_ deployment: RevisionDeployment, timeout: Duration) async -> RuntimeStatus? {
+        let supervisor = supervisor(for: deployment)
+        let waiter = supervisor.newWaiterID()
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            supervisor.send(.forget(waiter))
+        }
+        defer { timer.cancel() }
+        let (status, settled) = await withCheckedContinuation { supervisor.send(.wake(waiter, $0)) }
+        return settled ? status : nil
     }
 
     /// Stops the revision's task (SIGTERM, grace period, SIGKILL) and releases its address; its
-    /// image, layers and written files stay for the next start.
+    /// image, layers and written files stay for the next start. A start under way is cancelled
+    /// (a pull, a probe) or finished first (a launch); a later `wake` runs after the stop.
     public func stop(_ runtimeID: String) async {
         guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return }
         await withCheckedContinuation { supervisor.send(.stop($0)) }
@@ -66,7 +88,7 @@ public final class ContainerRuntime: Service, Sendable {
         return await withCheckedContinuation { supervisor.send(.pause($0)) }
     }
 
-    /// Thaws a paused revision; true when it is running afterwards.
+    /// Thaws a paused revision (restarting it if thawing fails); true when it runs afterwards.
     @discardableResult
     public func resume(_ runtimeID: String) async -> Bool {
         guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return false }
@@ -74,10 +96,13 @@ public final class ContainerRuntime: Service, Sendable {
     }
 
     /// Removes everything of the revision: task, container, snapshot, network, storage, logs.
+    /// A pull or a start under way is cancelled at once; returns when the task is gone.
     public func delete(_ runtimeID: String) async throws {
         guard let supervisor = supervisors.withLock({ $0[runtimeID] }) else { return }
         try await withCheckedThrowingContinuation { supervisor.send(.delete($0)) }
-        _ = supervisors.withLock { $0.removeValue(forKey: runtimeID) }
+        supervisors.withLock { supervisors in
+            if supervisors[runtimeID] === supervisor { supervisors[runtimeID] = nil }
+        }
     }
 
     public func status(_ runtimeID: String) -> RuntimeStatus? {
@@ -132,38 +157,12 @@ public final class ContainerRuntime: Service, Sendable {
         return supervisor
     }
 
-    /// A supervisor's queue, with its timers and probes as child tasks.
+    /// A supervisor's queue; its operations run as tasks of their own, cancelled when it ends.
     private func host(_ supervisor: TaskSupervisor) async {
-        let probe = context.probe
-        let timeout = context.configuration.readinessTimeout
-        await withDiscardingTaskGroup { group in
-            for await command in supervisor.commands {
-                for followUp in await supervisor.handle(command) {
-                    switch followUp {
-                    case .after(let delay, let next):
-                        group.addTask {
-                            try? await Task.sleep(for: delay)
-                            supervisor.send(next)
-                        }
-                    case .probe(let generation, let address, let port):
-                        group.addTask {
-                            let deadline = ContinuousClock.now + timeout
-                            var ready = false
-                            while ContinuousClock.now < deadline, !Task.isCancelled, await supervisor.isCurrent(generation) {
-                                if await probe.check(address: address, port: port) {
-                                    ready = true
-                                    break
-                                }
-                                try? await Task.sleep(for: probe.interval)
-                            }
-                            supervisor.send(.probed(generation: generation, ready: ready))
-                        }
-                    }
-                }
-            }
-            supervisor.close()
-            group.cancelAll()
+        for await command in supervisor.commands {
+            await supervisor.handle(command)
         }
+        await supervisor.shutDown()
     }
 
     /// Dispatches task events to supervisors; when the stream breaks (containerd restarting), it

@@ -9,12 +9,17 @@ public struct RevisionDeployment: Sendable, Hashable {
     public var name: String
     public var revision: Int
     public var spec: RevisionSpec
+    /// The GPUs the store allocated to this revision (device ids, sorted), `spec.gpu` of them:
+    /// decided by whoever builds the deployment from the store (the reconciler), so that the
+    /// runtime only maps them to spec edits and never reads the store mid-launch.
+    public var gpuDevices: [String]
 
-    public init(containerID: String, name: String, revision: Int, spec: RevisionSpec) {
+    public init(containerID: String, name: String, revision: Int, spec: RevisionSpec, gpuDevices: [String] = []) {
         self.containerID = containerID
         self.name = name
         self.revision = revision
         self.spec = spec
+        self.gpuDevices = gpuDevices
     }
 
     /// The containerd container id.

@@ -1,5 +1,6 @@
 import BerthModel
 import CNI
+import OCI
 
 /// How the runtime runs containers on this host.
 public struct RuntimeConfiguration: Sendable {
@@ -15,9 +16,15 @@ public struct RuntimeConfiguration: Sendable {
     public var readinessTimeout: Duration
     /// SIGTERM to SIGKILL.
     public var stopGracePeriod: Duration
+    /// How long resolving and fetching a revision's image may take before the attempt fails
+    /// (and is retried with back-off); a registry that accepts and never answers ends here.
+    public var pullTimeout: Duration
+    /// How long setting up and starting a revision's task (network, storage, snapshot, container,
+    /// task) may take before the attempt fails; readiness has its own `readinessTimeout`.
+    public var startTimeout: Duration
     public var pidsLimit: Int64
-    /// Spec edits for a revision's devices (GPUs), asked for only when its spec has `gpu > 0`;
-    /// an error fails the revision's start with that message.
+    /// Spec edits for the devices a deployment carries (`RevisionDeployment.gpuDevices`), asked
+    /// for only when its spec has `gpu > 0`; an error fails the revision's start with that message.
     public var deviceEdits: @Sendable (RevisionDeployment) throws -> [SpecEdit]
     /// The syscall filter of new revisions: the default profile, or none when the operator set
     /// `runtime.seccomp = "unconfined"`.
@@ -26,6 +33,9 @@ public struct RuntimeConfiguration: Sendable {
     /// their image owned by it (`RemappedImage`); nil runs them in the host's user namespace.
     /// Revisions created before a change keep what they were created with.
     public var userNamespace: UserNamespaceMapping?
+    /// Which containerd objects are this node's: it labels what it makes with its identity and
+    /// lists and removes only what carries it (`NodeOwnership`).
+    public var ownership: NodeOwnership
 
     public init(
         dataDirectory: String,
@@ -35,12 +45,15 @@ public struct RuntimeConfiguration: Sendable {
         restartBackoff: RestartBackoff.Policy = .kubelet,
         readinessTimeout: Duration = .seconds(120),
         stopGracePeriod: Duration = .seconds(10),
+        pullTimeout: Duration = .seconds(600),
+        startTimeout: Duration = .seconds(120),
         pidsLimit: Int64 = 4096,
         deviceEdits: @escaping @Sendable (RevisionDeployment) throws -> [SpecEdit] = { deployment in
             throw RuntimeError.noDevices("gpu: \(deployment.spec.gpu) asked for, but this node has no GPU support configured")
         },
         userNamespace: UserNamespaceMapping? = nil,
-        seccomp: SeccompMode = .default
+        seccomp: SeccompMode = .default,
+        ownership: NodeOwnership = .unlabelled
     ) {
         self.dataDirectory = dataDirectory
         self.snapshotter = snapshotter
@@ -49,10 +62,13 @@ public struct RuntimeConfiguration: Sendable {
         self.restartBackoff = restartBackoff
         self.readinessTimeout = readinessTimeout
         self.stopGracePeriod = stopGracePeriod
+        self.pullTimeout = pullTimeout
+        self.startTimeout = startTimeout
         self.pidsLimit = pidsLimit
         self.deviceEdits = deviceEdits
         self.userNamespace = userNamespace
         self.seccomp = seccomp
+        self.ownership = ownership
     }
 
     var containersDirectory: String { dataDirectory + "/containers" }
@@ -69,4 +85,7 @@ public enum RuntimeLabel {
     public static let userNamespace = "berth.userns"
     /// On a remapped image snapshot: the chain id of the image snapshot it shifts.
     public static let remappedChain = "berth.remap.chain"
+    /// On everything a node makes (containers, snapshots, leases, images): its identity, from
+    /// its database. Recovery touches only objects that carry its own.
+    public static let node = "berth.node"
 }

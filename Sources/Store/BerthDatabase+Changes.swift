@@ -38,15 +38,27 @@ extension BerthDatabase {
 
     /// Records the next revision (phase pending), sets `latestRevision` and bumps `updatedAt`;
     /// `keepWarm`, when given, replaces the container's setting. Throws `.notFound`, and
-    /// `.deleting` for a container being deleted.
+    /// `.deleting` for a container being deleted. With `expectedLatest`, the spec was derived
+    /// from that revision (a PUT's read-modify-write): when another revision was recorded since,
+    /// nothing is written and `.concurrentChange` asks the caller to derive it again.
     public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
-                            now: Date = Date()) throws -> StoredRevision {
+                            expectedLatest: Int? = nil, now: Date = Date()) throws -> StoredRevision {
         let policy = capacityPolicy
         return try change { db in
-            let container = try Self.existingContainer(db, containerID)
-            if container.phase == .deleting { throw StoreError.deleting(containerID) }
+            let container = try Self.writableContainer(db, containerID, expectedLatest: expectedLatest)
             return try Self.insertRevision(db, container: container, spec: spec, keepWarm: keepWarm, policy: policy, now: now)
         }
+    }
+
+    /// The container a new revision goes to: it exists, is not being deleted and, with
+    /// `expectedLatest`, has recorded no revision since the caller read it.
+    static func writableContainer(_ db: Database, _ containerID: String, expectedLatest: Int?) throws -> StoredContainer {
+        let container = try existingContainer(db, containerID)
+        if container.phase == .deleting { throw StoreError.deleting(containerID) }
+        if let expectedLatest, container.latestRevision != expectedLatest {
+            throw StoreError.concurrentChange(containerID)
+        }
+        return container
     }
 
     /// Throws `.overCapacity` (see `checkCapacity`) before writing anything.
@@ -67,7 +79,9 @@ extension BerthDatabase {
 
     /// The rollout finished: `number` becomes the serving revision (active, message cleared), the
     /// previously active one is retired, and so is any older revision still pending (a rollout
-    /// this one superseded). Newer pending revisions are left to their own rollout.
+    /// this one superseded). Newer pending revisions are left to their own rollout. A retired
+    /// revision keeps its GPUs until the reconciler has drained and removed it
+    /// (`releaseGPUs(containerID:revision:)`): they are in use until its task is gone.
     public func promote(containerID: String, revision number: Int, now: Date = Date()) throws {
         let now = StoredDate.stored(now)
         try change { db in
@@ -82,13 +96,6 @@ extension BerthDatabase {
             try db.execute(
                 sql: "UPDATE revision SET phase = 'active', message = NULL WHERE containerID = ? AND number = ?",
                 arguments: [containerID, number])
-            // A retired revision's GPUs go back to the node.
-            try db.execute(
-                sql: """
-                    DELETE FROM gpu_allocation WHERE containerID = ? AND revision IN
-                    (SELECT number FROM revision WHERE containerID = ? AND phase = 'retired')
-                    """,
-                arguments: [containerID, containerID])
             container.revision = number
             container.updatedAt = now
             try container.update(db)
@@ -160,13 +167,18 @@ extension BerthDatabase {
         }
     }
 
-    /// Marks the container as being deleted; it stays in the desired state until
-    /// `deleteContainer` once the runtime has stopped it.
+    /// Marks the container as being deleted; it stays in the desired state (holding its GPUs and
+    /// reservations) until `deleteContainer` once the runtime has removed it, but it is gone from
+    /// the API at once. Its name is freed for a new container at once too: the record takes its
+    /// id as name, which no valid name can equal (the API refuses UUID-shaped names).
     public func markDeleting(containerID: String, now: Date = Date()) throws {
         let now = StoredDate.milliseconds(now)
         try change { db in
             try db.execute(
-                sql: "UPDATE container SET phase = 'deleting', statusMessage = NULL, updatedAt = ? WHERE id = ? AND phase != 'deleting'",
+                sql: """
+                    UPDATE container SET phase = 'deleting', name = id, statusMessage = NULL, updatedAt = ?
+                    WHERE id = ? AND phase != 'deleting'
+                    """,
                 arguments: [now, containerID])
             if db.changesCount == 0 { _ = try Self.existingContainer(db, containerID) }
         }

@@ -74,11 +74,11 @@ extension BerthDatabase {
     /// GPUs at once, the serving revision's devices are handed to the new one: the reconciler
     /// then stops the old revision before starting the new (`needsRecreate`).
     public func addRevision(containerID: String, spec: RevisionSpec, keepWarm: Bool? = nil,
-                            choosingGPUs chooser: @escaping GPUChooser, now: Date = Date()) throws -> StoredRevision {
+                            choosingGPUs chooser: @escaping GPUChooser, expectedLatest: Int? = nil,
+                            now: Date = Date()) throws -> StoredRevision {
         let policy = capacityPolicy
         return try change { db in
-            let container = try Self.existingContainer(db, containerID)
-            if container.phase == .deleting { throw StoreError.deleting(containerID) }
+            let container = try Self.writableContainer(db, containerID, expectedLatest: expectedLatest)
             let allocations = try GPUAllocation.fetchAll(db)
             let taken = Set(allocations.map(\.deviceID))
             let serving = Set(allocations.filter { $0.containerID == containerID && $0.revision == container.revision }.map(\.deviceID))

@@ -20,15 +20,17 @@ extension BerthDatabase {
     }
 
     /// The owner's containers (nil: every container), oldest first, each with its serving
-    /// revision, in one query.
+    /// revision, in one query. Containers being deleted are left out: they are gone for the API
+    /// and the proxy the moment they are marked.
     public func containersWithServingRevision(owner: String?) throws -> [(StoredContainer, StoredRevision)] {
         var sql = """
             SELECT \(Self.selection(StoredContainer.columns, of: "c")), \(Self.selection(StoredRevision.columns, of: "r"))
             FROM container c JOIN revision r ON r.containerID = c.id AND r.number = c.revision
+            WHERE c.phase != 'deleting'
             """
         var arguments = StatementArguments()
         if let owner {
-            sql += " WHERE c.owner = ?"
+            sql += " AND c.owner = ?"
             arguments = [owner]
         }
         sql += " ORDER BY c.createdAt, c.rowid"

@@ -20,6 +20,8 @@ public final class BerthDatabase: Sendable {
     public let path: String?
     let writer: any DatabaseWriter
     private let committedChanges = Atomic<UInt64>(0)
+    /// Subscribers to per-container change events (`observeContainerChanges`).
+    let containerChanges = ContainerChangeHub()
     /// What creates and updates are checked against (`setCapacityPolicy`).
     let capacity = Mutex<CapacityPolicy>(.unlimited)
 
@@ -57,10 +59,27 @@ public final class BerthDatabase: Sendable {
     public var changeCount: UInt64 { committedChanges.load(ordering: .acquiring) }
 
     /// Runs `updates` in one write transaction; the change count grows once it has committed.
+    /// A full disk and other failures of SQLite itself become `StoreError.diskFull` and
+    /// `.unavailable`; the transaction was rolled back, so nothing of it was written.
     func change<T: Sendable>(_ updates: @Sendable (Database) throws -> T) throws -> T {
-        let result = try writer.write(updates)
+        let result: T
+        do {
+            result = try writer.write(updates)
+        } catch let error as DatabaseError {
+            throw Self.storeError(error)
+        }
         committedChanges.add(1, ordering: .releasing)
         return result
+    }
+
+    static func storeError(_ error: DatabaseError) -> any Error {
+        switch error.resultCode {
+        case .SQLITE_FULL: StoreError.diskFull
+        case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_NOMEM,
+             .SQLITE_PROTOCOL:
+            StoreError.unavailable(error.message ?? "\(error.resultCode)")
+        default: error
+        }
     }
 
     /// Closes the connections, checkpointing the WAL into the main file. Later calls throw.

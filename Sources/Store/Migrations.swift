@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The schema, as named migrations in code. Append only: a shipped migration is never edited,
@@ -55,6 +56,38 @@ enum Migrations {
         migrator.registerMigration("v2 revision gpuModel") { db in
             // The model a revision asked for, so that a PUT that keeps it asks for it again.
             try db.execute(sql: "ALTER TABLE revision ADD COLUMN gpuModel TEXT")
+        }
+        migrator.registerMigration("v3 node identity") { db in
+            // One row: the identity this database labels its containerd objects and network
+            // records with (BerthDatabase+Node.swift). `firstContainerAt` tells a database that
+            // has never recorded a container from one in use; the trigger sets it on the first
+            // insert, whoever inserts. A database from before v3 that holds containers was in use
+            // before labels existed: it adopts Berth's unlabelled objects (`adoptsUnlabelled`).
+            try db.execute(sql: """
+                CREATE TABLE node (
+                    singleton INTEGER PRIMARY KEY NOT NULL CHECK (singleton = 1),
+                    identity TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    firstContainerAt INTEGER,
+                    adoptsUnlabelled INTEGER NOT NULL
+                );
+                INSERT INTO node (singleton, identity, createdAt, firstContainerAt, adoptsUnlabelled)
+                    SELECT 1, ?, ?, MIN(createdAt), COUNT(*) > 0 FROM container;
+                CREATE TRIGGER container_marks_node_in_use AFTER INSERT ON container
+                    WHEN (SELECT firstContainerAt FROM node) IS NULL
+                    BEGIN UPDATE node SET firstContainerAt = NEW.createdAt WHERE singleton = 1; END;
+                """, arguments: [UUID().uuidString.lowercased(), StoredDate.milliseconds(Date())])
+        }
+        migrator.registerMigration("v4 idle revisions") { db in
+            // A serving revision the traffic controller stopped for want of requests
+            // (BerthDatabase+Idle.swift): it stays stopped across restarts until a request comes.
+            try db.execute(sql: """
+                CREATE TABLE idle_revision (
+                    containerID TEXT PRIMARY KEY NOT NULL REFERENCES container(id) ON DELETE CASCADE,
+                    revision INTEGER NOT NULL,
+                    since INTEGER NOT NULL
+                );
+                """)
         }
         return migrator
     }

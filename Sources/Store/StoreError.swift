@@ -1,5 +1,5 @@
-/// Why the store refused a change. Anything else thrown by the store is a database failure
-/// (a GRDB `DatabaseError`: disk full, I/O error…) and means "try again later", not "bad request".
+/// Why the store refused a change. Writes turn SQLite's failures into `.diskFull` and
+/// `.unavailable`; anything else a read throws is a database failure (a GRDB `DatabaseError`).
 public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Another container already has this name.
     case nameTaken(String)
@@ -15,6 +15,14 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidStoredValue(String)
     /// The database was migrated by a newer Berth; these migrations are unknown to this one.
     case newerSchema([String])
+    /// Another change to the container was recorded since the caller read it: read and derive
+    /// the change again (optimistic concurrency for read-modify-write).
+    case concurrentChange(String)
+    /// The disk holding the database is full: nothing of the change was written.
+    case diskFull
+    /// The database cannot take writes right now (locked by another process, an I/O error, a
+    /// read-only file system): nothing of the change was written; try again later.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -24,6 +32,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .deleting(let id): "container \(id) is being deleted"
         case .overCapacity(let shortfall): shortfall.description
         case .invalidStoredValue(let detail): "invalid value in the database: \(detail)"
+        case .concurrentChange(let id): "container \(id) was changed at the same time; try again"
+        case .diskFull: "the disk holding the database is full"
+        case .unavailable(let detail): "the database cannot take writes: \(detail)"
         case .newerSchema(let migrations):
             "the database was written by a newer Berth (unknown migrations: \(migrations.joined(separator: ", ")))"
         }

@@ -16,6 +16,9 @@ public final class TrafficController: RouteTable, Service, Sendable {
     let metrics: ProxyMetrics?
     let logger: Logger
     let routes: RouteCache
+    /// Where scale to zero is recorded (`markIdle` / `markAwake`), so that the reconciler and a
+    /// restarted berthd leave an idle revision stopped.
+    let database: BerthDatabase
     let activity = Mutex<[String: Activity]>([:])
 
     struct Activity {
@@ -29,7 +32,18 @@ public final class TrafficController: RouteTable, Service, Sendable {
         self.runtime = runtime
         self.metrics = metrics
         self.logger = logger
+        self.database = database
         routes = RouteCache(database: database)
+        // A deleted container's request counts go with it, so nothing here grows with churn.
+        _ = try? database.observeContainerChanges { [weak self] changes in
+            let gone = Set(changes.filter(\.isDeleted).map(\.containerID))
+            guard !gone.isEmpty else { return }
+            self?.activity.withLock { activity in
+                for id in activity.keys where RevisionDeployment.parse(id).map({ gone.contains($0.containerID) }) ?? true {
+                    activity.removeValue(forKey: id)
+                }
+            }
+        }
     }
 
     // MARK: - RouteTable
@@ -47,7 +61,7 @@ public final class TrafficController: RouteTable, Service, Sendable {
             return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
                                       host: endpoint.address, port: endpoint.port))
         }
-        return await wake(deployment, from: status)
+        return await wake(deployment, label: label, from: status)
     }
 
     public func requestStarted(_ upstream: Upstream) {
@@ -78,45 +92,87 @@ public final class TrafficController: RouteTable, Service, Sendable {
     // MARK: - Waking
 
     /// Resumes a paused revision, starts a stopped one, or waits for one that is starting; the
-    /// request is held meanwhile, up to the wake timeout. Concurrent requests all wait on the same
-    /// start: the runtime serialises each revision's operations.
-    private func wake(_ deployment: RevisionDeployment, from status: RuntimeStatus?) async -> Route {
-        let id = deployment.runtimeID
+    /// request is held meanwhile, up to the wake timeout. The runtime orders the wake after a
+    /// pause or stop under way (the request waits for it, then the container starts), and all
+    /// concurrent requests wait on the same start. A revision deleted while requests wait (a
+    /// rollout retired it) sends them on to the revision that serves the host now.
+    private func wake(_ deployment: RevisionDeployment, label: String, from status: RuntimeStatus?) async -> Route {
         let start = ContinuousClock.now
-        var wokeFrom: WakeUpSource?
-        switch status?.phase {
-        case .paused:
-            wokeFrom = .paused
-            await runtime.resume(id)
-        case .stopped, nil:
-            wokeFrom = status == nil ? nil : .stopped
-            runtime.deploy(deployment)
-        case .failed:
-            return .failed(status?.message ?? "the container failed")
-        case .deleted:
-            return .notFound
-        case .pending, .pulling, .starting, .running:
-            break
-        }
-        let settled: RuntimeStatus
-        do {
-            settled = try await runtime.waitForStatus(id, timeout: configuration.wakeTimeout) {
-                $0.phase == .running || $0.phase == .failed
+        let deadline = start + configuration.wakeTimeout
+        var deployment = deployment
+        var status = status
+        while true {
+            if let status, status.phase == .failed { return .failed(status.message ?? "the container failed") }
+            let wokeFrom: WakeUpSource? = switch status?.phase {
+            case .paused: .paused
+            case .stopped: .stopped
+            default: nil
             }
-        } catch {
-            return .unavailable("\(deployment.name) is not ready after \(configuration.wakeTimeout)")
+            if wokeFrom == .stopped || status == nil {
+                do { try database.markAwake(containerID: deployment.containerID) } catch {
+                    logger.warning("could not record the wake-up", metadata: ["container": "\(deployment.name)", "error": "\(error)"])
+                }
+            }
+            // The revision's GPUs travel with it, as in the reconciler's deployments: a wake may be
+            // the first to supervise it (an idle revision after a restart, or a request before
+            // the reconciler's first pass), and the runtime does not read the store.
+            if deployment.spec.gpu > 0, deployment.gpuDevices.isEmpty {
+                do {
+                    deployment.gpuDevices = try database.gpuDevices(containerID: deployment.containerID, revision: deployment.revision)
+                } catch {
+                    return .failed("the GPUs of \(deployment.name) could not be read: \(error)")
+                }
+            }
+            guard let settled = await runtime.wake(deployment, timeout: deadline - .now) else {
+                return .unavailable("\(deployment.name) is not ready after \(configuration.wakeTimeout)")
+            }
+            switch settled.phase {
+            case .running:
+                guard let endpoint = settled.endpoint else { return .failed("\(deployment.name) runs without an address") }
+                if let wokeFrom {
+                    metrics?.recordWakeUp(containerID: deployment.containerID, from: wokeFrom, duration: ContinuousClock.now - start)
+                    logger.info("woke up", metadata: ["container": "\(deployment.name)", "from": "\(wokeFrom.rawValue)",
+                                                       "after": "\(ContinuousClock.now - start)"])
+                }
+                touch(deployment.runtimeID)
+                return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
+                                          host: endpoint.address, port: endpoint.port))
+            case .deleted:
+                switch await followRoute(label, from: deployment, until: deadline) {
+                case .serving(let next):
+                    deployment = next
+                    status = runtime.status(next.runtimeID)
+                case .gone:
+                    return .notFound
+                case .unchanged:
+                    return .unavailable("\(deployment.name) is not ready after \(configuration.wakeTimeout)")
+                }
+            case .stopped where ContinuousClock.now < deadline:
+                // A stop decided before this request came ran after the wake: wake again.
+                status = settled
+            default:
+                return .failed(settled.message ?? "the container failed")
+            }
         }
-        guard settled.phase == .running, let endpoint = settled.endpoint else {
-            return .failed(settled.message ?? "the container failed")
+    }
+
+    private enum FollowedRoute { case serving(RevisionDeployment), gone, unchanged }
+
+    /// The revision a held request waited on was deleted: waits (briefly; the store's change
+    /// comes with the deletion) until the host's route names another serving revision.
+    private func followRoute(_ label: String, from retired: RevisionDeployment,
+                             until deadline: ContinuousClock.Instant) async -> FollowedRoute {
+        while true {
+            guard let entry = routes.entry(for: label), entry.container.phase != .deleting,
+                  entry.container.id == retired.containerID
+            else { return .gone }
+            if entry.serving.number != retired.revision {
+                return .serving(RevisionDeployment(containerID: entry.container.id, name: entry.container.name,
+                                                   revision: entry.serving.number, spec: entry.serving.spec))
+            }
+            guard ContinuousClock.now < deadline else { return .unchanged }
+            try? await Task.sleep(for: .milliseconds(20))
         }
-        if let wokeFrom {
-            metrics?.recordWakeUp(containerID: deployment.containerID, from: wokeFrom, duration: ContinuousClock.now - start)
-            logger.info("woke up", metadata: ["container": "\(deployment.name)", "from": "\(wokeFrom.rawValue)",
-                                               "after": "\(ContinuousClock.now - start)"])
-        }
-        touch(id)
-        return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
-                                  host: endpoint.address, port: endpoint.port))
     }
 
     // MARK: - Draining
@@ -161,6 +217,12 @@ public final class TrafficController: RouteTable, Service, Sendable {
             if await runtime.pause(id) { logger.info("paused idle container", metadata: ["container": "\(name)"]) }
         case .stop:
             logger.info("stopping idle container", metadata: ["container": "\(name)"])
+            // Recorded first: a berthd killed during the stop restarts with the revision stopped.
+            if let (containerID, revision) = RevisionDeployment.parse(id) {
+                do { try database.markIdle(containerID: containerID, revision: revision) } catch {
+                    logger.warning("could not record the idle stop", metadata: ["container": "\(name)", "error": "\(error)"])
+                }
+            }
             await runtime.stop(id)
         }
     }

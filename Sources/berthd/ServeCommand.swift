@@ -37,6 +37,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-body-bytes")) var maxBodyBytes: String?
     @Option(name: .customLong("readiness-timeout")) var readinessTimeout: String?
     @Option(name: .customLong("stop-grace-period")) var stopGracePeriod: String?
+    @Option(name: .customLong("pull-timeout")) var pullTimeout: String?
+    @Option(name: .customLong("start-timeout")) var startTimeout: String?
     @Option(name: .customLong("idle-pause-after")) var idlePauseAfter: String?
     @Option(name: .customLong("idle-stop-after")) var idleStopAfter: String?
     @Option(name: .customLong("wake-timeout")) var wakeTimeout: String?
@@ -58,12 +60,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("reserved-storage"), help: "Disk kept back from ephemeral storage (size or percentage).") var reservedStorage: String?
     @Option(name: .customLong("quota-default"), help: "Per-owner quota: cpu=4,ram=8Gi,storage=20Gi,gpu=1.") var quotaDefault: String?
     @Option(name: .customLong("quota-owner"), help: "OWNER:cpu=…,ram=…; repeatable.") var quotaOwners: [String] = []
+    @Flag(name: .customLong("purge-foreign"),
+          help: "Once: remove the containers, tasks, snapshots, leases and images of other Berth nodes in the namespace, then start.")
+    var purgeForeign = false
 
     func run() async throws {
-        let configuration: DaemonConfiguration
+        var configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment)
             try configuration.validate()
+            configuration.purgeForeign = purgeForeign
         } catch {
             throw fail(error)
         }
@@ -111,6 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
         flags.maxBodyBytes = maxBodyBytes
         flags.readinessTimeout = readinessTimeout
         flags.stopGracePeriod = stopGracePeriod
+        flags.pullTimeout = pullTimeout
+        flags.startTimeout = startTimeout
         flags.idlePauseAfter = idlePauseAfter
         flags.idleStopAfter = idleStopAfter
         flags.wakeTimeout = wakeTimeout

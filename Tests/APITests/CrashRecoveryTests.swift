@@ -73,6 +73,7 @@ final class CrashRecoveryTests: XCTestCase {
 
         let deleted = try await f.request("DELETE", "/v1/containers/\(id)", token: token)
         XCTAssertEqual(deleted.status, 204)
+        try await f.waitUntilDeleted(id)
         kill(berthd.processIdentifier, SIGTERM)
         berthd.waitUntilExit()
         XCTAssertEqual(berthd.terminationStatus, 0, "SIGTERM is a clean stop")

@@ -6,51 +6,82 @@ import HummingbirdTesting
 import Prometheus
 import Runtime
 import Store
+import TestSupport
 import XCTest
 
 /// The API's router on an in-memory database with a backend that only records what it is asked:
 /// for the rules the API itself decides (validation, ownership, problems), no node is needed.
-struct InProcessAPI {
+/// Sendable so that tests send requests through it concurrently: its parts are immutable or
+/// locked, and the router only reads its routes.
+struct InProcessAPI: @unchecked Sendable {
     let database: BerthDatabase
     let backend: RecordingBackend
     let router: Router<APIContext>
     private let minter: TokenMinter
+    /// The audience tokens must name (`jwt.audience`); nil accepts tokens without one.
+    let audience: String?
 
-    init(configuration: APIConfiguration = APIConfiguration(domain: "localhost", proxyPort: 8081)) async throws {
+    init(configuration: APIConfiguration = APIConfiguration(domain: "localhost", proxyPort: 8081),
+         audience: String? = nil) async throws {
         let secret = Array(AuthConfiguration.generateSecret().utf8)
         database = try BerthDatabase.inMemory()
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("berth-inprocess-\(UUID().uuidString)").path
         backend = RecordingBackend(logs: ContainerLogs(configuration: LogConfiguration(directory: logs)))
-        let verifier = try await TokenVerifier(configuration: AuthConfiguration(hs256Secret: secret))
+        let verifier = try await TokenVerifier(configuration: AuthConfiguration(hs256Secret: secret, audience: audience))
+        self.audience = audience
         router = buildRouter(configuration: configuration, database: database, backend: backend, verifier: verifier,
                              metrics: APIMetrics(registry: PrometheusCollectorRegistry()))
         minter = await TokenMinter(hs256Secret: secret)
     }
 
-    func token(_ subject: String, roles: [String] = []) async throws -> String {
-        try await minter.mint(subject: subject, roles: roles, ttl: .seconds(600))
+    /// A token signed with the API's secret, for the configured audience unless another is given;
+    /// a negative ttl mints one that has already expired.
+    func token(_ subject: String, roles: [String] = [], ttl: Duration = .seconds(600), audience: String? = nil)
+        async throws -> String {
+        try await minter.mint(subject: subject, roles: roles, ttl: ttl, audience: audience ?? self.audience)
     }
 
     /// One request through the router; the reply's body as JSON when it has one.
     func request(_ method: HTTPRequest.Method, _ path: String, token: String?, json: [String: Any]? = nil)
         async throws -> (status: Int, headers: HTTPFields, body: [String: Any]) {
+        let reply = try await send(method, path, token: token, json: json)
+        let object = (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any] ?? [:]
+        return (reply.status, reply.headers, object)
+    }
+
+    /// One request as a client may send it: a bearer `token`, or any `authorization` header
+    /// (which wins); a `json` value, or a raw `body` sent with `contentType` (nil: none).
+    func send(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: Any? = nil, body: Data? = nil,
+              contentType: String? = "application/json", authorization: String? = nil) async throws -> InProcessReply {
         var fields: HTTPFields = [:]
         if let token { fields[.authorization] = "Bearer \(token)" }
-        var buffer: ByteBuffer?
-        if let json {
-            fields[.contentType] = "application/json"
-            buffer = ByteBuffer(data: try JSONSerialization.data(withJSONObject: json))
-        }
-        let (headers, body) = (fields, buffer)
+        if let authorization { fields[.authorization] = authorization }
+        let data = try json.map { try JSONSerialization.data(withJSONObject: $0) } ?? body
+        if data != nil, let contentType { fields[.contentType] = contentType }
+        let (headers, buffer) = (fields, data.map { ByteBuffer(data: $0) })
         let app = Application(router: router)
-        let (status, replyHeaders, data) = try await app.test(.router) { client in
-            try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
-                (Int(response.status.code), response.headers, Data(buffer: response.body))
+        return try await app.test(.router) { client in
+            try await client.execute(uri: path, method: method, headers: headers, body: buffer) { response in
+                InProcessReply(status: Int(response.status.code), headers: response.headers, body: Data(buffer: response.body))
             }
         }
-        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return (status, replyHeaders, object)
     }
+}
+
+/// A reply from the router, its body as sent.
+struct InProcessReply: Sendable {
+    var status: Int
+    var headers: HTTPFields
+    var body: Data
+
+    func json() throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+            throw TestSupportError("not a JSON object: \(text)")
+        }
+        return object
+    }
+
+    var text: String { String(decoding: body, as: UTF8.self) }
 }
 
 /// Records the containers the API asked to converge; has no GPUs.
@@ -63,7 +94,10 @@ final class RecordingBackend: ContainerBackend, @unchecked Sendable {
         self.logs = logs
     }
 
-    var isReady: Bool { true }
+    private var ready = true
+    var isReady: Bool { lock.withLock { ready } }
+    /// Until set back to true, the node is still recovering.
+    func setReady(_ value: Bool) { lock.withLock { ready = value } }
     var appliedIDs: [String] { lock.withLock { applied } }
 
     func apply(_ containerID: String) {

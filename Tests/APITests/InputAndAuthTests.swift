@@ -1,33 +1,34 @@
 import Foundation
-import NodeTestSupport
-import TestSupport
+import HTTPTypes
 import XCTest
 
 /// Bad input and bad credentials: each gets its 4xx with a problem body, and nothing is written.
+/// The API alone decides these, so they run against the router in process, not a node.
 final class InputAndAuthTests: XCTestCase {
+    /// A registry with a port, so that "host:port/repo" without a tag is told from "repo:tag".
+    static let registry = "127.0.0.1:5000"
+
     func testBadInputsAreRefusedAndWriteNothing() async throws {
-        let f = try NodeFixture()
-        try await f.start()
-        defer { Task { try? await f.stop() } }
-        let token = try await f.token("alice")
-        let image = "\(f.env.registry)/berth/never-pulled:1"
+        let api = try await InProcessAPI()
+        let token = try await api.token("alice")
+        let image = "\(Self.registry)/berth/never-pulled:1"
         let good: [String: Any] = ["name": "good", "image": image]
-        let taken = try await f.request("POST", "/v1/containers", token: token, json: good)
-        XCTAssertEqual(taken.status, 201)
-        let count = try f.node!.database.containerCount()
+        let taken = try await api.send(.post, "/v1/containers", token: token, json: good)
+        XCTAssertEqual(taken.status, 201, taken.text)
+        let count = try api.database.containerCount()
 
         func bad(_ overrides: [String: Any], field: String, file: StaticString = #filePath, line: UInt = #line) async throws {
             var body = good
             body["name"] = "other"
             for (key, value) in overrides { body[key] = value }
-            let reply = try await f.request("POST", "/v1/containers", token: token, json: body)
+            let reply = try await api.send(.post, "/v1/containers", token: token, json: body)
             XCTAssertEqual(reply.status, 400, "\(overrides): \(reply.text)", file: file, line: line)
-            XCTAssertEqual(reply.headers["content-type"], "application/problem+json", file: file, line: line)
+            XCTAssertEqual(reply.headers[.contentType], "application/problem+json", file: file, line: line)
             let errors = try reply.json()["errors"] as? [[String: Any]] ?? []
             XCTAssertTrue(errors.contains { ($0["field"] as? String)?.hasPrefix(field) ?? false }, "\(errors)", file: file, line: line)
             try OpenAPIChecks.shared.check(reply, path: "/v1/containers", method: "POST", file: file, line: line)
         }
-        try await bad(["image": "\(f.env.registry)/berth/no-tag"], field: "image")
+        try await bad(["image": "\(Self.registry)/berth/no-tag"], field: "image")
         try await bad(["image": "Not A Reference"], field: "image")
         try await bad(["cpu": -1], field: "cpu")
         try await bad(["cpu": 0], field: "cpu")
@@ -51,41 +52,41 @@ final class InputAndAuthTests: XCTestCase {
         var missing = good
         missing.removeValue(forKey: "image")
         missing["name"] = "other"
-        let noImage = try await f.request("POST", "/v1/containers", token: token, json: missing)
+        let noImage = try await api.send(.post, "/v1/containers", token: token, json: missing)
         XCTAssertEqual(noImage.status, 400)
 
-        let conflict = try await f.request("POST", "/v1/containers", token: token, json: good)
+        let conflict = try await api.send(.post, "/v1/containers", token: token, json: good)
         XCTAssertEqual(conflict.status, 409)
-        let wrongType = try await f.request("POST", "/v1/containers", token: token, body: Data("name=x".utf8), contentType: "application/x-www-form-urlencoded")
+        let wrongType = try await api.send(.post, "/v1/containers", token: token, body: Data("name=x".utf8),
+                                           contentType: "application/x-www-form-urlencoded")
         XCTAssertEqual(wrongType.status, 415)
-        let huge = try await f.request("POST", "/v1/containers", token: token,
-                                       json: ["name": "big", "image": image, "env": ["X": String(repeating: "y", count: 2 << 20)]])
+        let huge = try await api.send(.post, "/v1/containers", token: token,
+                                      json: ["name": "big", "image": image, "env": ["X": String(repeating: "y", count: 2 << 20)]])
         XCTAssertEqual(huge.status, 413)
-        let notJSON = try await f.request("POST", "/v1/containers", token: token, body: Data("{".utf8))
+        let notJSON = try await api.send(.post, "/v1/containers", token: token, body: Data("{".utf8))
         XCTAssertEqual(notJSON.status, 400)
         for path in ["/v1/containers/not-a-uuid", "/v1/containers/\(UUID().uuidString)"] {
-            let reply = try await f.request("GET", path, token: token)
+            let reply = try await api.send(.get, path, token: token)
             XCTAssertEqual(reply.status, 404, path)
             try OpenAPIChecks.shared.check(reply, path: "/v1/containers/{id}", method: "GET")
         }
         let id = try XCTUnwrap(try taken.json()["id"] as? String)
-        let rename = try await f.request("PUT", "/v1/containers/\(id)", token: token, json: ["name": "renamed"])
+        let rename = try await api.send(.put, "/v1/containers/\(id)", token: token, json: ["name": "renamed"])
         XCTAssertEqual(rename.status, 400)
-        let badPut = try await f.request("PUT", "/v1/containers/\(id)", token: token, json: ["cpu": -2])
+        let badPut = try await api.send(.put, "/v1/containers/\(id)", token: token, json: ["cpu": -2])
         XCTAssertEqual(badPut.status, 400)
 
-        XCTAssertEqual(try f.node!.database.containerCount(), count, "refused requests wrote nothing")
-        XCTAssertEqual(try f.node!.database.revisions(containerID: id).count, 1)
+        XCTAssertEqual(try api.database.containerCount(), count, "refused requests wrote nothing")
+        XCTAssertEqual(try api.database.revisions(containerID: id).count, 1)
+        XCTAssertEqual(api.backend.appliedIDs, [id], "refused requests asked the node for nothing")
     }
 
     func testTheAuthenticationMatrix() async throws {
-        let f = try NodeFixture(audience: "berth-test")
-        try await f.start()
-        defer { Task { try? await f.stop() } }
-        let valid = try await f.token("alice")
+        let api = try await InProcessAPI(audience: "berth-test")
+        let valid = try await api.token("alice")
 
         func status(_ authorization: String?) async throws -> Int {
-            try await f.request("GET", "/v1/containers", authorization: authorization).status
+            try await api.send(.get, "/v1/containers", authorization: authorization).status
         }
         let noHeader = try await status(nil)
         XCTAssertEqual(noHeader, 401)
@@ -110,15 +111,15 @@ final class InputAndAuthTests: XCTestCase {
         let algNone = try await status("Bearer \(unsigned)")
         XCTAssertEqual(algNone, 401)
         // Expired, and wrong audience.
-        let expired = try await f.token("alice", ttl: .seconds(-3600))
+        let expired = try await api.token("alice", ttl: .seconds(-3600))
         let expiredToken = try await status("Bearer \(expired)")
         XCTAssertEqual(expiredToken, 401)
-        let elsewhere = try await f.token("alice", audience: "another-service")
+        let elsewhere = try await api.token("alice", audience: "another-service")
         let wrongAudience = try await status("Bearer \(elsewhere)")
         XCTAssertEqual(wrongAudience, 401)
 
-        let reply = try await f.request("GET", "/v1/containers", authorization: "Bearer \(expired)")
-        XCTAssertTrue(reply.headers["www-authenticate"]?.hasPrefix("Bearer") ?? false)
+        let reply = try await api.send(.get, "/v1/containers", authorization: "Bearer \(expired)")
+        XCTAssertTrue(reply.headers[.wwwAuthenticate]?.hasPrefix("Bearer") ?? false)
         XCTAssertEqual(try reply.json()["status"] as? Int, 401)
         try OpenAPIChecks.shared.check(reply, path: "/v1/containers", method: "GET")
     }

@@ -15,10 +15,10 @@ final class OpenAPIDocumentTests: XCTestCase {
     /// SystemEndpoints.swift) and every status code each handler can answer with.
     static let routes: [(method: String, path: String, statuses: [Int])] = [
         ("get", "/v1/containers", [200, 401, 403, 500]),
-        ("post", "/v1/containers", [201, 400, 401, 409, 413, 415, 500]),
+        ("post", "/v1/containers", [201, 400, 401, 409, 413, 415, 500, 503, 507]),
         ("get", "/v1/containers/{id}", [200, 401, 403, 404, 500]),
-        ("put", "/v1/containers/{id}", [200, 400, 401, 403, 404, 409, 413, 415, 500]),
-        ("delete", "/v1/containers/{id}", [204, 401, 403, 404, 500]),
+        ("put", "/v1/containers/{id}", [200, 400, 401, 403, 404, 409, 413, 415, 500, 503, 507]),
+        ("delete", "/v1/containers/{id}", [204, 401, 403, 404, 500, 503, 507]),
         ("get", "/v1/containers/{id}/revisions", [200, 401, 403, 404, 500]),
         ("get", "/v1/containers/{id}/logs", [200, 400, 401, 403, 404, 500]),
         ("get", "/v1/gpu-models", [200, 401, 500]),
@@ -131,9 +131,9 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertNotNil(logs["responses"]?["200"]?["content"]?["text/plain"])
         let parameters = (logs["parameters"]?.arrayValue ?? []).compactMap { validator.resolved($0) }
         let tail = try XCTUnwrap(parameters.first { $0["name"] == .string("tail") })
-        XCTAssertEqual(tail["schema"]?["default"], .number(100))
-        XCTAssertEqual(tail["schema"]?["minimum"], .number(0))
-        XCTAssertEqual(tail["schema"]?["maximum"], .number(100_000))
+        XCTAssertEqual(tail["schema"]?["default"], .integer(100))
+        XCTAssertEqual(tail["schema"]?["minimum"], .integer(0))
+        XCTAssertEqual(tail["schema"]?["maximum"], .integer(100_000))
         XCTAssertEqual(Set(parameters.compactMap { $0["name"]?.stringValue }), ["tail", "follow", "timestamps"])
     }
 
@@ -143,11 +143,11 @@ final class OpenAPIDocumentTests: XCTestCase {
 
     func testTheDocumentedDefaultsAreTheConfiguredOnes() throws {
         let create = try XCTUnwrap(try validator().resolve(reference: "#/components/schemas/CreateContainerRequest"))
-        XCTAssertEqual(create["properties"]?["cpu"]?["default"], .number(1))
+        XCTAssertEqual(create["properties"]?["cpu"]?["default"], .integer(1))
         XCTAssertEqual(create["properties"]?["ram"]?["default"], .string("512Mi"))
         XCTAssertEqual(create["properties"]?["ephemeralStorage"]?["default"], .string("1Gi"))
-        XCTAssertEqual(create["properties"]?["gpu"]?["default"], .number(0))
-        XCTAssertEqual(create["properties"]?["port"]?["default"], .number(8080))
+        XCTAssertEqual(create["properties"]?["gpu"]?["default"], .integer(0))
+        XCTAssertEqual(create["properties"]?["port"]?["default"], .integer(8080))
         XCTAssertEqual(create["required"], .array([.string("name"), .string("image")]))
         XCTAssertEqual(create["additionalProperties"], .bool(false))
         let container = try XCTUnwrap(try validator().resolve(reference: "#/components/schemas/Container"))

@@ -1,66 +1,17 @@
 import Foundation
+import JSONValue
 
-/// A JSON value, parsed exactly enough to validate it: booleans stay apart from numbers (which
-/// JSONSerialization's NSNumber blurs on Linux), and it is Sendable.
-enum OpenAPIJSON: Sendable, Equatable, Decodable, CustomStringConvertible {
-    case null
-    case bool(Bool)
-    case number(Double)
-    case string(String)
-    case array([OpenAPIJSON])
-    case object([String: OpenAPIJSON])
+/// The validator reads documents and values as the shared ``JSONValue``: booleans stay apart
+/// from numbers (which JSONSerialization's NSNumber blurs on Linux), and it is Sendable.
+typealias OpenAPIJSON = JSONValue
 
-    init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([OpenAPIJSON].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: OpenAPIJSON].self))
-        }
-    }
-
-    static func parse(_ data: Data) throws -> OpenAPIJSON {
-        try JSONDecoder().decode(OpenAPIJSON.self, from: data)
-    }
-
-    subscript(key: String) -> OpenAPIJSON? {
-        if case .object(let object) = self { return object[key] }
-        return nil
-    }
-
-    var objectValue: [String: OpenAPIJSON]? {
-        if case .object(let object) = self { return object }
-        return nil
-    }
-
-    var arrayValue: [OpenAPIJSON]? {
-        if case .array(let array) = self { return array }
-        return nil
-    }
-
-    var stringValue: String? {
-        if case .string(let string) = self { return string }
-        return nil
-    }
-
-    var numberValue: Double? {
-        if case .number(let number) = self { return number }
-        return nil
-    }
-
+extension JSONValue {
     /// The JSON Schema type names this value has (an integral number is both "integer" and "number").
     var schemaTypes: Set<String> {
         switch self {
         case .null: return ["null"]
         case .bool: return ["boolean"]
+        case .integer: return ["integer", "number"]
         case .number(let number): return number.isFinite && number.rounded() == number ? ["integer", "number"] : ["number"]
         case .string: return ["string"]
         case .array: return ["array"]
@@ -68,34 +19,16 @@ enum OpenAPIJSON: Sendable, Equatable, Decodable, CustomStringConvertible {
         }
     }
 
-    var typeName: String {
+    /// The JSON Schema type name of this value, for messages.
+    var schemaTypeName: String {
         switch self {
         case .null: return "null"
         case .bool: return "boolean"
+        case .integer: return "integer"
         case .number(let number): return number.isFinite && number.rounded() == number ? "integer" : "number"
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
-        }
-    }
-
-    /// Compact JSON text, for messages.
-    var description: String {
-        switch self {
-        case .null: return "null"
-        case .bool(let value): return value ? "true" : "false"
-        case .number(let number):
-            if number.isFinite, number.rounded() == number, abs(number) < 1e15 { return String(Int64(number)) }
-            return String(number)
-        case .string(let string):
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .withoutEscapingSlashes
-            let data = (try? encoder.encode(string)) ?? Data()
-            return String(decoding: data, as: UTF8.self)
-        case .array(let array): return "[" + array.map(\.description).joined(separator: ",") + "]"
-        case .object(let object):
-            return "{" + object.keys.sorted().map { OpenAPIJSON.string($0).description + ":" + object[$0]!.description }
-                .joined(separator: ",") + "}"
         }
     }
 
@@ -465,7 +398,7 @@ struct OpenAPIValidator: Sendable {
             default: allowed = []
             }
             if !allowed.isEmpty, value.schemaTypes.isDisjoint(with: allowed) {
-                fail("expected \(allowed.joined(separator: " or ")), got \(value.typeName) \(value.summary)")
+                fail("expected \(allowed.joined(separator: " or ")), got \(value.schemaTypeName) \(value.summary)")
             }
         }
         if let options = keywords["enum"]?.arrayValue, !options.contains(value) {
@@ -476,8 +409,8 @@ struct OpenAPIValidator: Sendable {
         }
 
         switch value {
-        case .number(let number):
-            checkNumber(number, keywords, fail: { fail($0) })
+        case .integer, .number:
+            checkNumber(value.numberValue!, keywords, fail: { fail($0) })
         case .string(let string):
             checkString(string, keywords, fail: { fail($0) })
         case .array(let items):

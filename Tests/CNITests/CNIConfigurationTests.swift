@@ -1,5 +1,6 @@
 @testable import CNI
 import Foundation
+import JSONValue
 import XCTest
 
 /// Configuration, results and errors: no root, no plugins run.

@@ -69,7 +69,7 @@ final class CNILeakTests: CNITestCase {
     }
 
     static func mountLines() throws -> Set<String> {
-        Set(try String(contentsOfFile: "/proc/mounts", encoding: .utf8).split(separator: "\n").map(String.init))
+        Set(try readProcFile("/proc/mounts").split(separator: "\n").map(String.init))
     }
 
     static func median(_ values: [Duration]) -> Duration { percentile(values, 0.5) }

@@ -51,6 +51,8 @@ final class ConfigurationResolveTests: XCTestCase {
         XCTAssertEqual(configuration.maxBodyBytes, 1_048_576)
         XCTAssertEqual(configuration.readinessTimeout, .seconds(120))
         XCTAssertEqual(configuration.stopGracePeriod, .seconds(10))
+        XCTAssertEqual(configuration.pullTimeout, .seconds(600))
+        XCTAssertEqual(configuration.startTimeout, .seconds(120))
         XCTAssertEqual(configuration.idlePauseAfter, .seconds(60))
         XCTAssertEqual(configuration.idleStopAfter, .seconds(900))
         XCTAssertEqual(configuration.wakeTimeout, .seconds(30))
@@ -215,6 +217,8 @@ final class ConfigurationResolveTests: XCTestCase {
         flags.maxBodyBytes = "100"
         flags.readinessTimeout = "1s"
         flags.stopGracePeriod = "2s"
+        flags.pullTimeout = "3m"
+        flags.startTimeout = "45s"
         flags.idlePauseAfter = "0"
         flags.idleStopAfter = "4s"
         flags.wakeTimeout = "5s"
@@ -233,6 +237,7 @@ final class ConfigurationResolveTests: XCTestCase {
         XCTAssertEqual(c.maxBodyBytes, 100)
         XCTAssertEqual([c.readinessTimeout, c.stopGracePeriod, c.idlePauseAfter, c.idleStopAfter, c.wakeTimeout],
                        [.seconds(1), .seconds(2), .zero, .seconds(4), .seconds(5)])
+        XCTAssertEqual([c.pullTimeout, c.startTimeout], [.seconds(180), .seconds(45)])
     }
 
     func testTheConfigFileIsChosenByFlagThenEnvironment() throws {
@@ -343,16 +348,23 @@ final class ConfigurationResolveTests: XCTestCase {
 
     func testByteSizes() throws {
         let cases: [(String, Int)] = [("1", 1), ("1048576", 1 << 20), ("512Ki", 512 << 10), ("1Mi", 1 << 20), ("1MiB", 1 << 20),
-                                      ("2M", 2_000_000), ("1k", 1000), ("1Gi", 1 << 30), ("10B", 10)]
+                                      ("2M", 2_000_000), ("1k", 1000), ("1Gi", 1 << 30), ("10B", 10),
+                                      ("1K", 1000), ("1KB", 1000), ("2GB", 2_000_000_000), ("1.5Ki", 1536), ("1e6", 1_000_000)]
         for (text, expected) in cases {
             XCTAssertEqual(try resolve(environment: ["BERTH_MAX_BODY_BYTES": text]).maxBodyBytes, expected, text)
         }
         XCTAssertEqual(try resolve("[api]\nmax_body_bytes = 4096\n").maxBodyBytes, 4096)
+        // The same Quantity grammar as the API's sizes: one parser.
+        for text in ["B", "1 Mi", "-1", "1MiBB", "1mi", "1KiK", "ten"] {
+            XCTAssertThrowsError(try resolve(environment: ["BERTH_MAX_BODY_BYTES": text]), text) { error in
+                XCTAssertTrue("\(error)".contains("is not a size"), "\(text): \(error)")
+            }
+        }
     }
 
     func testDocumentedSettingsAreUniqueAndInTheDefaultConfigFile() throws {
         let settings = DaemonConfiguration.documentedSettings
-        XCTAssertEqual(settings.count, 44)
+        XCTAssertEqual(settings.count, 46)
         XCTAssertEqual(Set(settings.map(\.key)).count, settings.count)
         XCTAssertEqual(Set(settings.map(\.environment)).count, settings.count)
         XCTAssertEqual(Set(settings.map(\.flag)).count, settings.count)

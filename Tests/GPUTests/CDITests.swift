@@ -1,5 +1,6 @@
 import Foundation
 @testable import GPU
+import OCI
 import Runtime
 import XCTest
 

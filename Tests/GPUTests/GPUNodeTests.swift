@@ -137,6 +137,8 @@ final class GPUNodeTests: XCTestCase {
 
         let deleted = try await f.request("DELETE", "/v1/containers/\(id)", token: token)
         XCTAssertEqual(deleted.status, 204)
+        // Released once its tasks are gone, in the background.
+        try await f.waitUntilDeleted(id)
         let free6 = try await available(f, token)
         XCTAssertEqual(free6, [a100: 2, h200: 2])
         try await f.stop()

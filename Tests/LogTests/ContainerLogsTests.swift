@@ -213,6 +213,32 @@ final class ContainerLogsTests: XCTestCase {
         XCTAssertThrowsError(try logs.remove(containerID: ".."))
     }
 
+    /// The end signal stops a follow that no file change would stop: one waiting for a log that
+    /// never comes, and one idle at the end of a log that stays.
+    func testFollowEndsWhenItsEndSignalFinishes() async throws {
+        let logs = logs(maxFileBytes: 1 << 20, maxFiles: 1)
+        let (neverEnded, endNever) = AsyncStream<Void>.makeStream()
+        let waiting = Collector(logs.follow(containerID: "never", tail: 10, until: neverEnded))
+        let logger = try start(logs)
+        try logger.write(stdout: "one\n")
+        finish(logger)
+        let (idleEnded, endIdle) = AsyncStream<Void>.makeStream()
+        let idle = Collector(logs.follow(containerID: "c", tail: 10, until: idleEnded))
+        let lines = await idle.wait(for: 1)
+        XCTAssertEqual(lines, ["one"])
+        try await Task.sleep(for: .milliseconds(300))
+        XCTAssertNil(waiting.ended.get())
+        XCTAssertNil(idle.ended.get())
+
+        endNever.finish()
+        endIdle.finish()
+        let waitingEnded = await waiting.waitUntilEnded()
+        let idleEnded2 = await idle.waitUntilEnded()
+        XCTAssertTrue(waitingEnded, "a follow waiting for its log ends with its signal")
+        XCTAssertTrue(idleEnded2, "an idle follow ends with its signal")
+        if case .failure(let error) = idle.ended.get() { XCTFail("ended with \(error)") }
+    }
+
     func testLogLineIsCodable() throws {
         let line = LogLine(time: Date(timeIntervalSince1970: 1_700_000_000.25), stream: .stderr, text: "hé")
         let decoded = try JSONDecoder().decode(LogLine.self, from: JSONEncoder().encode(line))

@@ -87,6 +87,8 @@ public final class NodeFixture: @unchecked Sendable {
             for container in list {
                 _ = try? await request("DELETE", "/v1/containers/\(container["id"] as! String)", token: token)
             }
+            // DELETE answers at once; the teardown runs in the background.
+            for container in list { try? await waitUntilDeleted(container["id"] as! String) }
         }
         runner?.cancel()
         _ = try? await runner?.value
@@ -94,6 +96,25 @@ public final class NodeFixture: @unchecked Sendable {
         // The node's iptables chains for its bridge outlive it by design (a restarted berthd
         // finds them in place); a test's bridge is gone now, so its chains go too.
         try? await Node.removeNetworkPolicy(bridge: configuration.cniBridge)
+    }
+
+    /// The containerd containers of the node's namespace.
+    public func containerdContainers() throws -> [String] {
+        try runCommand("/usr/bin/ctr", ["--address", env.containerdSocket, "-n", configuration.namespace, "containers", "ls", "-q"])
+            .split(separator: "\n").map(String.init)
+    }
+
+    /// Waits until a deleted container's teardown is done: no containerd container of it is
+    /// left and (for a node in this process) its record is gone from the store.
+    public func waitUntilDeleted(_ id: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let left = try containerdContainers().filter { $0.hasPrefix(id + "-r") }
+            let recorded = try node?.database.container(id: id) != nil
+            if left.isEmpty && !recorded { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestSupportError("container \(id) was not torn down within \(timeout)")
     }
 
     public func token(_ subject: String, roles: [String] = [], ttl: Duration = .seconds(600), audience: String? = nil) async throws -> String {

@@ -52,7 +52,7 @@ struct HostSnapshot: Equatable {
     var folders: [String]
 
     static func take(_ f: RuntimeFixture) throws -> HostSnapshot {
-        let mounts = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
+        let mounts = try readProcFile("/proc/self/mounts")
             .split(separator: "\n").map(String.init).filter { $0.contains(f.dataDirectory) || $0.contains(f.netnsDirectory + "/") }
         let netns = ((try? FileManager.default.contentsOfDirectory(atPath: f.netnsDirectory)) ?? []).sorted()
         let links = try runCommand("/sbin/ip", ["-o", "link", "show", "master", f.network.bridge]).split(separator: "\n")

@@ -87,7 +87,7 @@ final class HostFilesTests: XCTestCase {
 
             let folder = f.dataDirectory + "/containers/\(d.runtimeID)"
             let mountPoint = folder + "/ephemeral"
-            let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8).split(separator: "\n")
+            let mounts = try readProcFile("/proc/mounts").split(separator: "\n")
             let line = try XCTUnwrap(mounts.first { $0.split(separator: " ").dropFirst().first.map(String.init) == mountPoint },
                                      "no mount at \(mountPoint)")
             let options = Set(line.split(separator: " ")[3].split(separator: ",").map(String.init))

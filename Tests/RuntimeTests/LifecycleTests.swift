@@ -85,9 +85,13 @@ final class LifecycleTests: XCTestCase {
             XCTAssertTrue(try f.logs(stubborn.runtimeID).contains("ignoring TERM"))
             XCTAssertEqual(runtime.status(stubborn.runtimeID)?.phase, .stopped)
 
-            // A stopped revision starts again on the next deploy.
+            // A stopped revision stays stopped on a deploy (the reconciler's pass), and starts
+            // again on the next wake (a request).
             runtime.deploy(polite)
-            try await runtime.waitForStatus(polite.runtimeID, timeout: .seconds(60)) { $0.phase == .running }
+            try await Task.sleep(for: .milliseconds(300))
+            XCTAssertEqual(runtime.status(polite.runtimeID)?.phase, .stopped)
+            let woken = await runtime.wake(polite, timeout: .seconds(60))
+            XCTAssertEqual(woken?.phase, .running)
         }
     }
 

@@ -23,6 +23,9 @@ final class RuntimeFixture: @unchecked Sendable {
     var backoff = RestartBackoff.Policy(initial: .milliseconds(300), max: .seconds(2), resetAfter: .seconds(60))
     var grace: Duration = .seconds(2)
     var readinessTimeout: Duration = .seconds(20)
+    var pullTimeout: Duration = .seconds(600)
+    /// Registries besides the test one (`host:port`), spoken to over plain HTTP.
+    var extraRegistries: Set<String> = []
     /// Off unless a test turns it on (`UserNamespaceTests`).
     var userNamespace: UserNamespaceMapping?
 
@@ -52,13 +55,14 @@ final class RuntimeFixture: @unchecked Sendable {
             restartBackoff: backoff,
             readinessTimeout: readinessTimeout,
             stopGracePeriod: grace,
+            pullTimeout: pullTimeout,
             userNamespace: userNamespace)
     }
 
     /// Runs `body` with a started runtime; afterwards the runtime's service task is cancelled as a
     /// crashing berthd would leave it (containers keep running) unless `cleanUp` removes them.
     func withRuntime<T: Sendable>(cleanUp: Bool = true, _ body: @Sendable (ContainerRuntime, ContainerdClient) async throws -> T) async throws -> T {
-        let registry = RegistryClient(configuration: RegistryConfiguration(insecureHosts: [env.registry]))
+        let registry = RegistryClient(configuration: RegistryConfiguration(insecureHosts: extraRegistries.union([env.registry])))
         defer { Task { try? await registry.shutdown() } }
         return try await withContainerdClient(socketPath: socket, namespace: namespace) { client in
             try await client.ensureNamespace()

@@ -59,13 +59,17 @@ final class GPUChoiceTests: XCTestCase {
         XCTAssertThrowsError(try db.addRevision(containerID: a.id, spec: try gpuSpec(4), choosingGPUs: Self.chooser(4)))
         XCTAssertEqual(try db.container(id: a.id)?.latestRevision, 2)
 
-        // A revision that fits beside the serving one starts beside it; promoting frees the old.
+        // A revision that fits beside the serving one starts beside it; the old one keeps its
+        // GPUs after the promotion, until the reconciler has removed its task and releases them.
         try db.releaseGPUs(containerID: b.id, revision: nil)
         let third = try db.addRevision(containerID: a.id, spec: try gpuSpec(2), choosingGPUs: Self.chooser(2))
         XCTAssertEqual(try db.gpuDevices(containerID: a.id, revision: third.number), ["gpu2", "gpu3"])
         XCTAssertFalse(try db.needsRecreate(containerID: a.id, revision: third.number))
         try db.promote(containerID: a.id, revision: third.number)
-        XCTAssertEqual(try db.gpuAllocations().map(\.deviceID), ["gpu2", "gpu3"], "the retired revision's GPUs are free")
+        XCTAssertEqual(try db.gpuAllocations().map(\.deviceID), ["gpu0", "gpu1", "gpu2", "gpu3"],
+                       "the retired revision may still run: its GPUs stay taken")
+        try db.releaseGPUs(containerID: a.id, revision: 1)
+        XCTAssertEqual(try db.gpuAllocations().map(\.deviceID), ["gpu2", "gpu3"], "released once its task is gone")
 
         try db.markDeleting(containerID: a.id)
         try db.deleteContainer(id: a.id)

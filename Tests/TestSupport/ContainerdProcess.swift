@@ -171,7 +171,7 @@ public final class ContainerdProcess: @unchecked Sendable {
 
     private func unmountAll() {
         for _ in 0..<3 {
-            let mounts = ((try? String(contentsOfFile: "/proc/mounts", encoding: .utf8)) ?? "")
+            let mounts = ((try? readProcFile("/proc/mounts")) ?? "")
                 .split(separator: "\n")
                 .compactMap { line -> String? in
                     let fields = line.split(separator: " ")

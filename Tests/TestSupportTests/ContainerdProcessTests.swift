@@ -51,7 +51,7 @@ final class ContainerdProcessTests: XCTestCase {
         containerd.cleanup()
         XCTAssertNil(containerd.pid)
         XCTAssertFalse(isAlive(taskPID))
-        let mounts = try String(contentsOfFile: "/proc/mounts", encoding: .utf8)
+        let mounts = try readProcFile("/proc/mounts")
         XCTAssertFalse(mounts.contains(directory + "/"), mounts)
         let shims = try runCommand("sh", ["-c", "pgrep -af containerd-shim || true"])
         XCTAssertFalse(shims.contains(containerd.socket), shims)

@@ -207,34 +207,79 @@ log "starting $MANY containers"
 rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$BERTHD_PID/status"; }
 IDLE_RSS=$(rss)
 MANY_STARTED=$SECONDS
-python3 - "$MANY" <<'PY'
+# Each container's create → running (POST sent → first poll that sees it running), every one of them.
+python3 - "$MANY" "$WORK/many-create.ms" <<'PY'
 import http.client, json, os, sys, time
-api, token, image, many = int(os.environ["API_PORT"]), os.environ["TOKEN"], os.environ["IMAGE"], int(sys.argv[1])
+api, token, image, many, out = int(os.environ["API_PORT"]), os.environ["TOKEN"], os.environ["IMAGE"], int(sys.argv[1]), sys.argv[2]
 h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
 def connection():
     return http.client.HTTPConnection("127.0.0.1", api, timeout=30)
+posted = {}
 for i in range(many):
     c = connection()
+    posted[f"many-{i}"] = time.monotonic()
     c.request("POST", "/v1/containers", json.dumps({"name": f"many-{i}", "image": image, "ram": "16Mi", "cpu": 0.1}), h)
     r = c.getresponse(); r.read(); assert r.status == 201, r.status
     c.close()
+running_at = {}
 deadline = time.monotonic() + 600
 while time.monotonic() < deadline:
     c = connection()
     c.request("GET", "/v1/containers", headers=h)
     items = json.loads(c.getresponse().read())["containers"]
-    running = sum(1 for item in items if item["status"] == "running")
-    if running == many:
+    now = time.monotonic()
+    for item in items:
+        if item["status"] == "running" and item["name"] in posted:
+            running_at.setdefault(item["name"], now)
+    if len(running_at) == many:
         break
-    time.sleep(1)
+    time.sleep(0.2)
 else:
-    sys.exit(f"only {running} of {many} running after 600 s")
+    sys.exit(f"only {len(running_at)} of {many} running after 600 s")
+with open(out, "w") as f:
+    for name, at in running_at.items():
+        f.write("%.1f\n" % ((at - posted[name]) * 1000))
 PY
 MANY_SECONDS=$((SECONDS - MANY_STARTED))
 sleep 5
 MANY_RSS=$(rss)
 TASKS=$("${CTR[@]}" -n "$NS" tasks ls | grep -c RUNNING || true)
-berth_delete_all
+# Each container's delete → gone: all DELETEs at once (one connection each), then the first
+# poll of the list that no longer shows it.
+log "deleting $MANY containers at once"
+MANY_DELETE_STARTED=$SECONDS
+python3 - "$WORK/many-delete.ms" <<'PY'
+import http.client, json, os, sys, threading, time
+api, token, out = int(os.environ["API_PORT"]), os.environ["TOKEN"], sys.argv[1]
+h = {"Authorization": "Bearer " + token}
+def connection():
+    return http.client.HTTPConnection("127.0.0.1", api, timeout=900)
+def listing():
+    c = connection(); c.request("GET", "/v1/containers?all=true", headers=h)
+    return {item["id"] for item in json.loads(c.getresponse().read())["containers"]}
+ids = sorted(listing())
+sent, answered = {}, {}
+def delete(i):
+    c = connection(); sent[i] = time.monotonic()
+    c.request("DELETE", "/v1/containers/" + i, headers=h)
+    r = c.getresponse(); r.read(); answered[i] = (r.status, time.monotonic())
+threads = [threading.Thread(target=delete, args=(i,)) for i in ids]
+for t in threads: t.start()
+gone_at = {}
+deadline = time.monotonic() + 900
+while len(gone_at) < len(ids) and time.monotonic() < deadline:
+    left = listing(); now = time.monotonic()
+    for i in ids:
+        if i in sent and i not in left: gone_at.setdefault(i, now)
+    time.sleep(0.2)
+for t in threads: t.join(timeout=1)
+bad = sorted({s for s, _ in answered.values() if s != 204})
+if bad: print("bench/start: DELETE answered %s" % bad, file=sys.stderr)
+if len(gone_at) < len(ids): sys.exit(f"only {len(gone_at)} of {len(ids)} gone after 900 s")
+with open(out, "w") as f:
+    for i in ids: f.write("%.1f %.1f\n" % ((gone_at[i] - sent[i]) * 1000, (answered[i][1] - sent[i]) * 1000 if i in answered else -1))
+PY
+MANY_DELETE_SECONDS=$((SECONDS - MANY_DELETE_STARTED))
 
 RATIO=$(python3 -c "print('%.2f' % ($BERTH_MEDIAN / $PEER_MEDIAN))")
 echo
@@ -244,3 +289,8 @@ echo "  ctr run -d (netns + CNI bridge + run → answer):      ${PEER_MEDIAN} ms
 echo "  ratio berth/ctr: ${RATIO} (goal ≤ 1.2)"
 echo "  $MANY containers at once: all running after ${MANY_SECONDS} s ($TASKS tasks RUNNING in containerd)"
 echo "  berthd RSS: ${IDLE_RSS} MiB before, ${MANY_RSS} MiB with $MANY running (goal < 60 MB)"
+# Median, 90th percentile and maximum of a column of milliseconds.
+spread() { sort -n | awk '{ v[NR] = $1 } END { p = int(NR * 0.9 + 0.999); if (p < 1) p = 1; printf "median %.0f ms, p90 %.0f ms, max %.0f ms", v[int((NR + 1) / 2)], v[p], v[NR] }'; }
+echo "  $MANY containers, create → running, each: $(spread <"$WORK/many-create.ms")"
+echo "  $MANY containers, delete → gone (all DELETEs at once), each: $(awk '{ print $1 }' "$WORK/many-delete.ms" | spread); all gone after ${MANY_DELETE_SECONDS} s"
+echo "  $MANY DELETEs, request → answer: $(awk '{ print $2 }' "$WORK/many-delete.ms" | spread)"

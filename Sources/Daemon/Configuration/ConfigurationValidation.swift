@@ -101,6 +101,7 @@ extension DaemonConfiguration {
             throw fail("api.max_body_bytes", "\(maxBodyBytes) is out of range; expected 1 byte to 1Gi")
         }
         for (key, duration) in [("runtime.readiness_timeout", readinessTimeout), ("runtime.stop_grace_period", stopGracePeriod),
+                                ("runtime.pull_timeout", pullTimeout), ("runtime.start_timeout", startTimeout),
                                 ("proxy.wake_timeout", wakeTimeout)] where duration <= .zero {
             throw fail(key, "must be positive (e.g. \"30s\")")
         }

@@ -86,6 +86,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The containers' syscall filter: "default" (Docker's and containerd's default policy,
     /// `SeccompProfile`) or "unconfined" (none). TOML `runtime.seccomp`.
     public var seccomp: SeccompMode = .default
+    /// How long one pull may take before the attempt fails (and is retried with back-off).
+    /// TOML `runtime.pull_timeout`.
+    public var pullTimeout: Duration = .seconds(600)
+    /// How long setting up and starting a task may take (readiness has its own timeout).
+    /// TOML `runtime.start_timeout`.
+    public var startTimeout: Duration = .seconds(120)
     /// Containers in user namespaces: `auto` (when the kernel has them), `on` or `off`.
     /// TOML `runtime.user_namespaces`.
     public var userNamespaces: UserNamespaceMode = .auto
@@ -116,6 +122,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Owners' own quotas, by owner (the token's `sub`); each bound replaces the default's.
     /// TOML `[quota.owners]`.
     public var ownerQuotas: [String: ResourceLimits] = [:]
+    /// Remove the Berth objects of other node identities found in the namespace at start
+    /// (`OwnershipDecision`). A one-shot flag only (`berthd serve --purge-foreign`), never a file
+    /// or environment setting: kept in a file it would remove another node's containers at
+    /// every start.
+    public var purgeForeign: Bool = false
     /// trace, debug, info, notice, warning, error or critical. TOML `log_level`.
     public var logLevel: String
 

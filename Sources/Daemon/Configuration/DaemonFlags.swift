@@ -50,6 +50,10 @@ public struct DaemonFlags: Sendable, Equatable {
     public var readinessTimeout: String?
     /// `--stop-grace-period`
     public var stopGracePeriod: String?
+    /// `--pull-timeout` (one pull attempt)
+    public var pullTimeout: String?
+    /// `--start-timeout` (setting up and starting a task)
+    public var startTimeout: String?
     /// `--idle-pause-after` (`0` never pauses)
     public var idlePauseAfter: String?
     /// `--idle-stop-after` (`0` never stops)
@@ -135,6 +139,8 @@ public struct DaemonFlags: Sendable, Equatable {
         add("cni.ipv6", cniIPv6)
         add("runtime.readiness_timeout", readinessTimeout)
         add("runtime.stop_grace_period", stopGracePeriod)
+        add("runtime.pull_timeout", pullTimeout)
+        add("runtime.start_timeout", startTimeout)
         add("runtime.gpu_host_root", gpuHostRoot)
         add("runtime.seccomp", seccomp)
         add("runtime.user_namespaces", userNamespaces)

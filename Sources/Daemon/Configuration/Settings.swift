@@ -1,3 +1,4 @@
+import BerthModel
 import Foundation
 import Runtime
 
@@ -110,6 +111,8 @@ enum SettingTable {
             Setting("cni.ipv6", env: "BERTH_CNI_IPV6", flag: "--cni-ipv6", \.cniIPv6, P.boolean),
             Setting("runtime.readiness_timeout", env: "BERTH_READINESS_TIMEOUT", flag: "--readiness-timeout", \.readinessTimeout, P.duration),
             Setting("runtime.stop_grace_period", env: "BERTH_STOP_GRACE_PERIOD", flag: "--stop-grace-period", \.stopGracePeriod, P.duration),
+            Setting("runtime.pull_timeout", env: "BERTH_PULL_TIMEOUT", flag: "--pull-timeout", \.pullTimeout, P.duration),
+            Setting("runtime.start_timeout", env: "BERTH_START_TIMEOUT", flag: "--start-timeout", \.startTimeout, P.duration),
             Setting("runtime.gpu_host_root", env: "BERTH_GPU_HOST_ROOT", flag: "--gpu-host-root", \.gpuHostRoot, P.path),
             Setting("runtime.seccomp", env: "BERTH_SECCOMP", flag: "--seccomp", \.seccomp, P.seccomp),
             Setting("runtime.user_namespaces", env: "BERTH_USER_NAMESPACES", flag: "--user-namespaces", \.userNamespaces,
@@ -304,7 +307,7 @@ enum ValueParser {
             return .nanoseconds(Int64((seconds * 1e9).rounded()))
         case .string(let text):
             if text.hasPrefix("-") { throw context.error("\(quoted(text)) is negative; \(expected)") }
-            guard let duration = parseDuration(text) else { throw context.error("\(quoted(text)) is not a duration; \(expected)") }
+            guard let duration = DurationText.parse(text) else { throw context.error("\(quoted(text)) is not a duration; \(expected)") }
             return duration
         default:
             throw context.typeError(expected: "a duration (a string such as \"90s\" or a number of seconds)", found: value)
@@ -312,48 +315,7 @@ enum ValueParser {
     }
 
     /// About 100 years: long enough for anything, far from overflowing.
-    static let maximumDurationSeconds = 100 * 365 * 24 * 3600
-
-    /// Parses `1h30m`, `90s`, `500ms`, `1.5h`, `0`, or bare digits (seconds). Nil when malformed or huge.
-    static func parseDuration(_ text: String) -> Duration? {
-        let units: [(suffix: String, nanoseconds: Int64)] = [
-            ("ms", 1_000_000), ("us", 1_000), ("µs", 1_000), ("ns", 1), ("h", 3_600_000_000_000),
-            ("m", 60_000_000_000), ("s", 1_000_000_000), ("d", 86_400_000_000_000),
-        ]
-        guard !text.isEmpty else { return nil }
-        if text.allSatisfy({ $0.isASCII && $0.isNumber }) {
-            guard let seconds = Int(text), seconds <= maximumDurationSeconds else { return nil }
-            return .seconds(seconds)
-        }
-        var rest = Substring(text)
-        var total: Int64 = 0
-        while !rest.isEmpty {
-            let number = rest.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }
-            guard !number.isEmpty, number.filter({ $0 == "." }).count <= 1, number != "." else { return nil }
-            rest = rest.dropFirst(number.count)
-            guard let unit = units.first(where: { rest.hasPrefix($0.suffix) }) else { return nil }
-            rest = rest.dropFirst(unit.suffix.count)
-            let parts = number.split(separator: ".", omittingEmptySubsequences: false)
-            guard let whole = Int64(parts[0].isEmpty ? "0" : parts[0]) else { return nil }
-            var nanoseconds = whole.multipliedReportingOverflow(by: unit.nanoseconds)
-            guard !nanoseconds.overflow else { return nil }
-            if parts.count == 2, !parts[1].isEmpty {
-                // The fraction, digit by digit, so 0.1h is exactly 6 minutes.
-                var scale = unit.nanoseconds
-                for digit in parts[1] {
-                    scale /= 10
-                    let add = Int64(digit.wholeNumberValue!) * scale
-                    nanoseconds = nanoseconds.partialValue.addingReportingOverflow(add)
-                    guard !nanoseconds.overflow else { return nil }
-                }
-            }
-            let sum = total.addingReportingOverflow(nanoseconds.partialValue)
-            guard !sum.overflow else { return nil }
-            total = sum.partialValue
-        }
-        guard total <= Int64(maximumDurationSeconds) * 1_000_000_000 else { return nil }
-        return .nanoseconds(total)
-    }
+    static let maximumDurationSeconds = DurationText.maximumSeconds
 
     /// Bytes: a TOML integer, or text such as `1048576`, `512Ki`, `1Mi`, `2M`, `1MiB`.
     static func byteSize(_ value: RawValue, _ context: SettingContext) throws(ConfigurationError) -> Int {
@@ -369,19 +331,14 @@ enum ValueParser {
         }
     }
 
+    /// A ``Quantity`` (`512Ki`, `1Mi`, `2M`, `1.5Gi`), also with a trailing `B` (`1MiB`, `10B`) and
+    /// an upper-case `K` for thousands (`1K`, `1KB`), as sizes are often written.
     static func parseByteSize(_ text: String) -> Int? {
-        let multipliers: [(suffix: String, factor: Int)] = [
-            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
-            ("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30),
-            ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000),
-            ("k", 1_000), ("K", 1_000), ("M", 1_000_000), ("G", 1_000_000_000), ("B", 1), ("", 1),
-        ]
-        let digits = text.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty, let number = Int(digits) else { return nil }
-        let suffix = text.dropFirst(digits.count)
-        guard let multiplier = multipliers.first(where: { $0.suffix == suffix }) else { return nil }
-        let bytes = number.multipliedReportingOverflow(by: multiplier.factor)
-        return bytes.overflow ? nil : bytes.partialValue
+        var quantity = Substring(text)
+        if quantity.hasSuffix("B") { quantity = quantity.dropLast() }
+        if quantity.hasSuffix("K") { quantity = Substring(quantity.dropLast() + "k") }
+        guard !quantity.isEmpty, let bytes = try? Quantity(parsing: String(quantity)).bytes else { return nil }
+        return Int(exactly: bytes)
     }
 
     /// `path` made absolute against `base`, with `.`, `..` and repeated slashes removed.

@@ -45,6 +45,15 @@ public struct ContainerLogs: Sendable {
     /// repeated (unless more rotations than maxFiles happen between two polls). Waits for the
     /// log to appear when it does not exist yet.
     public func follow(containerID: String, tail lines: Int) -> AsyncThrowingStream<LogLine, Error> {
+        follow(containerID: containerID, tail: lines, until: nil)
+    }
+
+    /// As `follow(containerID:tail:)`, and also ends (normally, after the lines already read)
+    /// as soon as `ended` finishes: its reader stops polling then, even when no line comes.
+    /// For whoever knows when to stop that the log files cannot tell: a client that went away,
+    /// a container that was deleted.
+    public func follow(containerID: String, tail lines: Int, until ended: AsyncStream<Void>?)
+        -> AsyncThrowingStream<LogLine, Error> {
         let (stream, continuation) = AsyncThrowingStream<LogLine, Error>.makeStream(bufferingPolicy: .bufferingOldest(1024))
         let logs = self
         let task = Task {
@@ -69,7 +78,16 @@ public struct ContainerLogs: Sendable {
                 continuation.finish(throwing: error)
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
+        let watcher = ended.map { ended in
+            Task {
+                for await _ in ended {}
+                continuation.finish()
+            }
+        }
+        continuation.onTermination = { _ in
+            task.cancel()
+            watcher?.cancel()
+        }
         return stream
     }
 

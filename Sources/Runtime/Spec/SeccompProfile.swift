@@ -1,3 +1,5 @@
+import OCI
+
 /// How a container's syscalls are filtered: TOML `runtime.seccomp`.
 public enum SeccompMode: String, Sendable, CaseIterable {
     /// `SeccompProfile.default(for:)`, for every container.

@@ -1,3 +1,5 @@
+import OCI
+
 /// The defaults of a Berth container's runtime spec, taken from containerd 1.6 (the version on
 /// the development machines; 1.7 has the same lists) so that a container runs as it would under
 /// `ctr run` or Kubernetes' CRI plugin:
@@ -118,5 +120,5 @@ public enum SpecDefaults {
     public static let maximumCPUShares: UInt64 = 262_144
 
     /// Options of the read-only bind mounts for /etc/hosts, /etc/hostname and /etc/resolv.conf.
-    public static let readonlyBindOptions = ["rbind", "rprivate", "ro"]
+    public static let readonlyBindOptions = RuntimeSpec.Mount.readonlyBindOptions
 }

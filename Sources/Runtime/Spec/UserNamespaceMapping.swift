@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 
 /// The host ids a container's root and its other users map to when containers run in user
 /// namespaces: one unprivileged range for every container on the node, as Docker's

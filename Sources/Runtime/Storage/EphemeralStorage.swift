@@ -1,4 +1,5 @@
 import Foundation
+import HostProcess
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +10,10 @@ import Glibc
 /// the host's disk never fills. A sparse image costs disk only for what is written.
 struct EphemeralStorage: Sendable {
     let directory: String
+    /// Deadlines for the host tools: lazy init formats in milliseconds, so minutes mean a
+    /// host in trouble, and a create or delete must fail rather than hang.
+    static let formatTimeout: Duration = .seconds(300)
+    static let mountTimeout: Duration = .seconds(60)
 
     var imagePath: String { directory + "/ephemeral.img" }
     var mountPoint: String { directory + "/ephemeral" }
@@ -37,15 +42,19 @@ struct EphemeralStorage: Sendable {
             }
             // No journal and no reserved blocks: the data is disposable and the whole size is
             // the container's. Lazy init keeps formatting a large sparse image to milliseconds.
-            try await HostCommand.run("/sbin/mkfs.ext4", [
+            try await HostProcess.check("/sbin/mkfs.ext4", [
                 "-q", "-F", "-m", "0", "-O", "^has_journal",
                 "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", scratch,
-            ])
+            ], timeout: Self.formatTimeout)
             try fileManager.moveItem(atPath: scratch, toPath: imagePath)
         }
         // An image made by an older berthd may still be world-readable.
         chmod(imagePath, 0o600)
-        try await HostCommand.run("/bin/mount", ["-o", Self.mountOptions, imagePath, mountPoint])
+        try await HostProcess.check("/bin/mount", ["-o", Self.mountOptions, imagePath, mountPoint], timeout: Self.mountTimeout)
+        // The container's writes must land on the sized filesystem, never on the host's disk.
+        guard Self.isMountPoint(mountPoint) else {
+            throw RuntimeError.storage("mount reported success, but \(mountPoint) is not a mount point")
+        }
         try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
         try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
     }
@@ -82,7 +91,7 @@ struct EphemeralStorage: Sendable {
 
     func unmount() async throws {
         guard Self.isMountPoint(mountPoint) else { return }
-        try await HostCommand.run("/bin/umount", [mountPoint])
+        try await HostProcess.check("/bin/umount", [mountPoint], timeout: Self.mountTimeout)
     }
 
     /// Unmounts and deletes the image: the container's written files are gone.

@@ -29,6 +29,8 @@ public struct RemappedImage: Sendable {
     let mapping: UserNamespaceMapping
     /// Where the active snapshot is mounted while its files are shifted.
     let mountDirectory: String
+    /// The node's identity label (`NodeOwnership.labels`), on the snapshots and the lease.
+    var ownerLabels: [String: String] = [:]
 
     var rangeName: String { "\(mapping.base)-\(mapping.size)" }
 
@@ -54,7 +56,7 @@ public struct RemappedImage: Sendable {
     private func remap(_ image: PulledImage) async throws -> String {
         let name = snapshotName(image.chainID)
         let key = prepareKey(image.chainID)
-        return try await client.unleased().withLease(expiry: .seconds(6 * 3600)) { leased in
+        return try await client.unleased().withLease(expiry: .seconds(6 * 3600), labels: ownerLabels) { leased in
             if let info = try await leased.storedSnapshot(name), info.kind == .committed {
                 try await leased.updateContentLabels(image.configDescriptor.digest, [configLabel: name])
                 return name
@@ -68,7 +70,7 @@ public struct RemappedImage: Sendable {
                 RuntimeLabel.managed: "true",
                 RuntimeLabel.remappedChain: image.chainID.description,
                 RuntimeLabel.userNamespace: mapping.description,
-            ]
+            ].merging(ownerLabels) { $1 }
             let mounts = try await leased.prepareSnapshot(key, parent: image.chainID.description, labels: labels)
             do {
                 try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)

@@ -1,3 +1,5 @@
+import HostProcess
+
 /// Lets a container's processes bind ports below 1024 without CAP_NET_BIND_SERVICE, as Docker
 /// does for every container that has its own network namespace (since 20.10 it puts
 /// `net.ipv4.ip_unprivileged_port_start=0` in each spec).
@@ -12,7 +14,8 @@ enum LowPorts {
 
     /// Idempotent: a revision restarted in a kept namespace sets it again.
     static func open(inNetworkNamespace path: String) async throws {
-        // A failure carries nsenter's or sysctl's own message (HostCommand.Failure).
-        try await HostCommand.run("/usr/bin/nsenter", ["--net=\(path)", "--", "/usr/sbin/sysctl", "-q", "-w", sysctl])
+        // A failure carries nsenter's or sysctl's own message (HostProcess.Failure).
+        try await HostProcess.check("/usr/bin/nsenter", ["--net=\(path)", "--", "/usr/sbin/sysctl", "-q", "-w", sysctl],
+                                    timeout: .seconds(30))
     }
 }

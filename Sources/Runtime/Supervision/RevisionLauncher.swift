@@ -19,9 +19,10 @@ struct RevisionLauncher: Sendable {
     func launch(image: PulledImage) async throws -> (pid: UInt32, attachment: NetworkAttachment) {
         // The view snapshot is kept by a lease until the container record references it, as
         // containerd's own client does: a garbage collection in between would take it.
-        let lease = try await client.createLease(expiry: .seconds(600))
+        let lease = try await client.createLease(expiry: .seconds(600), labels: context.configuration.ownership.labels)
         let storage = context.storage(runtimeID)
         let attachment: NetworkAttachment
+        let reusedAttachment: Bool
         let lowerDirectories: [String]
         do {
             // A revision keeps the user namespace it was created with, whatever the
@@ -32,7 +33,7 @@ struct RevisionLauncher: Sendable {
             async let attached = attach()
             async let lowers = imageLayers(image: image, userNamespace: userNamespace, using: client.leased(lease))
             try await storage.prepare(bytes: deployment.spec.ephemeralStorage.bytes)
-            attachment = try await attached
+            (attachment, reusedAttachment) = try await attached
             try await LowPorts.open(inNetworkNamespace: attachment.netnsPath)
             lowerDirectories = try await lowers
             let files = context.files(runtimeID)
@@ -51,8 +52,16 @@ struct RevisionLauncher: Sendable {
         }
         try await client.deleteLease(lease)
         if let stale = try await client.task(containerID: runtimeID) {
-            if stale.status == .running || stale.status == .paused {
+            // A task left running keeps its namespace; one whose namespace is gone (a berthd
+            // killed between detaching it and the task's end) cannot be reached at the new
+            // address, so it goes and a new one starts there.
+            if stale.status == .running || stale.status == .paused, reusedAttachment {
                 return (stale.pid, attachment)
+            }
+            if stale.status != .stopped {
+                if stale.status != .running { try? await client.resumeTask(containerID: runtimeID) }
+                try? await client.killTask(containerID: runtimeID, signal: SIGKILL, all: true)
+                _ = try await resources.waitForStop(within: .seconds(10))
             }
             try await client.deleteTask(containerID: runtimeID)
         }
@@ -64,12 +73,13 @@ struct RevisionLauncher: Sendable {
         return (pid, attachment)
     }
 
-    private func attach() async throws -> NetworkAttachment {
+    /// The recorded attachment when its namespace is still there (reused: true), or a new one.
+    private func attach() async throws -> (NetworkAttachment, reused: Bool) {
         if let existing = try context.network.attachment(containerID: runtimeID),
            FileManager.default.fileExists(atPath: existing.netnsPath) {
-            return existing
+            return (existing, true)
         }
-        return try await context.network.attach(containerID: runtimeID)
+        return (try await context.network.attach(containerID: runtimeID), false)
     }
 
     /// The image's layers through a view snapshot, which also pins them while the revision exists.
@@ -85,11 +95,13 @@ struct RevisionLauncher: Sendable {
             var parent = image.chainID.description
             if let userNamespace {
                 let remapped = RemappedImage(client: client, mapping: userNamespace,
-                                             mountDirectory: context.configuration.dataDirectory + "/remap")
+                                             mountDirectory: context.configuration.dataDirectory + "/remap",
+                                             ownerLabels: context.configuration.ownership.labels)
                 parent = try await remapped.snapshot(for: image)
                 _ = try await client.storedSnapshot(parent)
             }
-            mounts = try await client.viewSnapshot(key, parent: parent)
+            mounts = try await client.viewSnapshot(key, parent: parent, labels: [RuntimeLabel.managed: "true"]
+                .merging(context.configuration.ownership.labels) { $1 })
         }
         return try RootFilesystem.lowerDirectories(of: mounts)
     }
@@ -115,6 +127,7 @@ struct RevisionLauncher: Sendable {
             RuntimeLabel.name: deployment.name,
         ]
         labels[RuntimeLabel.userNamespace] = userNamespace?.description
+        labels.merge(context.configuration.ownership.labels) { $1 }
         try await client.createContainer(ContainerRecord(
             id: runtimeID,
             labels: labels,
@@ -150,7 +163,8 @@ struct RevisionResources: Sendable {
         } catch let error as ContainerdError where error.code == .notFound {}
     }
 
-    private func waitForStop(within limit: Duration) async throws -> Bool {
+    /// True once the task has stopped (or is gone), false when `limit` passed first.
+    func waitForStop(within limit: Duration) async throws -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             guard let task = try await client.task(containerID: runtimeID), task.status != .stopped else { return true }

@@ -4,30 +4,54 @@ import Foundation
 import ImagePull
 import Logging
 import OCI
+import Synchronization
 
-/// Keeps one revision in the state asked of it. Every operation goes through one command
-/// queue, so a stop never interleaves with a start, and an exit learned from containerd's events
-/// is handled after whatever was under way.
+/// Keeps one revision in the state asked of it: the executor of its `RevisionLifecycle`.
+///
+/// Intents and results arrive on one queue, in order, and each is handled at once: the lifecycle
+/// decides, and this actor carries out what it returns. Long work (pull, launch, probe, stop,
+/// removal, back-off timers) runs as child tasks that post their result back to the queue, so a
+/// delete is seen while a pull is still under way and cancels it, instead of waiting behind it.
 actor TaskSupervisor {
+    typealias Waiter = RevisionLifecycle.Waiter
+
     enum Command: Sendable {
-        /// Run the revision (start it, or adopt the task a previous berthd left running).
-        case run
+        /// The reconciler's run: start or adopt, unless idle on purpose.
+        case deploy
+        /// A request's run: the continuation learns the status once it settles; false when the
+        /// waiter was forgotten (the wake timed out) first.
+        case wake(Waiter, CheckedContinuation<(RuntimeStatus, Bool), Never>)
         case stop(CheckedContinuation<Void, Never>?)
-        /// Freeze the running task, or thaw it; the continuation learns whether it happened.
-        case pause(CheckedContinuation<Bool, Never>?)
-        case resume(CheckedContinuation<Bool, Never>?)
+        case pause(CheckedContinuation<Bool, Never>)
+        case resume(CheckedContinuation<Bool, Never>)
         case delete(CheckedContinuation<Void, any Error>?)
+        case forget(Waiter)
         case event(ContainerdEvent)
         /// containerd came back or events may have been missed: compare with its state.
         case reconcile
-        case retry(generation: Int)
-        case probed(generation: Int, ready: Bool)
+        case result(OperationResult)
     }
 
-    /// Work the queue's owner runs beside it: timers and readiness probes post a command back.
-    enum FollowUp: Sendable {
-        case after(Duration, Command)
-        case probe(generation: Int, address: String, port: Int)
+    enum OperationResult: Sendable {
+        case adopted(Int, RevisionLifecycle.FoundTask?)
+        case pulled(Int, PulledImage)
+        case pullFailed(Int, RevisionLifecycle.PullFailure)
+        case launched(Int, pid: UInt32?, attachment: NetworkAttachment?, failure: String?)
+        case probed(Int, ready: Bool)
+        case paused(Int, ok: Bool)
+        case resumed(Int, ok: Bool)
+        case stopped(Int)
+        case cleanedUp(Int)
+        case removed(Int, (any Error)?)
+        case timer(Int)
+        case checked(pid: UInt32, gone: Bool, exitStatus: UInt32?)
+    }
+
+    private enum Reply {
+        case void(CheckedContinuation<Void, Never>)
+        case bool(CheckedContinuation<Bool, Never>)
+        case wake(CheckedContinuation<(RuntimeStatus, Bool), Never>)
+        case delete(CheckedContinuation<Void, any Error>)
     }
 
     let deployment: RevisionDeployment
@@ -36,17 +60,14 @@ actor TaskSupervisor {
     private let publish: @Sendable (RuntimeStatus) -> Void
     nonisolated let commands: AsyncStream<Command>
     private nonisolated let queue: AsyncStream<Command>.Continuation
+    private nonisolated let waiterIDs = Mutex(0)
 
-    private var status = RuntimeStatus(phase: .pending)
-    private var wantsRunning = false
-    /// Bumped whenever the plan changes; timers and probes of an older generation are ignored.
-    private var generation = 0
-    private var backoff: RestartBackoff
-    private var attachment: NetworkAttachment?
-    private var taskPid: UInt32?
-    private var taskStartedAt: ContinuousClock.Instant?
+    private var lifecycle: RevisionLifecycle
+    private var published: RuntimeStatus?
+    private var operations: [Int: Task<Void, Never>] = [:]
+    private var replies: [Waiter: Reply] = [:]
+    private var removalError: (any Error)?
     private var oomKilled = false
-    private(set) var isDeleted = false
     /// What this revision's first start resolved with the registry; later starts reuse it.
     private var resolvedImage: PulledImage?
 
@@ -55,8 +76,19 @@ actor TaskSupervisor {
         self.context = context
         self.launcher = RevisionLauncher(context: context, deployment: deployment)
         self.publish = publish
-        self.backoff = RestartBackoff(policy: context.configuration.restartBackoff)
+        lifecycle = RevisionLifecycle(image: deployment.spec.image, port: deployment.spec.port,
+                                      grace: context.configuration.stopGracePeriod,
+                                      backoff: context.configuration.restartBackoff)
         (commands, queue) = AsyncStream.makeStream(of: Command.self)
+    }
+
+    var runtimeID: String { deployment.runtimeID }
+
+    nonisolated func newWaiterID() -> Waiter {
+        waiterIDs.withLock { id in
+            id += 1
+            return id
+        }
     }
 
     /// A command sent after the queue closed (the revision was deleted, or the runtime is
@@ -65,301 +97,314 @@ actor TaskSupervisor {
         guard case .terminated = queue.yield(command) else { return }
         switch command {
         case .stop(let done): done?.resume()
-        case .pause(let done), .resume(let done): done?.resume(returning: false)
+        case .pause(let done), .resume(let done): done.resume(returning: false)
         case .delete(let done): done?.resume()
+        case .wake(_, let done): done.resume(returning: (RuntimeStatus(phase: .deleted), true))
         default: break
         }
     }
 
-    /// No more commands: later ones are answered by `send` itself.
-    nonisolated func close() {
-        queue.finish()
-    }
-
-    var runtimeID: String { deployment.runtimeID }
-
-    /// Handles one command; what it returns runs beside the queue.
-    func handle(_ command: Command) async -> [FollowUp] {
+    /// Handles one command; nothing here waits on containerd or the registry.
+    func handle(_ command: Command) {
+        let actions: [RevisionLifecycle.Action]
         switch command {
-        case .run:
-            wantsRunning = true
-            switch status.phase {
-            case .pending, .stopped, .failed:
-                generation += 1
-                return await start()
-            case .paused:
-                _ = await resume()
-                return []
-            default:
-                return []
-            }
-        case .retry(let generation):
-            guard generation == self.generation, wantsRunning else { return [] }
-            return await start()
-        case .probed(let generation, let ready):
-            guard generation == self.generation else { return [] }
-            return await probed(ready: ready)
-        case .event(let event):
-            return await handle(event)
-        case .reconcile:
-            return await reconcile()
-        case .pause(let done):
-            done?.resume(returning: await pause())
-            return []
-        case .resume(let done):
-            done?.resume(returning: await resume())
-            return []
+        case .deploy:
+            actions = lifecycle.deploy()
+        case .wake(let id, let done):
+            replies[id] = .wake(done)
+            actions = lifecycle.run(waiter: id)
         case .stop(let done):
-            wantsRunning = false
-            generation += 1
-            await stop()
-            done?.resume()
-            return []
+            actions = lifecycle.stop(waiter: register(done.map(Reply.void)))
+        case .pause(let done):
+            actions = lifecycle.pause(waiter: register(.bool(done))!)
+        case .resume(let done):
+            actions = lifecycle.resume(waiter: register(.bool(done))!)
         case .delete(let done):
-            wantsRunning = false
-            generation += 1
-            update { $0 = RuntimeStatus(phase: .deleted) }
-            do {
-                try await launcher.resources.removeAll(grace: context.configuration.stopGracePeriod)
-                isDeleted = true
-                queue.finish()
-                done?.resume()
-            } catch {
-                done?.resume(throwing: error)
+            actions = lifecycle.delete(waiter: register(done.map(Reply.delete)))
+        case .forget(let id):
+            actions = lifecycle.forget(id)
+        case .event(let event):
+            actions = handle(event)
+        case .reconcile:
+            actions = lifecycle.reconnected()
+        case .result(let result):
+            actions = apply(result)
+        }
+        for action in actions { carryOut(action) }
+        if published != lifecycle.status {
+            published = lifecycle.status
+            publish(lifecycle.status)
+        }
+        if lifecycle.isDeleted { queue.finish() }
+    }
+
+    /// The queue ended (deleted, or berthd stopping): nothing more runs, and nobody waits.
+    func shutDown() {
+        queue.finish()
+        for operation in operations.values { operation.cancel() }
+        operations.removeAll()
+        for reply in replies.values {
+            switch reply {
+            case .void(let done): done.resume()
+            case .bool(let done): done.resume(returning: false)
+            case .wake(let done): done.resume(returning: (lifecycle.status, false))
+            case .delete(let done):
+                if lifecycle.isDeleted { done.resume() } else { done.resume(throwing: CancellationError()) }
             }
-            return []
         }
+        replies.removeAll()
     }
 
-    func isCurrent(_ generation: Int) -> Bool {
-        generation == self.generation
+    private func register(_ reply: Reply?) -> Waiter? {
+        guard let reply else { return nil }
+        let id = newWaiterID()
+        replies[id] = reply
+        return id
     }
 
-    // MARK: - Starting
-
-    private func start() async -> [FollowUp] {
-        if let adopted = await adoptRunningTask() { return adopted }
-        let reference: ImageReference
-        do {
-            reference = try ImageReference(parsing: deployment.spec.image)
-        } catch {
-            return fail(.imagePullError, "\(error)", retry: false)
-        }
-        update { $0.phase = .pulling; $0.message = nil }
-        let image: PulledImage
-        do {
-            image = try await context.puller.imageForStart(reference, resolved: resolvedImage)
-            resolvedImage = image
-        } catch {
-            return fail(.imagePullError, "pulling \(reference): \(PullError.statusText(error))", retry: true)
-        }
-        update {
-            $0.phase = .starting
-            $0.imageDigest = image.digest.description
-        }
-        oomKilled = false
-        do {
-            let launched = try await launcher.launch(image: image)
-            attachment = launched.attachment
-            taskPid = launched.pid
-            taskStartedAt = .now
-            update {
-                $0.pid = launched.pid
-                $0.address = launched.attachment.address
-                $0.port = deployment.spec.port
-            }
-            return [.probe(generation: generation, address: launched.attachment.address, port: deployment.spec.port)]
-        } catch {
-            context.logger.error("start failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
-            return fail(.startError, "starting: \(error)", retry: true)
-        }
-    }
-
-    private func probed(ready: Bool) async -> [FollowUp] {
-        if ready {
-            update {
-                $0.phase = .running
-                $0.reason = nil
-                $0.message = nil
-                $0.startedAt = Date()
-            }
-            return []
-        }
-        // Not listening in time: treated as a crash, so it is restarted with back-off.
-        let port = deployment.spec.port
-        try? await context.containerd.killTask(containerID: runtimeID, signal: SIGKILL, all: true)
-        return await exited(code: nil, forcedReason: (.notReady, "did not accept connections on port \(port) within \(context.configuration.readinessTimeout)"))
-    }
-
-    // MARK: - Exits
-
-    private func handle(_ event: ContainerdEvent) async -> [FollowUp] {
+    private func handle(_ event: ContainerdEvent) -> [RevisionLifecycle.Action] {
         switch event {
         case .taskOOM:
             oomKilled = true
             return []
         case .taskExit(_, let execID, let pid, let exitStatus, _):
-            guard execID.isEmpty, pid == taskPid, wantsRunning else { return [] }
-            return await exited(code: Int32(bitPattern: exitStatus), forcedReason: nil)
+            guard execID.isEmpty else { return [] }
+            guard pid == lifecycle.pid else {
+                lifecycle.taskExitedDuringLaunch(pid: pid, exitDescription(code: Int32(bitPattern: exitStatus)))
+                return []
+            }
+            return lifecycle.taskExited(pid: pid, exitDescription(code: Int32(bitPattern: exitStatus)))
         default:
             return []
         }
     }
 
-    /// The task ended on its own: say why, clean up the task, and restart after the back-off.
-    private func exited(code: Int32?, forcedReason: (RuntimeStatus.Reason, String)?) async -> [FollowUp] {
-        generation += 1
-        let uptime = taskStartedAt.map { ContinuousClock.now - $0 } ?? .zero
-        taskPid = nil
-        taskStartedAt = nil
-        // Before the task is deleted: its cgroup still holds the OOM count.
-        let (reason, detail) = forcedReason ?? exitReason(code: code)
-        do {
-            try await context.containerd.deleteTask(containerID: runtimeID)
-        } catch let error as ContainerdError where error.code == .notFound {
-        } catch {
-            context.logger.warning("deleting exited task failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
+    private func apply(_ result: OperationResult) -> [RevisionLifecycle.Action] {
+        switch result {
+        case .adopted(let op, let found):
+            operations[op] = nil
+            return lifecycle.adopted(op, found)
+        case .pulled(let op, let image):
+            operations[op] = nil
+            guard lifecycle.state == .pulling(op) else { return [] }
+            resolvedImage = image
+            return lifecycle.pulled(op, digest: image.digest.description)
+        case .pullFailed(let op, let failure):
+            operations[op] = nil
+            return lifecycle.pullFailed(op, failure)
+        case .launched(let op, let pid, let attachment, let failure):
+            operations[op] = nil
+            return lifecycle.launched(op, pid: pid, address: attachment?.address, failure: failure)
+        case .probed(let op, let ready):
+            operations[op] = nil
+            return lifecycle.probed(op, ready: ready, timeout: context.configuration.readinessTimeout, now: .now)
+        case .paused(let op, let ok):
+            operations[op] = nil
+            return lifecycle.pauseEnded(op, ok: ok)
+        case .resumed(let op, let ok):
+            operations[op] = nil
+            return lifecycle.resumeEnded(op, ok: ok)
+        case .stopped(let op):
+            operations[op] = nil
+            return lifecycle.stopEnded(op)
+        case .cleanedUp(let op):
+            operations[op] = nil
+            return lifecycle.cleanedUp(op, now: .now)
+        case .removed(let op, let error):
+            operations[op] = nil
+            removalError = error
+            return lifecycle.removed(op, failure: error.map { "\($0)" })
+        case .timer(let op):
+            operations[op] = nil
+            return lifecycle.timerFired(op)
+        case .checked(let pid, let gone, let exitStatus):
+            guard gone, pid == lifecycle.pid else { return [] }
+            return lifecycle.taskExited(pid: pid, exitDescription(code: exitStatus.map { Int32(bitPattern: $0) }))
         }
-        let delay = backoff.delay(afterRunOf: uptime)
-        let restarts = backoff.restarts
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        update {
-            $0.phase = .failed
-            $0.pid = nil
-            $0.lastExitCode = code
-            $0.restarts = restarts
-            if restarts > 1 {
-                $0.reason = .crashLoop
-                $0.message = "crash loop: \(detail); restarted \(restarts - 1) times, next start in \(String(format: "%g", seconds)) s"
-            } else {
-                $0.reason = reason
-                $0.message = "\(detail); restarting in \(String(format: "%g", seconds)) s"
-            }
-        }
-        return [.after(delay, .retry(generation: generation))]
     }
 
-    private func exitReason(code: Int32?) -> (RuntimeStatus.Reason, String) {
+    // MARK: - Carrying actions out
+
+    private func carryOut(_ action: RevisionLifecycle.Action) {
+        switch action {
+        case .adopt(let op):
+            spawn(op) { s in .adopted(op, await s.findTask()) }
+        case .pull(let op):
+            spawn(op) { s in await s.pull(op) }
+        case .launch(let op):
+            oomKilled = false
+            spawn(op) { s in await s.launch(op) }
+        case .probe(let op, let address, let port):
+            let probe = context.probe
+            let timeout = context.configuration.readinessTimeout
+            spawn(op) { _ in .probed(op, ready: await probe.wait(address: address, port: port, timeout: timeout)) }
+        case .pause(let op):
+            let (client, id) = (context.containerd, runtimeID)
+            spawn(op) { s in .paused(op, ok: await s.attempt("pause") { try await client.pauseTask(containerID: id) }) }
+        case .resume(let op):
+            let (client, id) = (context.containerd, runtimeID)
+            spawn(op) { s in .resumed(op, ok: await s.attempt("resume") { try await client.resumeTask(containerID: id) }) }
+        case .stop(let op):
+            let (resources, grace) = (launcher.resources, context.configuration.stopGracePeriod)
+            spawn(op) { s in
+                _ = await s.attempt("stop") { try await resources.stopTask(grace: grace) }
+                await resources.release()
+                return .stopped(op)
+            }
+        case .cleanUp(let op, let kill):
+            let (resources, client, id) = (launcher.resources, context.containerd, runtimeID)
+            spawn(op) { s in
+                _ = await s.attempt("deleting the ended task") {
+                    if kill { return try await resources.stopTask(grace: .zero) }
+                    do { try await client.deleteTask(containerID: id) } catch let error as ContainerdError where error.code == .notFound {}
+                }
+                return .cleanedUp(op)
+            }
+        case .remove(let op):
+            let (resources, grace) = (launcher.resources, context.configuration.stopGracePeriod)
+            spawn(op) { _ in
+                do {
+                    try await resources.removeAll(grace: grace)
+                    return .removed(op, nil)
+                } catch {
+                    return .removed(op, error)
+                }
+            }
+        case .timer(let op, let delay):
+            spawn(op) { _ in
+                try? await Task.sleep(for: delay)
+                return Task.isCancelled ? nil : .timer(op)
+            }
+        case .cancel(let op):
+            operations.removeValue(forKey: op)?.cancel()
+        case .check(let pid):
+            let (client, id) = (context.containerd, runtimeID)
+            spawn(nil) { _ in
+                guard let task = try? await client.task(containerID: id) else { return .checked(pid: pid, gone: true, exitStatus: nil) }
+                let alive = task.pid == pid && (task.status == .running || task.status == .paused || task.status == .pausing)
+                return .checked(pid: pid, gone: !alive, exitStatus: alive ? nil : task.exitStatus)
+            }
+        case .reply(let id, let answer):
+            reply(id, answer)
+        }
+    }
+
+    /// Runs `work` beside the queue; what it returns comes back through the queue, in order
+    /// with the intents that came meanwhile.
+    private func spawn(_ op: Int?, _ work: @escaping @Sendable (TaskSupervisor) async -> OperationResult?) {
+        let task = Task {
+            if let result = await work(self) { self.send(.result(result)) }
+        }
+        if let op { operations[op] = task }
+    }
+
+    private func reply(_ id: Waiter, _ answer: RevisionLifecycle.Answer) {
+        guard let reply = replies.removeValue(forKey: id) else { return }
+        switch (reply, answer) {
+        case (.void(let done), _):
+            done.resume()
+        case (.bool(let done), .accepted(let ok)):
+            done.resume(returning: ok)
+        case (.bool(let done), _):
+            done.resume(returning: false)
+        case (.wake(let done), .accepted(false)):
+            done.resume(returning: (lifecycle.status, false))
+        case (.wake(let done), _):
+            done.resume(returning: (lifecycle.status, true))
+        case (.delete(let done), .failed(let message)):
+            done.resume(throwing: removalError ?? RuntimeError.storage(message))
+        case (.delete(let done), _):
+            done.resume()
+        }
+    }
+
+    // MARK: - Operations (off the actor's queue)
+
+    private nonisolated func findTask() async -> RevisionLifecycle.FoundTask? {
+        guard let task = try? await context.containerd.task(containerID: deployment.runtimeID),
+              task.status == .running || task.status == .paused,
+              let recorded = try? context.network.attachment(containerID: deployment.runtimeID)
+        else { return nil }
+        return .init(pid: task.pid, address: recorded.address, paused: task.status == .paused)
+    }
+
+    private func pull(_ op: Int) async -> OperationResult {
+        let reference: ImageReference
+        do {
+            reference = try ImageReference(parsing: deployment.spec.image)
+        } catch {
+            return .pullFailed(op, .permanent("\(error)"))
+        }
+        let (puller, resolved, limit) = (context.puller, resolvedImage, context.configuration.pullTimeout)
+        do {
+            let image = try await withDeadline(limit, timedOut: { RuntimeError.timeout("no answer within \(limit)") }) {
+                try await puller.imageForStart(reference, resolved: resolved)
+            }
+            return .pulled(op, image)
+        } catch {
+            return .pullFailed(op, .retryable(PullError.statusText(error)))
+        }
+    }
+
+    /// Unlike a pull, a launch that is cancelled (a delete) or runs past its deadline is waited
+    /// for until it has noticed: it makes the task, the address and the mounts, and the removal
+    /// that follows must find them all. Its containerd calls end at once when cancelled; a CNI
+    /// plugin runs to its own timeout.
+    private func launch(_ op: Int) async -> OperationResult {
+        guard let image = resolvedImage else { return .launched(op, pid: nil, attachment: nil, failure: "no image") }
+        let (launcher, limit) = (launcher, context.configuration.startTimeout)
+        let work = Task { try await launcher.launch(image: image) }
+        let deadline = Task {
+            try await Task.sleep(for: limit)
+            work.cancel()
+        }
+        let started = ContinuousClock.now
+        let result = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
+        deadline.cancel()
+        switch result {
+        case .success(let launched):
+            return .launched(op, pid: launched.pid, attachment: launched.attachment, failure: nil)
+        case .failure(let error):
+            let timedOut = ContinuousClock.now - started >= limit
+            let failure = timedOut ? "not started within \(limit)" : "\(error)"
+            context.logger.error("start failed", metadata: ["container": "\(runtimeID)", "error": "\(failure)"])
+            return .launched(op, pid: nil, attachment: nil, failure: failure)
+        }
+    }
+
+    /// Whether `work` succeeded; a failure is logged.
+    private nonisolated func attempt(_ what: String, _ work: @Sendable () async throws -> Void) async -> Bool {
+        do {
+            try await work()
+            return true
+        } catch {
+            context.logger.warning("\(what) failed", metadata: ["container": "\(deployment.runtimeID)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    // MARK: - Why a task ended
+
+    private func exitDescription(code: Int32?) -> RevisionLifecycle.Exit {
         if oomKilled || cgroupReportsOOM() {
-            return (.oomKilled, "OOM killed: the container used more than its memory limit (\(deployment.spec.memory))")
+            return .init(code: code, reason: .oomKilled,
+                         detail: "OOM killed: the container used more than its memory limit (\(deployment.spec.memory))")
         }
         if context.storage(runtimeID).isFull() {
-            return (.ephemeralStorageExceeded, "ephemeral storage exceeded: the container filled its \(deployment.spec.ephemeralStorage) of disk")
+            return .init(code: code, reason: .ephemeralStorageExceeded,
+                         detail: "ephemeral storage exceeded: the container filled its \(deployment.spec.ephemeralStorage) of disk")
         }
         var detail = "exited with code \(code.map(String.init) ?? "unknown")"
         let lines = (try? context.logs.tail(containerID: runtimeID, lines: 5)) ?? []
         if !lines.isEmpty {
             detail += "; last log lines: " + lines.map(\.text).joined(separator: " | ")
         }
-        return (.exited, detail)
+        return .init(code: code, reason: .exited, detail: detail)
     }
 
     private func cgroupReportsOOM() -> Bool {
         let reader = CgroupReader()
         guard let stats = try? reader.stats(cgroupsPath: SpecAssembly.cgroupsPath(runtimeID)) else { return false }
         return stats.oomKillCount > 0
-    }
-
-    // MARK: - Pausing
-
-    private func pause() async -> Bool {
-        guard status.phase == .running else { return false }
-        do {
-            try await context.containerd.pauseTask(containerID: runtimeID)
-            update { $0.phase = .paused }
-            return true
-        } catch {
-            context.logger.warning("pause failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
-            return false
-        }
-    }
-
-    private func resume() async -> Bool {
-        guard status.phase == .paused else { return status.phase == .running }
-        do {
-            try await context.containerd.resumeTask(containerID: runtimeID)
-            update { $0.phase = .running }
-            return true
-        } catch {
-            context.logger.warning("resume failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
-            return false
-        }
-    }
-
-    // MARK: - Stopping and recovering
-
-    private func stop() async {
-        do {
-            try await launcher.resources.stopTask(grace: context.configuration.stopGracePeriod)
-        } catch {
-            context.logger.warning("stop failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
-        }
-        taskPid = nil
-        taskStartedAt = nil
-        await launcher.resources.release()
-        attachment = nil
-        update {
-            $0.phase = .stopped
-            $0.reason = nil
-            $0.message = nil
-            $0.pid = nil
-            $0.address = nil
-        }
-    }
-
-    /// A task a previous berthd left running is adopted as it is: same process, same address.
-    private func adoptRunningTask() async -> [FollowUp]? {
-        guard let task = try? await context.containerd.task(containerID: runtimeID),
-              task.status == .running || task.status == .paused,
-              let recorded = try? context.network.attachment(containerID: runtimeID)
-        else { return nil }
-        taskPid = task.pid
-        taskStartedAt = .now
-        attachment = recorded
-        // A frozen task cannot answer a probe; it stays paused until a request wakes it.
-        let paused = task.status == .paused
-        update {
-            $0.phase = paused ? .paused : .starting
-            $0.pid = task.pid
-            $0.address = recorded.address
-            $0.port = deployment.spec.port
-        }
-        return paused ? [] : [.probe(generation: generation, address: recorded.address, port: deployment.spec.port)]
-    }
-
-    /// After containerd restarted or events may have been lost: a task that ended unseen is
-    /// handled as an exit.
-    private func reconcile() async -> [FollowUp] {
-        guard wantsRunning, let pid = taskPid else { return [] }
-        guard let task = try? await context.containerd.task(containerID: runtimeID) else {
-            return await exited(code: nil, forcedReason: nil)
-        }
-        if task.pid == pid, task.status == .running || task.status == .paused { return [] }
-        return await exited(code: Int32(bitPattern: task.exitStatus), forcedReason: nil)
-    }
-
-    // MARK: - Status
-
-    private func fail(_ reason: RuntimeStatus.Reason, _ message: String, retry: Bool) -> [FollowUp] {
-        generation += 1
-        var followUps: [FollowUp] = []
-        var text = message
-        if retry {
-            let delay = backoff.delay(afterRunOf: .zero)
-            followUps.append(.after(delay, .retry(generation: generation)))
-            text += "; retrying in \(delay)"
-        }
-        update {
-            $0.phase = .failed
-            $0.reason = reason
-            $0.message = text
-            $0.pid = nil
-        }
-        return followUps
-    }
-
-    private func update(_ change: (inout RuntimeStatus) -> Void) {
-        change(&status)
-        publish(status)
     }
 }
