@@ -29,8 +29,13 @@ struct EphemeralStorage: Sendable {
     /// woken container finds the files it wrote. The container's folders are 0700 and the
     /// image 0600: only root reads what a tenant wrote.
     func prepare(bytes: Int64) async throws {
-        if Self.isMountPoint(mountPoint) { return }
         let fileManager = FileManager.default
+        if Self.isMountPoint(mountPoint) {
+            // Mounted by a berthd killed before it made the layer's folders: make them now.
+            try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
+            try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+            return
+        }
         try fileManager.createDirectory(atPath: mountPoint, withIntermediateDirectories: true,
                                         attributes: [.posixPermissions: 0o700])
         if !fileManager.fileExists(atPath: imagePath) {
