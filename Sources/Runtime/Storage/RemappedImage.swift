@@ -130,7 +130,11 @@ public struct RemappedImage: Sendable {
 
     static func unmountIfMounted(_ target: String) throws {
         guard EphemeralStorage.isMountPoint(target) else { return }
-        guard umount2(target, 0) == 0 else {
+        if umount2(target, 0) == 0 { return }
+        // Busy (a scan of the tree still closing its last descriptors, seen while containerd
+        // restarted): nothing of Berth uses the scratch mount once the shift is done, so it is
+        // detached now and freed by the kernel when the last reference goes.
+        guard errno == EBUSY, umount2(target, Int32(MNT_DETACH)) == 0 else {
             throw RuntimeError.storage("unmounting \(target): \(String(cString: strerror(errno)))")
         }
     }
