@@ -171,7 +171,7 @@ let package = Package(
         .target(
             name: "Traffic",
             dependencies: [
-                "Proxy", "Runtime", "Store", "BerthModel",
+                "Proxy", "Reconciler", "Runtime", "Store", "BerthModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -232,7 +232,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OCI",
+                "OCI", "HostProcess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

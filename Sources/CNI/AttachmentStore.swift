@@ -17,6 +17,13 @@ struct AttachmentRecord: Codable, Sendable, Equatable {
     /// The identity of the node that attached it (`berth.node`); nil in records written before
     /// identities existed.
     var node: String? = nil
+    /// Written before a detach's DEL: a berthd killed between the DEL and the namespace's
+    /// removal leaves a namespace without interfaces, which must never be reused. nil (false) in
+    /// records of earlier versions.
+    var detaching: Bool? = nil
+
+    /// Every ADD returned and no detach began: the namespace is usable.
+    var isComplete: Bool { detaching != true && networks.allSatisfy { $0.result != nil } }
 }
 
 struct AttachmentStore: Sendable {
@@ -36,10 +43,14 @@ struct AttachmentStore: Sendable {
         }
     }
 
-    /// Written to a temporary file and renamed, so a crash leaves the old record or the new one.
-    /// Not fsynced: the namespaces and NAT rules it describes do not survive a reboot either.
+    /// Written to `<id>.json.partial` and renamed, so a crash leaves the old record or the new
+    /// one, and a partial file of a known name (``removePartialWrites()``; Foundation's atomic
+    /// write would leave a temporary of its own naming). One writer per id: the caller holds the
+    /// container's lock. Not fsynced: the namespaces and NAT rules it describes do not survive a
+    /// reboot either.
     func save(_ record: AttachmentRecord) throws(CNINetworkError) {
         let file = path(record.containerID)
+        let partial = file + Self.partialSuffix
         var record = record
         record.node = record.node ?? node
         do {
@@ -47,9 +58,25 @@ struct AttachmentStore: Sendable {
                                                     attributes: [.posixPermissions: 0o700])
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try encoder.encode(record).write(to: URL(fileURLWithPath: file), options: .atomic)
+            try encoder.encode(record).write(to: URL(fileURLWithPath: partial))
         } catch {
             throw .storage(path: file, reason: "cannot write: \(error)")
+        }
+        if rename(partial, file) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(partial)
+            throw .storage(path: file, reason: "cannot write: \(reason)")
+        }
+    }
+
+    static let partialSuffix = ".partial"
+
+    /// Records a killed berthd was writing: the rename never happened, so the record before
+    /// (or none) is the one that counts.
+    func removePartialWrites() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names where name.hasSuffix(".json" + Self.partialSuffix) {
+            unlink(directory + "/" + name)
         }
     }
 

@@ -32,6 +32,7 @@ public final class CNINetwork: Sendable {
         self.executor = executor
         namespaces = NetworkNamespaces(directory: configuration.netnsDirectory)
         store = AttachmentStore(directory: configuration.resultsDirectory, node: configuration.nodeIdentity)
+        store.removePartialWrites()
         masquerade = MasqueradeCleanup(logger: logger)
         mainList = try configuration.conflistValue()
         loopbackList = try configuration.loopbackConflistValue()
@@ -74,7 +75,12 @@ public final class CNINetwork: Sendable {
         try Self.validate(containerID)
         try await locks.withLock(containerID) {
             let started = ContinuousClock.now
-            let record = loadForCleanup(containerID)
+            var record = loadForCleanup(containerID)
+            if var marked = record, marked.detaching != true {
+                marked.detaching = true
+                try store.save(marked)
+                record = marked
+            }
             // The recorded path: the netns directory may have been configured differently then.
             let path = record?.netnsPath ?? netnsPath(containerID: containerID)
             try await deleteNetworks(containerID, record: record, path: path)
@@ -108,8 +114,9 @@ public final class CNINetwork: Sendable {
     /// The attachment recorded for a container, nil when there is none.
     public func attachment(containerID: String) throws -> NetworkAttachment? {
         try Self.validate(containerID)
-        // A record without results is an attach that never finished: nothing to use.
-        guard let record = try store.load(containerID), record.networks.allSatisfy({ $0.result != nil }) else { return nil }
+        // A record without results is an attach that never finished, and one marked detaching
+        // a detach cut short: nothing to use.
+        guard let record = try store.load(containerID), record.isComplete else { return nil }
         return try attachment(from: record)
     }
 
@@ -127,7 +134,7 @@ public final class CNINetwork: Sendable {
     /// refused with a ``BridgeAddressConflict``. Run it before ``ensurePolicy(resolvers:)``, so
     /// the policy is built for the address the bridge ends up with.
     ///
-    /// A record of an attach that never finished does not count: that is what every create left
+    /// A record of an attach that never finished (or of a detach cut short) does not count: that is what every create left
     /// while the bridge plugin refused the bridge (its DEL had already removed the veth, and a
     /// veth still there counts as a port). An unreadable record counts.
     public func ensureBridgeAddress() async throws {
@@ -135,7 +142,7 @@ public final class CNINetwork: Sendable {
         let subnet = try IPv4Network(cidr: configuration.subnet)
         let finished = try attachedContainerIDs().filter { id in
             guard let record = try? store.load(id) else { return true }
-            return record.networks.allSatisfy { $0.result != nil }
+            return record.isComplete
         }
         let state = BridgeLink.state(bridge: bridge, records: finished.count)
         switch BridgeAddressPlan.decide(bridge: bridge, subnet: subnet, state: state) {

@@ -72,7 +72,7 @@ struct ConvergeQueue: Sendable {
         if entries[id]?.busy != true { entries[id] = nil }
     }
 
-    func delay(afterFailures failures: Int) -> Duration {
+    private func delay(afterFailures failures: Int) -> Duration {
         var delay = initialDelay
         for _ in 1..<max(failures, 1) {
             delay *= 2

@@ -64,7 +64,7 @@ public final class Reconciler: Service, Sendable {
     public var isRecovered: Bool { recovered.load(ordering: .acquiring) }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.syncStatuses() }
                 group.addTask {
@@ -88,34 +88,28 @@ public final class Reconciler: Service, Sendable {
         while !Task.isCancelled {
             let pass = Task { try await self.converge(containerID) }
             passes.withLock { $0[containerID] = pass }
-            let succeeded: Bool
+            var failure: (any Error)?
             do {
                 // The pass is this worker's: cancelled with it (berthd stopping) or by `apply`.
                 try await withTaskCancellationHandler { try await pass.value } onCancel: { pass.cancel() }
-                succeeded = true
             } catch is CancellationError {
                 // Superseded by a newer intent, which queued the next pass.
-                succeeded = true
             } catch {
-                succeeded = false
-                reportFailure(containerID, error)
+                failure = error
             }
             passes.withLock { if $0[containerID] == pass { $0[containerID] = nil } }
-            let (again, retryIn) = queue.withLock { $0.finished(containerID, succeeded: succeeded, now: .now) }
-            if let retryIn {
-                logger.warning("converging failed; retrying", metadata: ["container": "\(containerID)", "in": "\(retryIn)"])
-            }
+            let (again, retryIn) = queue.withLock { $0.finished(containerID, succeeded: failure == nil, now: .now) }
+            if let failure, let retryIn { reportFailure(containerID, failure, retryIn: retryIn) }
             if !again { return }
         }
     }
 
     /// A failed pass: the container's status says what went wrong and that it is retried.
-    private func reportFailure(_ containerID: String, _ error: any Error) {
-        logger.error("converging failed", metadata: ["container": "\(containerID)", "error": "\(error)"])
+    private func reportFailure(_ containerID: String, _ error: any Error, retryIn: Duration) {
+        logger.error("converging failed; retrying", metadata: ["container": "\(containerID)", "error": "\(error)", "in": "\(retryIn)"])
         guard let container = try? database.container(id: containerID), container.phase != .deleting else { return }
-        let delay = queue.withLock { $0.delay(afterFailures: ($0.entries[containerID]?.failures ?? 0) + 1) }
         try? database.setStatus(containerID: containerID, phase: container.phase,
-                                message: "\(error); retrying in \(delay)")
+                                message: "\(error); retrying in \(retryIn)")
     }
 
     /// Retries failed passes when their back-off ends, and re-checks every container (and every
@@ -175,12 +169,8 @@ public final class Reconciler: Service, Sendable {
         }
     }
 
-    /// What the runtime runs for a revision: decided here, from the store, so the runtime never
-    /// reads the store mid-launch.
     func deployment(_ container: StoredContainer, _ revision: StoredRevision) throws -> RevisionDeployment {
-        let gpus = revision.spec.gpu > 0 ? try database.gpuDevices(containerID: container.id, revision: revision.number) : []
-        return RevisionDeployment(containerID: container.id, name: container.name, revision: revision.number, spec: revision.spec,
-                                  gpuDevices: gpus)
+        try RevisionDeployment(container, revision, gpusFrom: database)
     }
 }
 

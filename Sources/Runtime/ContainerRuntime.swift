@@ -33,7 +33,7 @@ public final class ContainerRuntime: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.monitorEvents() }
                 for await supervisor in added {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Proxy
+import Reconciler
 import Runtime
 import ServiceLifecycle
 import Store
@@ -117,8 +118,10 @@ public final class TrafficController: RouteTable, Service, Sendable {
             // the first to supervise it (an idle revision after a restart, or a request before
             // the reconciler's first pass), and the runtime does not read the store.
             if deployment.spec.gpu > 0, deployment.gpuDevices.isEmpty {
+                // The host's serving revision now (a rollout may have moved it since the lookup).
+                guard let entry = routes.entry(for: label), entry.container.id == deployment.containerID else { return .notFound }
                 do {
-                    deployment.gpuDevices = try database.gpuDevices(containerID: deployment.containerID, revision: deployment.revision)
+                    deployment = try RevisionDeployment(entry.container, entry.serving, gpusFrom: database)
                 } catch {
                     return .failed("the GPUs of \(deployment.name) could not be read: \(error)")
                 }

@@ -120,8 +120,12 @@ final class CNINetworkTests: CNITestCase {
     func testRestartedNetworkReadoptsAndDetaches() async throws {
         let id = makeContainerID()
         let attachment = try await network.attach(containerID: id)
+        // A record a killed berthd was writing when it died: dropped at the next start.
+        let partial = configuration.resultsDirectory + "/\(id)-killed.json.partial"
+        XCTAssertTrue(FileManager.default.createFile(atPath: partial, contents: Data("{".utf8)))
 
         let restarted = try CNINetwork(configuration: configuration)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partial))
         XCTAssertEqual(try restarted.attachment(containerID: id), attachment)
         XCTAssertTrue(try restarted.attachedContainerIDs().contains(id))
         try await restarted.check(containerID: id)
@@ -150,6 +154,28 @@ final class CNINetworkTests: CNITestCase {
         _ = FileManager.default.createFile(atPath: first.netnsPath, contents: nil)
         let third = try await network.attach(containerID: id)
         XCTAssertTrue(try inNamespace(id, ["ip", "-4", "addr", "show", "eth0"]).contains(third.address))
+        try await network.detach(containerID: id)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: first.netnsPath))
+        XCTAssertEqual(reservedAddresses(), [])
+    }
+
+    /// A berthd killed between a detach's DEL and the namespace's removal: the record is marked
+    /// detaching before the DEL, so the empty namespace is not handed out again as attached.
+    func testDetachCutShortAfterItsDelIsNotReused() async throws {
+        let id = makeContainerID()
+        let first = try await network.attach(containerID: id)
+        let recordPath = configuration.resultsDirectory + "/\(id).json"
+        var record = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: recordPath))) as! [String: Any]
+        record["detaching"] = true
+        try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: recordPath))
+        // What the DEL did before the kill: eth0 is gone, the namespace stays.
+        _ = try inNamespace(id, ["ip", "link", "delete", "eth0"])
+        XCTAssertNil(try network.attachment(containerID: id), "a detach cut short was offered as an attachment")
+
+        let second = try await network.attach(containerID: id)
+        XCTAssertEqual(second.netnsPath, first.netnsPath)
+        XCTAssertTrue(try inNamespace(id, ["ip", "-4", "addr", "show", "eth0"]).contains(second.address))
+        XCTAssertEqual(try network.attachment(containerID: id), second)
         try await network.detach(containerID: id)
         XCTAssertFalse(FileManager.default.fileExists(atPath: first.netnsPath))
         XCTAssertEqual(reservedAddresses(), [])

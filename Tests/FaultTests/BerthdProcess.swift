@@ -95,6 +95,21 @@ final class BerthdProcess: @unchecked Sendable {
         return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
     }
 
+    /// The log's size now, for `logLines(since:)`.
+    func logLength() -> UInt64 {
+        ((try? FileManager.default.attributesOfItem(atPath: logFile))?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    /// What berthd logged since `offset` (its last `lines` lines, API reads left out): what a failed
+    /// step's report shows.
+    func logLines(since offset: UInt64, lines: Int = 80) -> String {
+        guard let handle = FileHandle(forReadingAtPath: logFile) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(separator: "\n").filter { !$0.contains("[API] GET") }.suffix(lines).joined(separator: "\n")
+    }
+
     /// berthd's resident set, in bytes.
     var rss: Int {
         guard let process, process.isRunning,

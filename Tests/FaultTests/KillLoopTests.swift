@@ -29,19 +29,15 @@ final class KillLoopTests: XCTestCase {
         var delay: Int
         /// The step's API call got its answer before the kill.
         var answered: Bool
+        /// Where berthd's log stood when the iteration began.
+        var logStart: UInt64
         var failure: String?
         /// Objects this iteration newly found leaked (or missing from the baseline).
         var leaked = 0
     }
 
     static let iterations = 50
-    /// Known open bugs (issue 10), seed 20261202: a kill during a stop's grace period can leave
-    /// the woken container "waiting for port" for longer than the 45 s this loop allows
-    /// (iterations 8 and 48), and a kill within ~200 ms of a PUT can leave the new revision not
-    /// rolled out within them (iteration 21). Until they are fixed the update and stop steps run
-    /// only with BERTH_FAULT_ALL_STEPS=1, so that .ci/run keeps gating on the other three.
-    static let steps: [Step] = ProcessInfo.processInfo.environment["BERTH_FAULT_ALL_STEPS"] == "1"
-        ? Step.allCases : Step.allCases.filter { $0 != .stop && $0 != .update }
+    static let steps = Step.allCases
     static let page = "fault\n"
     /// Keeps the suite bounded in .ci/run: iterations left when this is spent are failures.
     static let budget = Duration.seconds(300)
@@ -91,7 +87,8 @@ final class KillLoopTests: XCTestCase {
             }
             let step = Self.steps[iteration % Self.steps.count]
             let delay = Int.random(in: step.delays, using: &random)
-            var outcome = Outcome(iteration: iteration, step: step, delay: delay, answered: false)
+            var outcome = Outcome(iteration: iteration, step: step, delay: delay, answered: false,
+                                  logStart: berthd.logLength())
             do {
                 if current == nil, step != .create {
                     try await createUnkilled(berthd, spec: spec("fault-\(iteration)"), token: token)
@@ -112,6 +109,7 @@ final class KillLoopTests: XCTestCase {
             }
             if let failure = outcome.failure {
                 print("FaultTests: iteration \(iteration) \(step.rawValue) kill at \(delay) ms FAILED: \(failure)")
+                print("FaultTests: berthd's log for it:\n\(berthd.logLines(since: outcome.logStart))")
             }
             outcomes.append(outcome)
         }
@@ -247,9 +245,6 @@ final class KillLoopTests: XCTestCase {
 
     private func report(_ outcomes: [Outcome], seed: UInt64, elapsed: Duration) {
         print("FaultTests.KillLoopTests: \(outcomes.count) iterations in \(elapsed), seed \(seed)")
-        if Self.steps.count < Step.allCases.count {
-            print("  update, stop: not run (known open bugs; BERTH_FAULT_ALL_STEPS=1 runs them)")
-        }
         for step in Self.steps {
             let mine = outcomes.filter { $0.step == step }
             let answered = mine.filter(\.answered).count

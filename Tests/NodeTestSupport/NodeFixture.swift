@@ -37,10 +37,11 @@ public final class NodeFixture: @unchecked Sendable {
         // Unique per process and fixture, and cleared first: a bridge left behind by an earlier
         // run with another subnet would make the CNI bridge plugin refuse every ADD. 10.160–179
         // stays clear of the CNI tests' fixed 10.201.0.0/24 (whose bridge stays) and of the
-        // runtime tests' 10.180–199: an overlapping route sends probes to the wrong bridge.
+        // runtime tests' 10.180–199, and the subnet is one no route covers yet: an overlapping
+        // route sends probes to the wrong bridge.
         configuration.cniBridge = "bapi\(getpid() % 100_000)n\(n % 1000)"
-        configuration.cniSubnet = "10.\(160 + Int(getpid() % 20)).\(n % 256).0/24"
         _ = try? runCommand("/sbin/ip", ["link", "delete", configuration.cniBridge])
+        configuration.cniSubnet = TestSubnet.free(secondOctets: 160..<180, preferred: Int(getpid() % 20) * 256 + n % 256)
         configuration.apiListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
         configuration.proxyListen = try ListenAddress(parsing: "127.0.0.1:\(try Self.freePort())")
         // Scale to zero only where a test asks for it.

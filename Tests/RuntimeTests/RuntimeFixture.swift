@@ -39,13 +39,14 @@ final class RuntimeFixture: @unchecked Sendable {
         namespace = "berth-rt-\(suffix)"
         dataDirectory = try env.makeTemporaryDirectory("runtime")
         self.socket = socket ?? env.containerdSocket
+        let bridge = "brt\(getpid() % 100_000)n\(n % 1000)"
+        _ = try? runCommand("/sbin/ip", ["link", "delete", bridge])
         network = CNIConfiguration(
             networkName: "berth-rt-\(suffix)",
-            bridge: "brt\(getpid() % 100_000)n\(n % 1000)",
-            subnet: "10.\(180 + Int(getpid() % 20)).\(n % 256).0/24",
+            bridge: bridge,
+            subnet: TestSubnet.free(secondOctets: 180..<200, preferred: Int(getpid() % 20) * 256 + n % 256),
             ipamDataDirectory: dataDirectory + "/cni",
             netnsDirectory: "/run/berth-test-netns/\(suffix)")
-        _ = try? runCommand("/sbin/ip", ["link", "delete", network.bridge])
     }
 
     func configuration() -> RuntimeConfiguration {

@@ -1,4 +1,5 @@
 import Foundation
+import HostProcess
 
 /// A command that exited with a non-zero status or was killed by a signal.
 public struct CommandError: Error, CustomStringConvertible, Sendable {
@@ -15,43 +16,23 @@ public struct CommandError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Runs a command, returns stdout; throws with stderr in the message on non-zero exit.
-/// `environment`, when given, is added to (and overrides) this process's environment.
+/// Runs a command, returns stdout; throws with stderr in the message on non-zero exit, or when
+/// it runs past `timeout` (it is then killed). `environment`, when given, is added to (and
+/// overrides) this process's environment. Berth's own runner (HostProcess) does the work.
 @discardableResult
-public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try resolveExecutable(executable))
-    process.arguments = arguments
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                       timeout: Duration = .seconds(300)) throws -> String {
+    let merged = environment.map { extra in
+        ProcessInfo.processInfo.environment.merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }
     }
-    let stdout = Pipe()
-    let stderr = Pipe()
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = stdout
-    process.standardError = stderr
-    try process.run()
-
-    // Drain stderr on its own thread: a command that fills one pipe while we block reading the
-    // other would otherwise never exit.
-    let errorOutput = LockedValue(Data())
-    let errorReader = stderr.fileHandleForReading
-    let drained = DispatchSemaphore(value: 0)
-    Thread {
-        errorOutput.set(errorReader.readDataToEndOfFile())
-        drained.signal()
-    }.start()
-    let output = stdout.fileHandleForReading.readDataToEndOfFile()
-    drained.wait()
-    process.waitUntilExit()
-
-    let outputText = String(decoding: output, as: UTF8.self)
-    guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-        throw CommandError(command: [executable] + arguments, status: process.terminationStatus,
-                           signaled: process.terminationReason == .uncaughtSignal,
-                           stdout: outputText, stderr: String(decoding: errorOutput.get(), as: UTF8.self))
+    let output = try HostProcess.runBlocking(try resolveExecutable(executable), arguments: arguments,
+                                             environment: merged, timeout: timeout)
+    guard output.succeeded else {
+        let stderr = output.timedOut ? "timed out after \(timeout)\n" + output.stderrText : output.stderrText
+        throw CommandError(command: [executable] + arguments, status: output.exitStatus ?? output.signal ?? -1,
+                           signaled: output.exitStatus == nil, stdout: output.stdoutText, stderr: stderr)
     }
-    return outputText
+    return output.stdoutText
 }
 
 /// The full path of `name`, searched on PATH and then the sbin folders a non-login root shell
@@ -74,14 +55,4 @@ func onBlockingThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try body() }) }.start()
     }
-}
-
-final class LockedValue<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func get() -> Value { lock.withLock { value } }
-    func set(_ newValue: Value) { lock.withLock { value = newValue } }
 }

@@ -216,3 +216,22 @@ struct CgroupListings {
         return lines
     }
 }
+
+/// containerd shims serving the namespace: "shim <id>". A shim whose task containerd no longer
+/// lists (a Tasks.Delete cut short) is only seen here; it keeps its process and its id taken.
+struct ShimListings {
+    let namespace: String
+
+    func lines() -> [String] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.filter { $0.allSatisfy(\.isNumber) }.compactMap { pid -> String? in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard let program = arguments.first, program.hasSuffix("containerd-shim-runc-v2"),
+                  let n = arguments.firstIndex(of: "-namespace"), n + 1 < arguments.count, arguments[n + 1] == namespace,
+                  let i = arguments.firstIndex(of: "-id"), i + 1 < arguments.count
+            else { return nil }
+            return "shim \(arguments[i + 1])"
+        }
+    }
+}

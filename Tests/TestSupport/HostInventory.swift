@@ -61,6 +61,7 @@ public struct HostInventory: Equatable, Sendable, CustomStringConvertible {
         listings["ctr.images"] = try ctr.lines(["images", "ls", "-q"])
         listings["ctr.content"] = try ctr.lines(["content", "ls", "-q"])
         listings["ctr.ingests"] = try ctr.table(["content", "active"]).map { $0[0] }
+        listings["shim"] = ShimListings(namespace: scope.namespace).lines()
 
         let files = DataFolderListings(directory: scope.dataDirectory)
         listings["data.containers"] = files.children("containers")

@@ -14,87 +14,26 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 CYCLES=${1:-1000}
 WORKERS=${2:-4}
-die() { echo "bench/churn: $*" >&2; exit 1; }
-log() { echo "bench/churn: $*" >&2; }
-[[ $(id -u) == 0 ]] || die "needs root (containerd, network namespaces)"
-for tool in ctr curl umoci skopeo docker-registry python3 ip iptables /usr/lib/cni/bridge /bin/busybox; do
-  command -v "$tool" >/dev/null || [[ -x $tool ]] || die "$tool not found (apt-get install containerd curl umoci skopeo docker-registry containernetworking-plugins busybox-static iptables iproute2)"
-done
-
-# BERTH_BENCH_BUILD=debug measures the debug build (quicker to build; RSS and times are not
-# the release figures).
-BUILD=${BERTH_BENCH_BUILD:-release}
-if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  swift build -c "$BUILD" --product berthd >&2
-  swift build -c "$BUILD" --product berth-logger >&2
-fi
-BIN=$(swift build -c "$BUILD" --show-bin-path)
+BENCH=churn
+# shellcheck source=bench/lib/node.sh
+source bench/lib/node.sh
+log() { bench_log "$@"; }
+bench_require ctr curl umoci skopeo docker-registry python3 ip iptables /usr/lib/cni/bridge /bin/busybox
+bench_build
 
 WORK=$(mktemp -d /tmp/berth-bench-churn.XXXXXX)
-chmod 0711 "$WORK"
-BERTHD_PID=
 BRIDGE=berthchurn0
-cleanup() {
-  local status=$?
-  if ((status != 0)) && [[ -f $WORK/berthd.log ]]; then
-    local kept
-    kept=$(mktemp /tmp/berth-bench-churn-berthd.XXXXXX) && cp "$WORK/berthd.log" "$kept" \
-      && echo "bench/churn: failed; berthd's log is in $kept" >&2
-  fi
-  [[ -n $BERTHD_PID ]] && kill "$BERTHD_PID" 2>/dev/null && wait "$BERTHD_PID" 2>/dev/null || true
-  scripts/test-env.sh stop "$WORK/services" >/dev/null 2>&1 || true
-  ip link delete "$BRIDGE" 2>/dev/null || true
-  for tool in iptables ip6tables; do
-    for table in filter nat; do
-      "$tool" -w -t "$table" -S 2>/dev/null | grep -e "BERTH-[A-Z]*-$BRIDGE" | grep '^-A' | sed 's/^-A/-D/' | while read -r rule; do
-        eval "$tool -w -t $table $rule" 2>/dev/null || true
-      done || true
-      for chain in "BERTH-IN-$BRIDGE" "BERTH-FWD-$BRIDGE"; do
-        "$tool" -w -t "$table" -F "$chain" 2>/dev/null && "$tool" -w -t "$table" -X "$chain" 2>/dev/null || true
-      done
-    done
-  done
-  rm -rf --one-file-system "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-
-scripts/test-env.sh start "$WORK/services" 2>/dev/null
-# shellcheck disable=SC1091
-source "$WORK/services/env"
+trap 'bench_cleanup $? "$BRIDGE"' EXIT
+bench_services
 NS=bench-churn
 STATE=$(dirname "$BERTH_TEST_CONTAINERD_ROOT")/state
 
 # busybox httpd that exits on SIGTERM (as a well-behaved service does), so a delete measures
 # Berth, not the stop grace period.
-IMAGE_DIR=$WORK/image
-umoci init --layout "$IMAGE_DIR/oci" >/dev/null
-umoci new --image "$IMAGE_DIR/oci:httpd"
-umoci unpack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
-mkdir -p "$IMAGE_DIR/bundle/rootfs/bin" "$IMAGE_DIR/bundle/rootfs/www"
-cp /bin/busybox "$IMAGE_DIR/bundle/rootfs/bin/busybox"
-for applet in sh httpd; do ln -s busybox "$IMAGE_DIR/bundle/rootfs/bin/$applet"; done
-echo "hello from bench/churn" >"$IMAGE_DIR/bundle/rootfs/www/index.html"
-umoci repack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
-umoci config --image "$IMAGE_DIR/oci:httpd" --config.env PATH=/bin --config.env PORT=8080 \
-  --config.cmd sh --config.cmd -c --config.cmd 'trap "exit 0" TERM; httpd -f -p $PORT -h /www & wait' >/dev/null
-IMAGE=$BERTH_TEST_REGISTRY/bench/churn-httpd:1
-skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$IMAGE_DIR/oci:httpd" "docker://$IMAGE"
-
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/secret"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API_PORT=$(free_port)
-PROXY_PORT=$(free_port)
-"$BIN/berthd" serve --containerd-socket "$BERTH_TEST_CONTAINERD_SOCKET" --namespace "$NS" --data-dir "$WORK/data" \
-  --jwt-secret-file "$WORK/secret" --api-listen "127.0.0.1:$API_PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" \
-  --cni-bridge "$BRIDGE" --cni-subnet 10.216.0.0/16 --insecure-registry "$BERTH_TEST_REGISTRY" \
-  --idle-pause-after 0s --idle-stop-after 0s --log-level warning \
-  --node-cpu 64 --node-storage 1Pi >"$WORK/berthd.log" 2>&1 &
-BERTHD_PID=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null || die "berthd did not become ready; see $WORK/berthd.log"
-TOKEN=$("$BIN/berthd" token --jwt-secret-file "$WORK/secret" --sub bench --role ADMIN --ttl 4h)
-export API_PORT TOKEN IMAGE BERTHD_PID
+bench_httpd_image churn-httpd 'trap "exit 0" TERM; httpd -f -p $PORT -h /www & wait'
+bench_berthd "$WORK/data" "$BRIDGE" 10.216.0.0/16
+TOKEN=$(bench_token)
+export TOKEN IMAGE
 
 inventory() {
   python3 bench/lib/inventory.py --socket "$BERTH_TEST_CONTAINERD_SOCKET" --namespace "$NS" --state "$STATE" \
@@ -194,13 +133,12 @@ for _ in $(seq 60); do
   sleep 1
 done
 sleep 2
-END_RSS=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$BERTHD_PID/status")
+END_RSS=$(bench_rss)
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
 echo "bench/churn: $CYCLES create → running → delete → gone cycles, $WORKERS at a time, in ${ELAPSED} s"
-echo "  create → running: median $(awk '{ print $1 }' "$WORK/cycles.ms" | median) ms"
-echo "  delete → gone (404): median $(awk '{ print $2 }' "$WORK/cycles.ms" | median) ms"
+echo "  create → running: median $(awk '{ print $1 }' "$WORK/cycles.ms" | bench_median) ms"
+echo "  delete → gone (404): median $(awk '{ print $2 }' "$WORK/cycles.ms" | bench_median) ms"
 echo "  berthd RSS (MiB) at cycle: $(awk '{ printf "%s%s=%s", (NR > 1 ? ", " : ""), $1, $2 }' "$WORK/rss"), end (settled)=$END_RSS"
 echo "  host objects before: $(wc -l <"$WORK/before.txt"), after: $(wc -l <"$WORK/after.txt") (listings compared line by line)"
 if diff -u "$WORK/before.txt" "$WORK/after.txt" >"$WORK/leaks.diff"; then

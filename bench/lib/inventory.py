@@ -36,6 +36,22 @@ def children(path, prefix):
         return []
 
 
+def shims(namespace):
+    """Ids of the containerd shims serving the namespace: one whose task containerd no longer
+    lists (a Tasks.Delete cut short) is only seen here."""
+    ids = []
+    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            args = open(cmdline, "rb").read().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if args and args[0].endswith("containerd-shim-runc-v2") and "-namespace" in args and "-id" in args:
+            n, i = args.index("-namespace"), args.index("-id")
+            if n + 1 < len(args) and args[n + 1] == namespace and i + 1 < len(args):
+                ids.append(args[i + 1])
+    return ids
+
+
 def main():
     p = argparse.ArgumentParser()
     for flag in ("socket", "namespace", "state", "bridge", "data"):
@@ -51,6 +67,7 @@ def main():
     out += [("ctr.images", l) for l in run(*ctr, "images", "ls", "-q").split()]
     out += [("ctr.content", l) for l in run(*ctr, "content", "ls", "-q").split()]
     out += [("ctr.ingests", r[0]) for r in rows(run(*ctr, "content", "active"))]
+    out += [("shim", f"shim {i}") for i in shims(a.namespace)]
     for folder in ("containers", "logs", "cni/results"):
         out += [("data." + folder, c) for c in children(os.path.join(a.data, folder), folder)]
     for record in glob.glob(os.path.join(a.data, "cni/networks/*/*")):

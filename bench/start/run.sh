@@ -14,126 +14,38 @@
 # BERTH_BENCH_SKIP_BUILD=1 uses the release build as it is.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-ROOT=$PWD
 RUNS=${1:-20}
 MANY=${2:-100}
-die() { echo "bench/start: $*" >&2; exit 1; }
-log() { echo "bench/start: $*" >&2; }
-[[ $(id -u) == 0 ]] || die "needs root (containerd, network namespaces)"
-for tool in ctr curl umoci skopeo docker-registry python3 ip /usr/lib/cni/bridge /bin/busybox; do
-  command -v "$tool" >/dev/null || [[ -x $tool ]] || die "$tool not found (apt-get install containerd curl umoci skopeo docker-registry containernetworking-plugins busybox-static)"
-done
-
-if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  swift build -c release --product berthd >&2
-  swift build -c release --product berth-logger >&2
-fi
-BIN=$(swift build -c release --show-bin-path)
+BENCH=start
+# shellcheck source=bench/lib/node.sh
+source bench/lib/node.sh
+die() { bench_die "$@"; }
+log() { bench_log "$@"; }
+bench_require ctr curl umoci skopeo docker-registry python3 ip iptables /usr/lib/cni/bridge /bin/busybox
+bench_build
 
 WORK=$(mktemp -d /tmp/berth-bench-start.XXXXXX)
-# 0711: a private containerd may live below, and runc as a user namespace's mapped root passes through.
-chmod 0711 "$WORK"
-BERTHD_PID=
 PEER_BRIDGE=bstartpeer0
 cleanup() {
   local status=$?
-  if ((status != 0)) && [[ -f $WORK/berthd.log ]]; then
-    # A fresh name, never a fixed one under /tmp: a planted link there would redirect root's copy.
-    local kept
-    kept=$(mktemp /tmp/berth-bench-start-berthd.XXXXXX) && cp "$WORK/berthd.log" "$kept" \
-      && echo "bench/start: failed; berthd's log is in $kept" >&2
-  fi
-  [[ -n $BERTHD_PID ]] && kill "$BERTHD_PID" 2>/dev/null && wait "$BERTHD_PID" 2>/dev/null || true
   for ns in $(ip netns list 2>/dev/null | awk '/^bstart-/ { print $1 }'); do ip netns delete "$ns" 2>/dev/null || true; done
-  scripts/test-env.sh stop "$WORK/services" >/dev/null 2>&1 || true
-  ip link delete berthstart0 2>/dev/null || true
   ip link delete "$PEER_BRIDGE" 2>/dev/null || true
   iptables -t nat -S POSTROUTING 2>/dev/null | grep -e 'bench-start-peer' | sed 's/^-A/-D/' | while read -r rule; do
     eval "iptables -t nat $rule" 2>/dev/null || true
   done
-  rm -rf --one-file-system "$WORK"
+  bench_cleanup "$status" berthstart0
   exit "$status"
 }
 trap cleanup EXIT
-
-scripts/test-env.sh start "$WORK/services" 2>/dev/null
-# shellcheck disable=SC1091
-source "$WORK/services/env"
-CTR=(ctr --address "$BERTH_TEST_CONTAINERD_SOCKET")
+bench_services
 NS=bench-start
 
 # The image: busybox-static as httpd, pushed to the private registry.
-IMAGE_DIR=$WORK/image
-umoci init --layout "$IMAGE_DIR/oci" >/dev/null
-umoci new --image "$IMAGE_DIR/oci:httpd"
-umoci unpack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
-mkdir -p "$IMAGE_DIR/bundle/rootfs/bin" "$IMAGE_DIR/bundle/rootfs/www"
-cp /bin/busybox "$IMAGE_DIR/bundle/rootfs/bin/busybox"
-for applet in sh httpd; do ln -s busybox "$IMAGE_DIR/bundle/rootfs/bin/$applet"; done
-echo "hello from bench/start" >"$IMAGE_DIR/bundle/rootfs/www/index.html"
-umoci repack --image "$IMAGE_DIR/oci:httpd" "$IMAGE_DIR/bundle" >/dev/null
-umoci config --image "$IMAGE_DIR/oci:httpd" --config.env PATH=/bin --config.env PORT=8080 \
-  --config.cmd sh --config.cmd -c --config.cmd 'exec httpd -f -p $PORT -h /www' >/dev/null
-IMAGE=$BERTH_TEST_REGISTRY/bench/httpd:1
-skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$IMAGE_DIR/oci:httpd" "docker://$IMAGE"
-
+bench_httpd_image httpd 'exec httpd -f -p $PORT -h /www'
 # berthd, with scale to zero off so nothing it starts is paused under the benchmark.
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/secret"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-API_PORT=$(free_port)
-PROXY_PORT=$(free_port)
-# 100 containers at 0.1 cpu and a sparse 1Gi of ephemeral storage each are more than a 2-core
-# machine's capacity: the bench overcommits on purpose (--node-cpu, --node-storage).
-"$BIN/berthd" serve --containerd-socket "$BERTH_TEST_CONTAINERD_SOCKET" --namespace "$NS" --data-dir "$WORK/data" \
-  --jwt-secret-file "$WORK/secret" --api-listen "127.0.0.1:$API_PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" \
-  --cni-bridge berthstart0 --cni-subnet 10.214.0.0/16 --insecure-registry "$BERTH_TEST_REGISTRY" \
-  --idle-pause-after 0s --idle-stop-after 0s --log-level warning \
-  --node-cpu 64 --node-storage 1Pi >"$WORK/berthd.log" 2>&1 &
-BERTHD_PID=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$API_PORT/readyz" >/dev/null || die "berthd did not become ready; see $WORK/berthd.log"
-TOKEN=$("$BIN/berthd" token --jwt-secret-file "$WORK/secret" --sub bench --role ADMIN --ttl 2h)
-export API_PORT PROXY_PORT TOKEN IMAGE
-
-# One python process does the Berth side (POST, then poll the proxy every 2 ms) and prints ms.
-berth_start() { # name
-  python3 - "$1" <<'PY'
-import http.client, json, os, sys, time
-name = sys.argv[1]
-api, proxy, token, image = int(os.environ["API_PORT"]), int(os.environ["PROXY_PORT"]), os.environ["TOKEN"], os.environ["IMAGE"]
-start = time.monotonic()
-c = http.client.HTTPConnection("127.0.0.1", api)
-c.request("POST", "/v1/containers", json.dumps({"name": name, "image": image, "ram": "32Mi"}),
-          {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-r = c.getresponse(); r.read()
-assert r.status == 201, r.status
-while True:
-    try:
-        p = http.client.HTTPConnection("127.0.0.1", proxy, timeout=5)
-        p.request("GET", "/", headers={"Host": f"{name}.localhost"})
-        resp = p.getresponse(); body = resp.read()
-        if resp.status == 200 and b"hello" in body:
-            break
-    except OSError:
-        pass
-    if time.monotonic() - start > 60:
-        sys.exit("not ready within 60 s")
-    time.sleep(0.002)
-print("%.1f" % ((time.monotonic() - start) * 1000))
-PY
-}
-
-berth_delete_all() {
-  python3 - <<'PY'
-import http.client, json, os
-api, token = int(os.environ["API_PORT"]), os.environ["TOKEN"]
-h = {"Authorization": "Bearer " + token}
-c = http.client.HTTPConnection("127.0.0.1", api)
-c.request("GET", "/v1/containers?all=true", headers=h)
-for item in json.loads(c.getresponse().read())["containers"]:
-    c.request("DELETE", "/v1/containers/" + item["id"], headers=h); c.getresponse().read()
-PY
-}
+bench_berthd "$WORK/data" berthstart0 10.214.0.0/16
+TOKEN=$(bench_token)
+export TOKEN IMAGE
 
 # The peer's network: Berth's bridge configuration, run by the same plugin binaries.
 PEER_CONF=$(cat <<EOF
@@ -180,32 +92,30 @@ peer_remove() { # index
   ip netns delete "$id" 2>/dev/null || true
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Warm-up: Berth pulls the image into containerd (the peer then finds it cached too).
 log "warm-up (pull)"
-berth_start warmup >/dev/null
-berth_delete_all
+bench_first_answer warmup >/dev/null
+bench_delete_all
 "${CTR[@]}" -n "$NS" images ls -q | grep -q "$IMAGE" || die "the image is not in containerd after the warm-up"
 peer_start warm >/dev/null; peer_remove warm
 
 : >"$WORK/berth.ms"; : >"$WORK/peer.ms"
 for i in $(seq 1 "$RUNS"); do
   if ((i % 2)); then
-    berth_start "b$i" >>"$WORK/berth.ms"; peer_start "$i" >>"$WORK/peer.ms"
+    bench_first_answer "b$i" >>"$WORK/berth.ms"; peer_start "$i" >>"$WORK/peer.ms"
   else
-    peer_start "$i" >>"$WORK/peer.ms"; berth_start "b$i" >>"$WORK/berth.ms"
+    peer_start "$i" >>"$WORK/peer.ms"; bench_first_answer "b$i" >>"$WORK/berth.ms"
   fi
-  berth_delete_all; peer_remove "$i"
+  bench_delete_all; peer_remove "$i"
   log "run $i/$RUNS: berth $(tail -n1 "$WORK/berth.ms") ms, ctr $(tail -n1 "$WORK/peer.ms") ms"
 done
-BERTH_MEDIAN=$(median <"$WORK/berth.ms")
-PEER_MEDIAN=$(median <"$WORK/peer.ms")
+BERTH_MEDIAN=$(bench_median <"$WORK/berth.ms")
+PEER_MEDIAN=$(bench_median <"$WORK/peer.ms")
 
 # Many containers at once.
 log "starting $MANY containers"
-rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$BERTHD_PID/status"; }
-IDLE_RSS=$(rss)
+IDLE_RSS=$(bench_rss)
 MANY_STARTED=$SECONDS
 # Each container's create → running (POST sent → first poll that sees it running), every one of them.
 python3 - "$MANY" "$WORK/many-create.ms" <<'PY'
@@ -242,7 +152,7 @@ with open(out, "w") as f:
 PY
 MANY_SECONDS=$((SECONDS - MANY_STARTED))
 sleep 5
-MANY_RSS=$(rss)
+MANY_RSS=$(bench_rss)
 TASKS=$("${CTR[@]}" -n "$NS" tasks ls | grep -c RUNNING || true)
 # Each container's delete → gone: all DELETEs at once (one connection each), then the first
 # poll of the list that no longer shows it.

@@ -24,10 +24,11 @@ struct RevisionLauncher: Sendable {
         let attachment: NetworkAttachment
         let reusedAttachment: Bool
         let lowerDirectories: [String]
+        let existing: ContainerRecord?
         do {
             // A revision keeps the user namespace it was created with, whatever the
             // configuration says now: its spec and its view were made for it.
-            let existing = try await client.container(id: runtimeID)
+            existing = try await client.container(id: runtimeID)
             let userNamespace = existing.map { $0.labels[RuntimeLabel.userNamespace].flatMap(UserNamespaceMapping.init(label:)) }
                 ?? context.configuration.userNamespace
             async let attached = attach()
@@ -64,6 +65,8 @@ struct RevisionLauncher: Sendable {
                 _ = try await resources.waitForStop(within: .seconds(10))
             }
             try await client.deleteTask(containerID: runtimeID)
+        } else if existing != nil {
+            try await resources.deleteEndedTask()
         }
         let rootfs = RootFilesystem(viewKey: RuntimeContext.viewKey(runtimeID), storage: storage)
             .rootfsMount(lowerDirectories: lowerDirectories)
@@ -149,7 +152,7 @@ struct RevisionResources: Sendable {
 
     /// SIGTERM, then SIGKILL to every process after the grace period; deletes the task.
     func stopTask(grace: Duration) async throws {
-        guard let task = try await client.task(containerID: runtimeID) else { return }
+        guard let task = try await client.task(containerID: runtimeID) else { return try await deleteEndedTask() }
         if task.status == .running || task.status == .paused || task.status == .pausing {
             if task.status != .running { try? await client.resumeTask(containerID: runtimeID) }
             try? await client.killTask(containerID: runtimeID, signal: SIGTERM)
@@ -158,6 +161,15 @@ struct RevisionResources: Sendable {
                 _ = try await waitForStop(within: .seconds(10))
             }
         }
+        try await deleteEndedTask()
+    }
+
+    /// A Tasks.Delete cut short (berthd killed, or the call cancelled, after the shim deleted
+    /// the task but before containerd dropped the shim) leaves containerd 1.6 holding a shim
+    /// whose task is gone: Tasks.Get and List say not found, Tasks.Create says already exists,
+    /// and the shim process lives on. Deleting again finishes the job; with no shim at all it
+    /// answers not found, which is the goal.
+    func deleteEndedTask() async throws {
         do {
             try await client.deleteTask(containerID: runtimeID)
         } catch let error as ContainerdError where error.code == .notFound {}

@@ -55,8 +55,8 @@ actor TaskSupervisor {
     }
 
     let deployment: RevisionDeployment
-    private let context: RuntimeContext
-    private let launcher: RevisionLauncher
+    let context: RuntimeContext
+    let launcher: RevisionLauncher
     private let publish: @Sendable (RuntimeStatus) -> Void
     nonisolated let commands: AsyncStream<Command>
     private nonisolated let queue: AsyncStream<Command>.Continuation
@@ -67,9 +67,9 @@ actor TaskSupervisor {
     private var operations: [Int: Task<Void, Never>] = [:]
     private var replies: [Waiter: Reply] = [:]
     private var removalError: (any Error)?
-    private var oomKilled = false
+    var oomKilled = false
     /// What this revision's first start resolved with the registry; later starts reuse it.
-    private var resolvedImage: PulledImage?
+    var resolvedImage: PulledImage?
 
     init(deployment: RevisionDeployment, context: RuntimeContext, publish: @escaping @Sendable (RuntimeStatus) -> Void) {
         self.deployment = deployment
@@ -252,11 +252,11 @@ actor TaskSupervisor {
                 return .stopped(op)
             }
         case .cleanUp(let op, let kill):
-            let (resources, client, id) = (launcher.resources, context.containerd, runtimeID)
+            let resources = launcher.resources
             spawn(op) { s in
                 _ = await s.attempt("deleting the ended task") {
                     if kill { return try await resources.stopTask(grace: .zero) }
-                    do { try await client.deleteTask(containerID: id) } catch let error as ContainerdError where error.code == .notFound {}
+                    try await resources.deleteEndedTask()
                 }
                 return .cleanedUp(op)
             }
@@ -316,95 +316,5 @@ actor TaskSupervisor {
         case (.delete(let done), _):
             done.resume()
         }
-    }
-
-    // MARK: - Operations (off the actor's queue)
-
-    private nonisolated func findTask() async -> RevisionLifecycle.FoundTask? {
-        guard let task = try? await context.containerd.task(containerID: deployment.runtimeID),
-              task.status == .running || task.status == .paused,
-              let recorded = try? context.network.attachment(containerID: deployment.runtimeID)
-        else { return nil }
-        return .init(pid: task.pid, address: recorded.address, paused: task.status == .paused)
-    }
-
-    private func pull(_ op: Int) async -> OperationResult {
-        let reference: ImageReference
-        do {
-            reference = try ImageReference(parsing: deployment.spec.image)
-        } catch {
-            return .pullFailed(op, .permanent("\(error)"))
-        }
-        let (puller, resolved, limit) = (context.puller, resolvedImage, context.configuration.pullTimeout)
-        do {
-            let image = try await withDeadline(limit, timedOut: { RuntimeError.timeout("no answer within \(limit)") }) {
-                try await puller.imageForStart(reference, resolved: resolved)
-            }
-            return .pulled(op, image)
-        } catch {
-            return .pullFailed(op, .retryable(PullError.statusText(error)))
-        }
-    }
-
-    /// Unlike a pull, a launch that is cancelled (a delete) or runs past its deadline is waited
-    /// for until it has noticed: it makes the task, the address and the mounts, and the removal
-    /// that follows must find them all. Its containerd calls end at once when cancelled; a CNI
-    /// plugin runs to its own timeout.
-    private func launch(_ op: Int) async -> OperationResult {
-        guard let image = resolvedImage else { return .launched(op, pid: nil, attachment: nil, failure: "no image") }
-        let (launcher, limit) = (launcher, context.configuration.startTimeout)
-        let work = Task { try await launcher.launch(image: image) }
-        let deadline = Task {
-            try await Task.sleep(for: limit)
-            work.cancel()
-        }
-        let started = ContinuousClock.now
-        let result = await withTaskCancellationHandler { await work.result } onCancel: { work.cancel() }
-        deadline.cancel()
-        switch result {
-        case .success(let launched):
-            return .launched(op, pid: launched.pid, attachment: launched.attachment, failure: nil)
-        case .failure(let error):
-            let timedOut = ContinuousClock.now - started >= limit
-            let failure = timedOut ? "not started within \(limit)" : "\(error)"
-            context.logger.error("start failed", metadata: ["container": "\(runtimeID)", "error": "\(failure)"])
-            return .launched(op, pid: nil, attachment: nil, failure: failure)
-        }
-    }
-
-    /// Whether `work` succeeded; a failure is logged.
-    private nonisolated func attempt(_ what: String, _ work: @Sendable () async throws -> Void) async -> Bool {
-        do {
-            try await work()
-            return true
-        } catch {
-            context.logger.warning("\(what) failed", metadata: ["container": "\(deployment.runtimeID)", "error": "\(error)"])
-            return false
-        }
-    }
-
-    // MARK: - Why a task ended
-
-    private func exitDescription(code: Int32?) -> RevisionLifecycle.Exit {
-        if oomKilled || cgroupReportsOOM() {
-            return .init(code: code, reason: .oomKilled,
-                         detail: "OOM killed: the container used more than its memory limit (\(deployment.spec.memory))")
-        }
-        if context.storage(runtimeID).isFull() {
-            return .init(code: code, reason: .ephemeralStorageExceeded,
-                         detail: "ephemeral storage exceeded: the container filled its \(deployment.spec.ephemeralStorage) of disk")
-        }
-        var detail = "exited with code \(code.map(String.init) ?? "unknown")"
-        let lines = (try? context.logs.tail(containerID: runtimeID, lines: 5)) ?? []
-        if !lines.isEmpty {
-            detail += "; last log lines: " + lines.map(\.text).joined(separator: " | ")
-        }
-        return .init(code: code, reason: .exited, detail: detail)
-    }
-
-    private func cgroupReportsOOM() -> Bool {
-        let reader = CgroupReader()
-        guard let stats = try? reader.stats(cgroupsPath: SpecAssembly.cgroupsPath(runtimeID)) else { return false }
-        return stats.oomKillCount > 0
     }
 }

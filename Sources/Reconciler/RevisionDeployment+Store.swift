@@ -1,0 +1,14 @@
+import Runtime
+import Store
+
+extension RevisionDeployment {
+    /// What the runtime runs for a stored revision: its spec and the GPUs the store allotted it
+    /// when the revision was written. The one place a deployment is made from the store, for the
+    /// reconciler's passes and the traffic controller's wakes alike, so the runtime never reads
+    /// the store mid-launch.
+    public init(_ container: StoredContainer, _ revision: StoredRevision, gpusFrom database: BerthDatabase) throws {
+        let gpus = revision.spec.gpu > 0 ? try database.gpuDevices(containerID: container.id, revision: revision.number) : []
+        self.init(containerID: container.id, name: container.name, revision: revision.number, spec: revision.spec,
+                  gpuDevices: gpus)
+    }
+}
