@@ -134,9 +134,9 @@ public final class CNINetwork: Sendable {
     /// refused with a ``BridgeAddressConflict``. Run it before ``ensurePolicy(resolvers:)``, so
     /// the policy is built for the address the bridge ends up with.
     ///
-    /// A record of an attach that never finished (or of a detach cut short) does not count: that is what every create left
-    /// while the bridge plugin refused the bridge (its DEL had already removed the veth, and a
-    /// veth still there counts as a port). An unreadable record counts.
+    /// A record of an attach that never finished (or of a detach cut short) does not count: that
+    /// is what every create left while the bridge plugin refused the bridge (its DEL had already
+    /// removed the veth, and a veth still there counts as a port). An unreadable record counts.
     public func ensureBridgeAddress() async throws {
         let bridge = configuration.bridge
         let subnet = try IPv4Network(cidr: configuration.subnet)

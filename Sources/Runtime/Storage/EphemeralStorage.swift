@@ -29,13 +29,16 @@ struct EphemeralStorage: Sendable {
     /// woken container finds the files it wrote. The container's folders are 0700 and the
     /// image 0600: only root reads what a tenant wrote.
     func prepare(bytes: Int64) async throws {
+        // Already mounted: by a berthd killed before it made the layer's folders, too, so they
+        // are made either way.
+        if !Self.isMountPoint(mountPoint) { try await mount(bytes: bytes) }
         let fileManager = FileManager.default
-        if Self.isMountPoint(mountPoint) {
-            // Mounted by a berthd killed before it made the layer's folders: make them now.
-            try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
-            try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
-            return
-        }
+        try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
+        try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+    }
+
+    private func mount(bytes: Int64) async throws {
+        let fileManager = FileManager.default
         try fileManager.createDirectory(atPath: mountPoint, withIntermediateDirectories: true,
                                         attributes: [.posixPermissions: 0o700])
         if !fileManager.fileExists(atPath: imagePath) {
@@ -60,8 +63,6 @@ struct EphemeralStorage: Sendable {
         guard Self.isMountPoint(mountPoint) else {
             throw RuntimeError.storage("mount reported success, but \(mountPoint) is not a mount point")
         }
-        try fileManager.createDirectory(atPath: upperDirectory, withIntermediateDirectories: true)
-        try fileManager.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
     }
 
     /// Gives the writable layer to a user namespace's root (host ids `uid`:`gid`): the overlay
