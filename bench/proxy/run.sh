@@ -469,11 +469,14 @@ berthd_alive() { # label
 $(berthd_log_tail "$1")"
 }
 
+# Both parts run one node (one data folder) with other idle settings: a second berthd with a new
+# database would find the first one's image in the namespace and refuse to start (its owner is
+# another node identity).
 start_berthd() { # label pause-after stop-after
   local label=$1
   read -r API_PORT PROXY_PORT <<<"$(free_ports 2)"
   setsid "$BERTHD" serve --config "$WORK/berthd.toml" --containerd-socket "$SOCKET" --namespace "$NS" \
-    --data-dir "$WORK/berthd-$label" --jwt-secret-file "$WORK/secret" \
+    --data-dir "$WORK/berthd-data" --jwt-secret-file "$WORK/secret" \
     --api-listen "127.0.0.1:$API_PORT" --proxy-listen "127.0.0.1:$PROXY_PORT" --domain localhost \
     --cni-bridge "$BRIDGE" --cni-subnet "$SUBNET" --insecure-registry "$REGISTRY" \
     --idle-pause-after "$2" --idle-stop-after "$3" --stop-grace-period 1s --log-level info \
