@@ -1,3 +1,4 @@
+import Foundation
 import Runtime
 import Store
 
@@ -16,6 +17,58 @@ public protocol ContainerBackend: Sendable {
     /// store runs it inside the write that records the revision. It throws `APIError.capacity`
     /// when too few are free and `APIError.invalid` for a model the node does not have.
     func gpuChooser(count: Int, model: String?) async throws -> GPUChooser
+    /// The container's instances as the runtime runs them (every revision's, the serving
+    /// revision's first), and how many the autoscaler wants of the serving one.
+    func instances(of container: StoredContainer) -> ContainerInstances
+    /// Changes whenever an instance changes or the autoscaler decides: rendered lists that
+    /// count instances are valid while it stays the same.
+    var instancesVersion: UInt64 { get }
+}
+
+/// One instance of a container revision: the contract's Instance.
+public struct InstanceReport: Sendable, Equatable, Encodable {
+    public var revision: Int
+    /// 0 for the first instance (the one that scales to zero and wakes).
+    public var instance: Int
+    /// pending, pulling, starting, running, paused, stopped or failed.
+    public var status: String
+    /// When it entered that status.
+    public var since: Date?
+    /// Requests it serves now.
+    public var inFlight: Int
+
+    public init(revision: Int, instance: Int, status: String, since: Date?, inFlight: Int) {
+        self.revision = revision
+        self.instance = instance
+        self.status = status
+        self.since = since
+        self.inFlight = inFlight
+    }
+}
+
+public struct ContainerInstances: Sendable, Equatable {
+    /// Instances of the serving revision the autoscaler wants (0 when scaled to zero).
+    public var desired: Int
+    public var list: [InstanceReport]
+
+    public init(desired: Int, list: [InstanceReport]) {
+        self.desired = desired
+        self.list = list
+    }
+
+    /// The container's `instances` counts, of its serving revision.
+    func counts(serving: Int) -> InstanceCounts {
+        let own = list.filter { $0.revision == serving }
+        return InstanceCounts(desired: desired, ready: own.filter { $0.status == "running" }.count,
+                              starting: own.filter { ["pending", "pulling", "starting"].contains($0.status) }.count)
+    }
+}
+
+/// The contract's Container.instances.
+struct InstanceCounts: Sendable, Equatable, Encodable {
+    var desired: Int
+    var ready: Int
+    var starting: Int
 }
 
 /// A GPU model on the node: the contract's GPUModel.

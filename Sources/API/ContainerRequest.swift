@@ -16,8 +16,13 @@ struct ContainerRequest: Sendable {
     var port: Int?
     var env: [String: String]?
     var keepWarm: Bool?
+    var concurrency: Int?
+    var minInstances: Int?
+    var maxInstances: Int?
+    var timeoutSeconds: Int?
 
-    static let fields: Set<String> = ["name", "image", "cpu", "ram", "gpu", "gpuModel", "ephemeralStorage", "port", "env", "keepWarm"]
+    static let fields: Set<String> = ["name", "image", "cpu", "ram", "gpu", "gpuModel", "ephemeralStorage", "port", "env", "keepWarm",
+                                      "concurrency", "minInstances", "maxInstances", "timeoutSeconds"]
 
     /// Parses a JSON body; `requireCreateFields` demands what a create needs (name, image).
     static func parse(_ body: [UInt8], configuration: APIConfiguration, requireCreateFields: Bool) throws(APIError) -> ContainerRequest {
@@ -120,8 +125,32 @@ struct ContainerRequest: Sendable {
         if let value = object["keepWarm"] {
             if case .bool(let keepWarm) = value { request.keepWarm = keepWarm } else { fail("keepWarm", "must be true or false") }
         }
+        typealias Limits = ScalingPolicy
+        request.concurrency = Self.count(object["concurrency"], field: "concurrency", in: 0...Limits.maximumConcurrency,
+                                         meaning: "requests one instance serves at once (0: no limit)", errors: &errors)
+        request.minInstances = Self.count(object["minInstances"], field: "minInstances", in: 0...Limits.maximumInstances,
+                                          meaning: "instances always running", errors: &errors)
+        request.maxInstances = Self.count(object["maxInstances"], field: "maxInstances", in: 1...Limits.maximumInstances,
+                                          meaning: "instances at most", errors: &errors)
+        request.timeoutSeconds = Self.count(object["timeoutSeconds"], field: "timeoutSeconds", in: 1...Limits.maximumTimeoutSeconds,
+                                            meaning: "seconds a request may take", errors: &errors)
+        if let keepWarm = request.keepWarm, let minimum = request.minInstances, keepWarm != (minimum > 0) {
+            fail("keepWarm", "contradicts minInstances \(minimum): keepWarm true means minInstances 1, false means 0")
+        }
         guard errors.isEmpty else { throw .invalid(errors) }
         return request
+    }
+
+    /// A whole number in `range`, or nil (with an error) for anything else.
+    private static func count(_ value: JSONValue?, field: String, in range: ClosedRange<Int>, meaning: String,
+                              errors: inout [APIError.FieldError]) -> Int? {
+        guard let value else { return nil }
+        if let number = value.numberValue, number.rounded() == number, Double(range.lowerBound) <= number,
+           number <= Double(range.upperBound) {
+            return Int(number)
+        }
+        errors.append(.init(field, "must be a whole number from \(range.lowerBound) to \(range.upperBound): \(meaning)"))
+        return nil
     }
 
     private static func quantity(_ value: JSONValue?, field: String, minimum: Int64, maximum: Int64,
@@ -182,15 +211,60 @@ struct ContainerRequest: Sendable {
     }
 
     /// The spec a create produces: what the request gave, defaults for the rest.
-    func createSpec(defaults: APIConfiguration.Defaults) throws -> RevisionSpec {
-        RevisionSpec(image: image!.description, cpu: cpu ?? defaults.cpu,
-                     memory: try memory ?? Quantity(parsing: defaults.memory),
-                     ephemeralStorage: try ephemeralStorage ?? Quantity(parsing: defaults.ephemeralStorage),
-                     gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port, env: env ?? [:])
+    func createSpec(configuration: APIConfiguration) throws -> RevisionSpec {
+        let defaults = configuration.defaults
+        let spec = RevisionSpec(image: image!.description, cpu: cpu ?? defaults.cpu,
+                                memory: try memory ?? Quantity(parsing: defaults.memory),
+                                ephemeralStorage: try ephemeralStorage ?? Quantity(parsing: defaults.ephemeralStorage),
+                                gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port, env: env ?? [:],
+                                scaling: scaling(.default))
+        try Self.checkInstances(spec, configuration: configuration)
+        return spec
     }
 
     /// The spec an update produces: fields present replace, absent ones keep their value.
-    func updatedSpec(_ current: RevisionSpec) -> RevisionSpec {
+    func updatedSpec(_ current: RevisionSpec, configuration: APIConfiguration) throws -> RevisionSpec {
+        let spec = merged(into: current)
+        try Self.checkInstances(spec, configuration: configuration)
+        return spec
+    }
+
+    /// The scaling fields given, over `current`. `keepWarm` is the older spelling of
+    /// `minInstances` 0 or 1: true keeps a larger minimum as it is.
+    private func scaling(_ current: ScalingPolicy) -> ScalingPolicy {
+        var scaling = current
+        if let concurrency { scaling.concurrency = concurrency }
+        if let keepWarm { scaling.minInstances = keepWarm ? max(1, current.minInstances) : 0 }
+        if let minInstances { scaling.minInstances = minInstances }
+        if let maxInstances { scaling.maxInstances = maxInstances }
+        if let timeoutSeconds { scaling.timeoutSeconds = timeoutSeconds }
+        // Raising the minimum past the old maximum raises the maximum with it, as Cloud Run.
+        if minInstances != nil || keepWarm == true, maxInstances == nil {
+            scaling.maxInstances = max(scaling.maxInstances, scaling.minInstances)
+        }
+        return scaling
+    }
+
+    /// The rules that span fields, checked on the spec that results: the instances asked for
+    /// must fit the node, and GPUs are one instance's for now.
+    static func checkInstances(_ spec: RevisionSpec, configuration: APIConfiguration) throws(APIError) {
+        let scaling = spec.scaling
+        var errors: [APIError.FieldError] = []
+        if scaling.minInstances > scaling.maxInstances {
+            errors.append(.init("minInstances", "must not exceed maxInstances (\(scaling.maxInstances))"))
+        }
+        let fitting = min(Int((configuration.maxCPU / spec.cpu).rounded(.down)),
+                          Int(configuration.maxMemoryBytes / max(spec.memory.bytes, 1)))
+        if scaling.maxInstances > max(fitting, 1) {
+            errors.append(.init("maxInstances", "\(scaling.maxInstances) instances of \(spec.cpu.formatted()) cpu and \(spec.memory) ram do not fit this node: at most \(max(fitting, 1))"))
+        }
+        if spec.gpu > 0, scaling.maxInstances > 1 {
+            errors.append(.init("maxInstances", "must be 1 for a container with GPUs: instances with GPUs of their own are not supported yet"))
+        }
+        if !errors.isEmpty { throw .invalid(errors) }
+    }
+
+    private func merged(into current: RevisionSpec) -> RevisionSpec {
         var spec = current
         if let image { spec.image = image.description }
         if let cpu { spec.cpu = cpu }
@@ -200,6 +274,7 @@ struct ContainerRequest: Sendable {
         if let gpuModel { spec.gpuModel = gpuModel }
         if let port { spec.port = port }
         if let env { spec.env = env }
+        spec.scaling = scaling(current.scaling)
         return spec
     }
 }

@@ -16,6 +16,11 @@ struct ContainerView: Encodable, Sendable {
     var port: String
     var env: [String: String]
     var keepWarm: Bool
+    var concurrency: Int
+    var minInstances: Int
+    var maxInstances: Int
+    var timeoutSeconds: Int
+    var instances: InstanceCounts
     var revision: Int
     var status: String
     var statusMessage: String?
@@ -23,7 +28,8 @@ struct ContainerView: Encodable, Sendable {
     var createdAt: Date
     var updatedAt: Date
 
-    init(_ container: StoredContainer, _ revision: StoredRevision, configuration: APIConfiguration) {
+    init(_ container: StoredContainer, _ revision: StoredRevision, instances: ContainerInstances,
+         configuration: APIConfiguration) {
         id = container.id
         name = container.name
         owner = container.owner
@@ -35,7 +41,13 @@ struct ContainerView: Encodable, Sendable {
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
         env = revision.spec.env
-        keepWarm = container.keepWarm
+        let scaling = revision.spec.scaling
+        keepWarm = scaling.minInstances > 0
+        concurrency = scaling.concurrency
+        minInstances = scaling.minInstances
+        maxInstances = scaling.maxInstances
+        timeoutSeconds = scaling.timeoutSeconds
+        self.instances = instances.counts(serving: container.revision)
         self.revision = revision.number
         status = container.phase.rawValue
         statusMessage = container.statusMessage
@@ -56,6 +68,10 @@ struct RevisionView: Encodable, Sendable {
     var ephemeralStorage: String
     var port: String
     var env: [String: String]
+    var concurrency: Int
+    var minInstances: Int
+    var maxInstances: Int
+    var timeoutSeconds: Int
     var status: String
     var statusMessage: String?
     var createdAt: Date
@@ -70,6 +86,10 @@ struct RevisionView: Encodable, Sendable {
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
         env = revision.spec.env
+        concurrency = revision.spec.scaling.concurrency
+        minInstances = revision.spec.scaling.minInstances
+        maxInstances = revision.spec.scaling.maxInstances
+        timeoutSeconds = revision.spec.scaling.timeoutSeconds
         status = revision.phase.rawValue
         statusMessage = revision.message
         createdAt = revision.createdAt
@@ -78,6 +98,10 @@ struct RevisionView: Encodable, Sendable {
 
 struct ContainerList: Encodable, Sendable {
     var containers: [ContainerView]
+}
+
+struct InstanceList: Encodable, Sendable {
+    var instances: [InstanceReport]
 }
 
 struct RevisionList: Encodable, Sendable {

@@ -21,6 +21,7 @@ struct ContainersController<Backend: ContainerBackend> {
         group.put("containers/:id", use: update)
         group.delete("containers/:id", use: delete)
         group.get("containers/:id/revisions", use: revisions)
+        group.get("containers/:id/instances", use: instances)
         group.get("containers/:id/logs", use: LogsEndpoint(database: database, backend: backend).logs)
     }
 
@@ -30,10 +31,10 @@ struct ContainersController<Backend: ContainerBackend> {
         if all, !caller.isAdmin { throw APIError.forbidden("?all=true needs the ADMIN role") }
         let owner = all ? nil : caller.subject
         // Read the change count before the rows: a write in between makes the entry stale at once.
-        let changeCount = database.changeCount
+        let changeCount = ListCache.Version(changeCount: database.changeCount, instances: backend.instancesVersion)
         let body = try listCache.body(for: owner ?? "\u{0}all", changeCount: changeCount) {
             let rows = try database.containersWithServingRevision(owner: owner)
-            let list = ContainerList(containers: rows.map { ContainerView($0.0, $0.1, configuration: configuration) })
+            let list = ContainerList(containers: rows.map { view($0.0, $0.1) })
             return ByteBuffer(bytes: try JSON.encoder.encode(list))
         }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
@@ -44,24 +45,28 @@ struct ContainersController<Backend: ContainerBackend> {
         try requireRecovered()
         let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
                                                 configuration: configuration, requireCreateFields: true)
-        let spec = try parsed.createSpec(defaults: configuration.defaults)
+        let spec = try parsed.createSpec(configuration: configuration)
         let (container, revision): (StoredContainer, StoredRevision)
         if spec.gpu > 0 {
             let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
             (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
-                                                                 keepWarm: parsed.keepWarm ?? false, choosingGPUs: chooser)
+                                                                 keepWarm: spec.scaling.minInstances > 0, choosingGPUs: chooser)
         } else {
             (container, revision) = try database.createContainer(name: parsed.name!, owner: caller.subject, spec: spec,
-                                                                 keepWarm: parsed.keepWarm ?? false)
+                                                                 keepWarm: spec.scaling.minInstances > 0)
         }
         backend.apply(container.id)
-        return try .json(ContainerView(container, revision, configuration: configuration), status: .created,
+        return try .json(view(container, revision), status: .created,
                          headers: [.location: "/v1/containers/\(container.id)"])
     }
 
     @Sendable func get(_ request: Request, context: APIContext) async throws -> Response {
         let (container, serving) = try authorized(context)
-        return try .json(ContainerView(container, serving, configuration: configuration))
+        return try .json(view(container, serving))
+    }
+
+    func view(_ container: StoredContainer, _ revision: StoredRevision) -> ContainerView {
+        ContainerView(container, revision, instances: backend.instances(of: container), configuration: configuration)
     }
 
     @Sendable func update(_ request: Request, context: APIContext) async throws -> Response {
@@ -78,15 +83,15 @@ struct ContainersController<Backend: ContainerBackend> {
         // otherwise this PUT is derived again from the newer one, so no change is lost.
         for attempt in 1...Self.updateAttempts {
             let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
-            let spec = parsed.updatedSpec(latest.spec)
+            let spec = try parsed.updatedSpec(latest.spec, configuration: configuration)
             let revision: StoredRevision
             do {
                 if spec.gpu > 0 {
                     let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
-                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm,
+                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: spec.scaling.minInstances > 0,
                                                         choosingGPUs: chooser, expectedLatest: latest.number)
                 } else {
-                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: parsed.keepWarm,
+                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: spec.scaling.minInstances > 0,
                                                         expectedLatest: latest.number)
                 }
             } catch StoreError.concurrentChange where attempt < Self.updateAttempts {
@@ -95,7 +100,7 @@ struct ContainersController<Backend: ContainerBackend> {
             }
             backend.apply(container.id)
             let updated = try database.container(id: container.id) ?? container
-            return try .json(ContainerView(updated, revision, configuration: configuration))
+            return try .json(view(updated, revision))
         }
         throw APIError.conflict("the container kept changing while this update was recorded; try again")
     }
@@ -122,6 +127,12 @@ struct ContainersController<Backend: ContainerBackend> {
     @Sendable func revisions(_ request: Request, context: APIContext) async throws -> Response {
         let (container, _) = try authorized(context)
         return try .json(RevisionList(revisions: try database.revisions(containerID: container.id).map(RevisionView.init)))
+    }
+
+    /// Every instance of the container, the serving revision's first, for its owner or ADMIN.
+    @Sendable func instances(_ request: Request, context: APIContext) async throws -> Response {
+        let (container, _) = try authorized(context)
+        return try .json(InstanceList(instances: backend.instances(of: container).list))
     }
 
     /// The container named by `:id` and its serving revision, when the caller owns it or is ADMIN.

@@ -16,9 +16,11 @@ public struct RevisionSpec: Hashable, Sendable, Codable {
     /// The port the container listens on; also its `PORT` variable.
     public var port: Int
     public var env: [String: String]
+    /// Concurrency, instances and the request timeout.
+    public var scaling: ScalingPolicy
 
     public init(image: String, cpu: Double, memory: Quantity, ephemeralStorage: Quantity, gpu: Int = 0,
-                gpuModel: String? = nil, port: Int, env: [String: String] = [:]) {
+                gpuModel: String? = nil, port: Int, env: [String: String] = [:], scaling: ScalingPolicy = .default) {
         self.image = image
         self.cpu = cpu
         self.memory = memory
@@ -27,5 +29,6 @@ public struct RevisionSpec: Hashable, Sendable, Codable {
         self.gpuModel = gpuModel
         self.port = port
         self.env = env
+        self.scaling = scaling
     }
 }

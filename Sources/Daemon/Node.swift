@@ -100,25 +100,35 @@ public final class Node: Sendable {
         let traffic = TrafficController(
             configuration: TrafficConfiguration(
                 domain: configuration.domain, pauseAfter: configuration.idlePauseAfter,
-                stopAfter: configuration.idleStopAfter, wakeTimeout: configuration.wakeTimeout),
+                stopAfter: configuration.idleStopAfter, wakeTimeout: configuration.wakeTimeout,
+                queueLimit: configuration.queueLimit,
+                autoscaler: AutoscalerSettings(stableWindow: configuration.autoscalerStableWindow,
+                                               panicWindow: configuration.autoscalerPanicWindow,
+                                               scaleDownDelay: configuration.autoscalerScaleDownDelay)),
             database: database, runtime: runtime, metrics: proxyMetrics, logger: logger)
         self.traffic = traffic
         let proxy = ProxyServer(
             configuration: configuration.proxyConfiguration(),
             routes: traffic, metrics: proxyMetrics, logger: logger)
         self.proxy = proxy
-        // A retiring revision first finishes what it serves (new requests already go to the
-        // new one), then its pooled connections are closed.
+        // A retiring instance (a rollout's old revision, or one the autoscaler no longer needs)
+        // first finishes what it serves (new requests already go elsewhere), then its pooled
+        // connections are closed.
         let runtime = self.runtime
-        reconciler = Reconciler(database: database, runtime: runtime, hooks: ReconcilerHooks(
+        let reconciler = Reconciler(database: database, runtime: runtime, hooks: ReconcilerHooks(
             beforeRetiring: { runtimeID in
                 let endpoint = runtime.status(runtimeID)?.endpoint
-                await traffic.drain(runtimeID)
-                if let endpoint, let (containerID, revision) = RevisionDeployment.parse(runtimeID) {
-                    proxy.forget(Upstream(containerID: containerID, revision: revision, host: endpoint.address, port: endpoint.port))
+                let served = await traffic.drain(runtimeID)
+                if let served {
+                    proxy.forget(served)
+                } else if let endpoint, let (containerID, revision, instance) = RevisionDeployment.parseInstance(runtimeID) {
+                    proxy.forget(Upstream(containerID: containerID, revision: revision, instance: instance,
+                                          host: endpoint.address, port: endpoint.port))
                 }
             }
         ), logger: logger)
+        self.reconciler = reconciler
+        traffic.setScaler { reconciler.scale($0, to: $1) }
         verifier = try await TokenVerifier(configuration: try Self.authConfiguration(configuration))
     }
 
@@ -154,7 +164,7 @@ public final class Node: Sendable {
     }
 
     var backend: NodeBackend {
-        NodeBackend(reconciler: reconciler, gpus: gpus, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
+        NodeBackend(reconciler: reconciler, runtime: runtime, traffic: traffic, gpus: gpus, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
     }
 
     /// The services in start order.

@@ -135,14 +135,19 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func routed(_ route: Route, generation: Int) {
-        guard generation == routeGeneration else { return }
+        guard generation == routeGeneration else {
+            if case .upstream(let upstream) = route { core.routes.routeUnused(upstream) }
+            return
+        }
         switch route {
         case .unavailable(let reason), .failed(let reason):
             core.logger.debug("route refused", metadata: ["host": "\(state.request?.routeHost ?? "")", "reason": "\(reason)"])
         default:
             break
         }
-        perform(state.routed(route))
+        let action = state.routed(route)
+        if case .upstream(let upstream) = route, action != .connect(upstream) { core.routes.routeUnused(upstream) }
+        perform(action)
     }
 
     private func timerExpired() {
@@ -159,7 +164,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .none: timer?.set(nil)
         case .requestHead: timer?.set(.now() + core.headerTimeout)
         case .keepAlive, .progress: timer?.set(.now() + core.idleTimeout)
-        case .response: timer?.set(.now() + core.responseTimeout)
+        case .response: timer?.set(.now() + (exchangeUpstream?.responseTimeout?.timeAmount ?? core.responseTimeout))
         }
     }
 

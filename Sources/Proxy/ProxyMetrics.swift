@@ -84,6 +84,8 @@ public final class ProxyMetrics: Sendable {
 
     /// Containers with wake-up series, so that a delete can drop them.
     private let wakeUps = Mutex<Set<String>>([])
+    /// Containers with queue and scaling series (ProxyMetrics+Scaling.swift).
+    let scalingSeries = Mutex<Set<String>>([])
 
     private func wakeUpCounter(_ containerID: String, _ source: WakeUpSource) -> Counter {
         registry.makeCounter(
@@ -118,11 +120,12 @@ public final class ProxyMetrics: Sendable {
             for source in [WakeUpSource.paused, .stopped] { registry.unregisterCounter(wakeUpCounter(containerID, source)) }
             registry.unregisterDurationHistogram(wakeUpHistogram(containerID))
         }
+        removeScalingSeries(containerID)
     }
 
     /// Containers that have series now (for tests).
     var containersWithSeries: Set<String> {
-        containers.withLock { Set($0.keys) }.union(wakeUps.withLock { $0 })
+        containers.withLock { Set($0.keys) }.union(wakeUps.withLock { $0 }).union(scalingSeries.withLock { $0 })
     }
 }
 

@@ -1,19 +1,42 @@
-/// A container revision's listening address: where the proxy sends a routed request.
+/// One instance of a container revision, at its listening address: where the proxy sends a
+/// routed request. Two upstreams are the same when they name the same instance at the same
+/// address (pooled connections are kept by it); the timeout is the request's, not the instance's.
 public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var containerID: String
     public var revision: Int
+    /// 0 for a revision's first instance.
+    public var instance: Int
     /// The container's IPv4 address.
     public var host: String
     public var port: Int
+    /// How long the response head may take once the request was sent (past it, 504); nil: the
+    /// proxy's own `responseTimeout`.
+    public var responseTimeout: Duration?
 
-    public init(containerID: String, revision: Int, host: String, port: Int) {
+    public init(containerID: String, revision: Int, instance: Int = 0, host: String, port: Int,
+                responseTimeout: Duration? = nil) {
         self.containerID = containerID
         self.revision = revision
+        self.instance = instance
         self.host = host
         self.port = port
+        self.responseTimeout = responseTimeout
     }
 
-    public var description: String { "\(containerID)@\(revision)(\(host):\(port))" }
+    public static func == (a: Upstream, b: Upstream) -> Bool {
+        a.containerID == b.containerID && a.revision == b.revision && a.instance == b.instance && a.host == b.host
+            && a.port == b.port
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(containerID)
+        hasher.combine(revision)
+        hasher.combine(instance)
+        hasher.combine(host)
+        hasher.combine(port)
+    }
+
+    public var description: String { "\(containerID)@\(revision)#\(instance)(\(host):\(port))" }
 }
 
 /// Where a request goes, as decided by the ``RouteTable``.
@@ -41,4 +64,12 @@ public protocol RouteTable: Sendable {
     /// Called on an event loop: they must not block.
     func requestStarted(_ upstream: Upstream)
     func requestFinished(_ upstream: Upstream)
+    /// An upstream `route` returned that the proxy will not use (the client went away while
+    /// the route was decided): no exchange was opened for it, so `requestFinished` will not come.
+    /// A route table that holds a slot of the instance from `route` on gives it back here.
+    func routeUnused(_ upstream: Upstream)
+}
+
+extension RouteTable {
+    public func routeUnused(_ upstream: Upstream) {}
 }

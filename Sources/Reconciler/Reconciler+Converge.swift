@@ -9,33 +9,69 @@ extension Reconciler {
     /// killed with berthd) is finished by the next.
     func converge(_ containerID: String) async throws {
         guard let container = try database.container(id: containerID) else {
+            scaleBook.withLock { $0.forget(containerID) }
             try await removeAll(runtimeIDs(of: containerID), releasingGPUs: false)
             return
         }
         let revisions = try database.revisions(containerID: containerID)
         if container.phase == .deleting {
+            scaleBook.withLock { $0.forget(containerID) }
             try await delete(container, revisions)
             return
         }
         guard let serving = revisions.first(where: { $0.number == container.revision }) else { return }
         let latest = revisions.first(where: { $0.number == container.latestRevision })
         let rollingOut = latest.map { serving.phase == .active && $0.number > serving.number && $0.phase == .pending } ?? false
-        // Revisions that neither serve nor are being rolled out (superseded by a newer PUT, or
-        // left by a crash between a promotion and the old revision's removal) go first.
-        let keep: Set<String> = [serving.number, rollingOut ? latest?.number : nil].compactMap { revision in
-            revision.map { RevisionDeployment.runtimeID(containerID: containerID, revision: $0) }
-        }.reduce(into: []) { $0.insert($1) }
-        try await removeAll(runtimeIDs(of: containerID).filter { !keep.contains($0) }, releasingGPUs: true)
-        try releaseGPUsOfRemovedRevisions(containerID, revisions, keep: keep)
+        let servingDeployment = try deployment(container, serving)
         // A revision that took the serving one's GPUs (the node cannot hold both) replaces it:
         // the serving revision stops first, then the new one starts.
         let recreate = try rollingOut && database.needsRecreate(containerID: containerID, revision: latest!.number)
-        if !recreate, try !isIdle(container, serving) {
-            runtime.deploy(try deployment(container, serving))
+        let idle = try isIdle(container, serving)
+        let instances = idle || recreate ? 1 : try plan(container, serving)
+        // Instances that are not wanted go first: revisions that neither serve nor are being
+        // rolled out (superseded by a newer PUT, or left by a crash between a promotion and the
+        // old revision's removal), and serving instances the autoscaler no longer asks for
+        // (drained first, by the hook).
+        var keep = Set((0..<instances).map { servingDeployment.instance($0).runtimeID })
+        if rollingOut, let latest {
+            keep.formUnion(runtimeIDs(of: containerID).filter { Self.parse($0)?.revision == latest.number })
+        }
+        try await removeAll(runtimeIDs(of: containerID).filter { !keep.contains($0) }, releasingGPUs: true)
+        try releaseGPUsOfRemovedRevisions(containerID, revisions, keep: keep)
+        if !recreate, !idle {
+            for index in 0..<instances { runtime.deploy(servingDeployment.instance(index)) }
         }
         if rollingOut, let latest {
             try await rollOut(container, from: serving, to: latest, recreate: recreate)
         }
+    }
+
+    /// The serving revision's instance count for this pass (see `InstanceBudget`), recorded with
+    /// what the instances above the reservation hold and why any wait.
+    private func plan(_ container: StoredContainer, _ serving: StoredRevision) throws -> Int {
+        let perInstance = ResourceAmounts(instanceOf: serving.spec)
+        let policy = serving.spec.scaling
+        let node = database.capacityPolicy.node
+        let target = scaleBook.withLock { $0.targets[container.id] }
+        // What every container reserves is read only when instances above this one's
+        // reservation are asked for: a resync passes over every container.
+        let needsCapacity = (target ?? 0) > policy.reservedInstances && !node.isUnlimited
+        let reserved = needsCapacity ? try database.reserved() : ResourceAmounts()
+        let (count, shortfallChanged, shortfall) = scaleBook.withLock { book in
+            let budget = InstanceBudget(policy: policy, target: book.targets[container.id], perInstance: perInstance,
+                                        node: node, reserved: reserved, granted: book.granted(exceptFor: container.id))
+            book.grants[container.id] = perInstance.times(max(0, budget.count - policy.reservedInstances))
+            let changed = book.shortfalls[container.id] != budget.shortfall
+            book.shortfalls[container.id] = budget.shortfall
+            book.planned[container.id] = budget.count
+            return (budget.count, changed, budget.shortfall)
+        }
+        // The status says why instances wait (and no longer says it once they run).
+        if shortfallChanged, container.phase == .running, container.latestRevision == container.revision {
+            try database.setStatus(containerID: container.id, phase: .running, message: shortfall,
+                                   asOf: (container.revision, container.latestRevision))
+        }
+        return count
     }
 
     /// Stopped for want of requests: the traffic controller recorded it, and no request has
@@ -46,46 +82,56 @@ extension Reconciler {
         return try database.isIdle(containerID: container.id, revision: serving.number)
     }
 
-    /// Starts the new revision beside the serving one; once it accepts connections it serves
-    /// and the old one is drained and removed. If it does not get there, the old one keeps
-    /// serving and the new revision is marked failed with the reason.
+    /// Starts the new revision beside the serving one, as many instances as serve now (at least
+    /// its `minInstances`, at least one, at most its `maxInstances`); once all accept
+    /// connections it serves and the old instances are drained and removed. If any does not get
+    /// there, the old ones keep serving and the new revision is marked failed with the reason.
     private func rollOut(_ container: StoredContainer, from serving: StoredRevision, to latest: StoredRevision,
                          recreate: Bool) async throws {
-        let next = try deployment(container, latest)
+        let first = try deployment(container, latest)
+        let servingNow = runtimeIDs(of: container.id).filter { id in
+            Self.parse(id)?.revision == serving.number && runtime.status(id)?.phase == .running
+        }.count
+        let policy = latest.spec.scaling
+        let count = recreate ? 1 : min(max(servingNow, policy.minInstances, 1), policy.maxInstances)
+        let next = (0..<count).map(first.instance)
         logger.info("rolling out", metadata: [
-            "container": "\(container.id)", "from": "\(serving.number)", "to": "\(latest.number)",
+            "container": "\(container.id)", "from": "\(serving.number)", "to": "\(latest.number)", "instances": "\(count)",
             "strategy": "\(recreate ? "stop, then start" : "start, then drain")",
         ])
+        let servingIDs = { self.runtimeIDs(of: container.id).filter { Self.parse($0)?.revision == serving.number } }
         if recreate {
             // Its GPUs were handed to the new revision when it was recorded.
-            try await remove(RevisionDeployment.runtimeID(containerID: container.id, revision: serving.number), releasingGPUs: false)
+            try await removeAll(servingIDs(), releasingGPUs: false)
             try database.setStatus(containerID: container.id, phase: .starting,
                                    message: "revision \(serving.number) stopped to free its GPUs for revision \(latest.number)")
         }
-        runtime.deploy(next)
-        let outcome: RuntimeStatus
-        do {
-            outcome = try await runtime.waitForStatus(next.runtimeID, timeout: rolloutTimeout) {
-                $0.phase == .running || $0.phase == .failed
+        for deployment in next { runtime.deploy(deployment) }
+        var outcome = RuntimeStatus(phase: .running)
+        for deployment in next where outcome.phase == .running {
+            do {
+                outcome = try await runtime.waitForStatus(deployment.runtimeID, timeout: rolloutTimeout) {
+                    $0.phase == .running || $0.phase == .failed
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                try Task.checkCancellation()
+                outcome = RuntimeStatus(phase: .failed, reason: .notReady, message: "not ready within \(rolloutTimeout)")
             }
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            try Task.checkCancellation()
-            outcome = RuntimeStatus(phase: .failed, reason: .notReady, message: "not ready within \(rolloutTimeout)")
         }
         try Task.checkCancellation()
         if outcome.phase == .running {
-            if let digest = outcome.imageDigest {
+            if let digest = runtime.status(first.runtimeID)?.imageDigest {
                 try database.setImageDigest(containerID: container.id, revision: latest.number, digest: digest)
             }
             try database.promote(containerID: container.id, revision: latest.number)
             try database.setStatus(containerID: container.id, phase: .running, message: nil)
-            try await remove(RevisionDeployment.runtimeID(containerID: container.id, revision: serving.number), releasingGPUs: true)
+            try await removeAll(servingIDs(), releasingGPUs: true)
         } else {
             let reason = outcome.message ?? "\(outcome.reason?.rawValue ?? "failed")"
             // Its GPUs go back to the serving revision (or the node) with the failure, below.
-            try await remove(next.runtimeID, releasingGPUs: false)
+            try await removeAll(next.map(\.runtimeID), releasingGPUs: false)
             try database.failRevision(containerID: container.id, revision: latest.number, message: reason)
             // The failed revision's GPUs went back to the serving one: start it again.
             if recreate { runtime.deploy(try deployment(container, serving)) }
@@ -122,9 +168,10 @@ extension Reconciler {
     private func remove(_ runtimeID: String, releasingGPUs: Bool) async throws {
         await hooks.beforeRetiring(runtimeID)
         try await runtime.delete(runtimeID)
-        guard let (containerID, revision) = Self.parse(runtimeID) else { return }
-        // Only now that its task is gone: a device still in use is never handed out again.
-        if releasingGPUs { try database.releaseGPUs(containerID: containerID, revision: revision) }
+        guard let (containerID, revision, instance) = RevisionDeployment.parseInstance(runtimeID) else { return }
+        // Only now that its task is gone: a device still in use is never handed out again. The
+        // revision's GPUs are its first instance's.
+        if releasingGPUs, instance == 0 { try database.releaseGPUs(containerID: containerID, revision: revision) }
         await hooks.afterRemoving(containerID, revision)
     }
 
@@ -166,8 +213,13 @@ extension Reconciler {
 
     // MARK: - Status
 
-    /// The runtime's message, or while the serving revision runs, why the latest one failed.
+    /// The runtime's message, or while the serving revision runs, why the latest one failed or
+    /// why instances wait.
     private func message(for status: RuntimeStatus, of container: StoredContainer) throws -> String? {
+        if status.phase == .running, container.latestRevision == container.revision,
+           let shortfall = instanceShortfall(container.id) {
+            return shortfall
+        }
         guard status.phase == .running, container.latestRevision > container.revision,
               let latest = try database.revision(containerID: container.id, number: container.latestRevision),
               latest.phase == .failed
@@ -181,14 +233,17 @@ extension Reconciler {
         for await (runtimeID, status) in runtime.statusChanges() {
             // A revision removed by the reconciler says nothing about the container: only a
             // DELETE marks it deleting.
-            guard let (containerID, revision) = Self.parse(runtimeID), status.phase != .deleted else { continue }
+            guard let (containerID, revision, instance) = RevisionDeployment.parseInstance(runtimeID),
+                  status.phase != .deleted else { continue }
             do {
                 guard let container = try database.container(id: containerID), container.phase != .deleting else { continue }
                 if let digest = status.imageDigest,
                    let stored = try database.revision(containerID: containerID, number: revision), stored.imageDigest == nil {
                     try database.setImageDigest(containerID: containerID, revision: revision, digest: digest)
                 }
-                guard revision == container.revision else { continue }
+                // The first instance speaks for the container; the others are counted in its
+                // `instances`.
+                guard revision == container.revision, instance == 0 else { continue }
                 if status.phase == .running,
                    let stored = try database.revision(containerID: containerID, number: revision), stored.phase == .pending {
                     try database.promote(containerID: containerID, revision: revision)

@@ -32,6 +32,8 @@ public final class Reconciler: Service, Sendable {
     private let passes = Mutex<[String: Task<Void, any Error>]>([:])
     private let recovered = Atomic(false)
     let hooks: ReconcilerHooks
+    /// The autoscaler's instance targets and what the instances above reservations hold.
+    let scaleBook = Mutex(ScaleBook())
 
     public init(database: BerthDatabase, runtime: any RevisionRuntime, rolloutTimeout: Duration = .seconds(300),
                 resyncPeriod: Duration = .seconds(30), retryDelay: Duration = .milliseconds(500),
@@ -53,6 +55,30 @@ public final class Reconciler: Service, Sendable {
     public func apply(_ containerID: String) {
         passes.withLock { $0[containerID]?.cancel() }
         request.yield(containerID)
+    }
+
+    /// The autoscaler wants `instances` of the container's serving revision: recorded, and
+    /// converged in a pass of its own (a scale change never cancels a rollout under way).
+    public func scale(_ containerID: String, to instances: Int) {
+        let changed = scaleBook.withLock { book in
+            guard book.targets[containerID] != instances else { return false }
+            book.targets[containerID] = instances
+            return true
+        }
+        if changed { recheck(containerID) }
+    }
+
+    /// The instances the container's serving revision runs or starts now (0 when unknown).
+    public func desiredInstances(_ containerID: String) -> Int {
+        scaleBook.withLock { $0.planned[containerID] ?? 0 }
+    }
+
+    /// Changes whenever a pass plans another instance count for a container.
+    public var scaleVersion: UInt64 { scaleBook.withLock { $0.version } }
+
+    /// Why some instances the autoscaler asked for wait, when the node is short.
+    public func instanceShortfall(_ containerID: String) -> String? {
+        scaleBook.withLock { $0.shortfalls[containerID] }
     }
 
     /// Compare the container with the runtime once more, without cutting a pass short.
@@ -149,7 +175,10 @@ public final class Reconciler: Service, Sendable {
                            container.latestRevision == container.revision {
                             idling.append(deployment)
                         } else {
-                            deployments.append(deployment)
+                            // The instances that always run; those the autoscaler added go, and
+                            // it adds them again if the load is still there.
+                            let count = revision.number == container.revision ? revision.spec.scaling.reservedInstances : 1
+                            deployments += (0..<count).map(deployment.instance)
                         }
                     }
                 }

@@ -111,6 +111,14 @@ public final class ContainerRuntime: Service, Sendable {
 
     public var statuses: [String: RuntimeStatus] { board.all }
 
+    /// The statuses of every revision and instance of one Berth container, by runtime id.
+    public func statuses(ofContainer containerID: String) -> [String: RuntimeStatus] {
+        board.statuses(ofContainer: containerID)
+    }
+
+    /// Changes with every status published.
+    public var statusVersion: UInt64 { board.version }
+
     /// Every status change from now on, as (runtime id, status), until the consumer stops.
     public func statusChanges() -> AsyncStream<(String, RuntimeStatus)> {
         board.changes()

@@ -1,8 +1,10 @@
 import BerthModel
 import Foundation
 
-/// One revision of a Berth container, as the runtime runs it. Each revision is its own
-/// containerd container, so that two revisions can run side by side during a rollout.
+/// One instance of one revision of a Berth container, as the runtime runs it. Each instance of
+/// each revision is its own containerd container (own task, network namespace, address and
+/// ephemeral storage), so that two revisions can run side by side during a rollout and a
+/// revision can run several instances under load.
 public struct RevisionDeployment: Sendable, Hashable {
     public var containerID: String
     /// The container's name: its hostname, and its label in logs.
@@ -13,26 +15,53 @@ public struct RevisionDeployment: Sendable, Hashable {
     /// decided by whoever builds the deployment from the store (the reconciler), so that the
     /// runtime only maps them to spec edits and never reads the store mid-launch.
     public var gpuDevices: [String]
+    /// 0 for the first instance, which scales to zero and wakes; 1, 2… for those the autoscaler adds.
+    public var instance: Int
 
-    public init(containerID: String, name: String, revision: Int, spec: RevisionSpec, gpuDevices: [String] = []) {
+    public init(containerID: String, name: String, revision: Int, spec: RevisionSpec, gpuDevices: [String] = [],
+                instance: Int = 0) {
         self.containerID = containerID
         self.name = name
         self.revision = revision
         self.spec = spec
         self.gpuDevices = gpuDevices
+        self.instance = instance
+    }
+
+    /// The same revision's instance `index`.
+    public func instance(_ index: Int) -> RevisionDeployment {
+        var copy = self
+        copy.instance = index
+        return copy
     }
 
     /// The containerd container id.
-    public var runtimeID: String { Self.runtimeID(containerID: containerID, revision: revision) }
+    public var runtimeID: String { Self.runtimeID(containerID: containerID, revision: revision, instance: instance) }
 
-    public static func runtimeID(containerID: String, revision: Int) -> String {
-        "\(containerID)-r\(revision)"
+    /// `<container id>-r<revision>` for the first instance (the id revisions had before there
+    /// were instances, so that a berthd upgraded in place adopts what runs), `…-i<n>` after it.
+    public static func runtimeID(containerID: String, revision: Int, instance: Int = 0) -> String {
+        instance == 0 ? "\(containerID)-r\(revision)" : "\(containerID)-r\(revision)-i\(instance)"
     }
 
     /// The container id and revision a runtime id names.
     public static func parse(_ runtimeID: String) -> (containerID: String, revision: Int)? {
-        guard let marker = runtimeID.range(of: "-r", options: .backwards),
-              let revision = Int(runtimeID[marker.upperBound...]) else { return nil }
-        return (String(runtimeID[..<marker.lowerBound]), revision)
+        parseInstance(runtimeID).map { ($0.containerID, $0.revision) }
+    }
+
+    /// The container id, revision and instance a runtime id names.
+    public static func parseInstance(_ runtimeID: String) -> (containerID: String, revision: Int, instance: Int)? {
+        var rest = Substring(runtimeID)
+        var instance = 0
+        if let marker = rest.range(of: "-i", options: .backwards), let index = Int(rest[marker.upperBound...]), index > 0 {
+            instance = index
+            rest = rest[..<marker.lowerBound]
+        }
+        guard let marker = rest.range(of: "-r", options: .backwards),
+              let revision = Int(rest[marker.upperBound...]) else { return nil }
+        let containerID = String(rest[..<marker.lowerBound])
+        // Only the spelling `runtimeID` makes (no "+1", no "-i0").
+        guard Self.runtimeID(containerID: containerID, revision: revision, instance: instance) == runtimeID else { return nil }
+        return (containerID, revision, instance)
     }
 }

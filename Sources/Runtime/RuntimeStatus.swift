@@ -40,6 +40,8 @@ public struct RuntimeStatus: Sendable, Equatable {
     public var startedAt: Date?
     /// The digest the image reference resolved to, once pulled.
     public var imageDigest: String?
+    /// When the phase last changed (set by the runtime as it publishes the status).
+    public var since: Date?
 
     public init(phase: Phase, reason: Reason? = nil, message: String? = nil) {
         self.phase = phase

@@ -7,7 +7,9 @@ import GRDB
 // during a rollout, its pending latest revision's. Both revisions run side by side for the length
 // of a rollout; counting the larger rather than the sum means an update that grows nothing is
 // never refused on a full node, as with Kubernetes' surge of one pod. Retired and failed
-// revisions run nothing and reserve nothing.
+// revisions run nothing and reserve nothing. A revision's request is one instance's times the
+// instances that always run (`minInstances`, at least one); instances the autoscaler adds above
+// that take what is left unreserved when they start, and wait when nothing is.
 
 extension BerthDatabase {
     /// The limits creates and updates are checked against; unlimited until set.
@@ -37,7 +39,7 @@ extension BerthDatabase {
     /// By container id.
     static func reservations(_ db: Database) throws -> [String: Reservation] {
         let rows = try Row.fetchCursor(db, sql: """
-            SELECT c.id, c.owner, r.number = c.revision, r.cpu, r.memory, r.ephemeralStorage, r.gpu
+            SELECT c.id, c.owner, r.number = c.revision, r.cpu, r.memory, r.ephemeralStorage, r.gpu, MAX(1, r.minInstances)
             FROM container c JOIN revision r ON r.containerID = c.id
                 AND (r.number = c.revision OR (r.number = c.latestRevision AND r.phase = 'pending'))
             """)
@@ -48,7 +50,7 @@ extension BerthDatabase {
                 milliCPU: ResourceAmounts.milliCPU(try row.decode(atIndex: 3)),
                 ram: try StoredSpec.quantity(try row.decode(atIndex: 4)).bytes,
                 ephemeralStorage: try StoredSpec.quantity(try row.decode(atIndex: 5)).bytes,
-                gpu: try row.decode(atIndex: 6))
+                gpu: try row.decode(atIndex: 6)).times(try row.decode(atIndex: 7))
             let owner: String = try row.decode(atIndex: 1)
             var reservation = result[id] ?? Reservation(owner: owner)
             let isServing: Bool = try row.decode(atIndex: 2)

@@ -20,11 +20,25 @@ public struct ResourceAmounts: Sendable, Equatable, Hashable {
         self.gpu = gpu
     }
 
-    /// What a revision reserves. A fraction of a thousandth of a core counts as a whole one, so
-    /// that many tiny containers cannot reserve nothing.
+    /// What a revision reserves: one instance's request times the instances that always run
+    /// (at least one). A fraction of a thousandth of a core counts as a whole one, so that many
+    /// tiny containers cannot reserve nothing.
     public init(_ spec: RevisionSpec) {
+        self = ResourceAmounts(instanceOf: spec).times(spec.scaling.reservedInstances)
+    }
+
+    /// What one instance of the revision asks for.
+    public init(instanceOf spec: RevisionSpec) {
         self.init(milliCPU: Self.milliCPU(spec.cpu), ram: spec.memory.bytes,
                   ephemeralStorage: spec.ephemeralStorage.bytes, gpu: Int64(spec.gpu))
+    }
+
+    public func times(_ count: Int) -> ResourceAmounts {
+        var result = self
+        for resource in ReservedResource.allCases {
+            result[resource] = self[resource].multipliedReportingOverflow(by: Int64(count)).partialValue
+        }
+        return result
     }
 
     /// Cores in thousandths, rounded up (a hair of slack keeps 0.1 × 1000 from becoming 101).

@@ -89,6 +89,17 @@ enum Migrations {
                 );
                 """)
         }
+        migrator.registerMigration("v5 revision scaling") { db in
+            // Concurrency, instances and the request timeout, per revision (ScalingPolicy). A
+            // container kept warm before this had one instance always running: minInstances 1.
+            try db.execute(sql: """
+                ALTER TABLE revision ADD COLUMN concurrency INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE revision ADD COLUMN minInstances INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE revision ADD COLUMN maxInstances INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE revision ADD COLUMN timeoutSeconds INTEGER NOT NULL DEFAULT 300;
+                UPDATE revision SET minInstances = 1 WHERE containerID IN (SELECT id FROM container WHERE keepWarm = 1);
+                """)
+        }
         return migrator
     }
 }

@@ -48,7 +48,8 @@ extension StoredContainer: FetchableRecord, PersistableRecord {
 extension StoredRevision: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "revision"
     static let columns = ["containerID", "number", "image", "cpu", "memory", "ephemeralStorage", "gpu", "port",
-                          "env", "imageDigest", "phase", "message", "createdAt", "gpuModel"]
+                          "env", "imageDigest", "phase", "message", "createdAt", "gpuModel", "concurrency", "minInstances",
+                          "maxInstances", "timeoutSeconds"]
     public static var databaseSelection: [any SQLSelectable] { columns.map { Column($0) } }
 
     public init(row: Row) throws { try self.init(row: row, from: 0) }
@@ -64,7 +65,9 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
             gpu: try row.decode(atIndex: i + 6),
             gpuModel: try row.decode(atIndex: i + 13),
             port: try row.decode(atIndex: i + 7),
-            env: try StoredSpec.env(row.decode(atIndex: i + 8)))
+            env: try StoredSpec.env(row.decode(atIndex: i + 8)),
+            scaling: ScalingPolicy(concurrency: try row.decode(atIndex: i + 14), minInstances: try row.decode(atIndex: i + 15),
+                                   maxInstances: try row.decode(atIndex: i + 16), timeoutSeconds: try row.decode(atIndex: i + 17)))
         self.init(
             containerID: containerID,
             number: number,
@@ -86,6 +89,10 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
         container["gpuModel"] = spec.gpuModel
         container["port"] = spec.port
         container["env"] = StoredSpec.envText(spec.env)
+        container["concurrency"] = spec.scaling.concurrency
+        container["minInstances"] = spec.scaling.minInstances
+        container["maxInstances"] = spec.scaling.maxInstances
+        container["timeoutSeconds"] = spec.scaling.timeoutSeconds
         container["imageDigest"] = imageDigest
         container["phase"] = phase
         container["message"] = message

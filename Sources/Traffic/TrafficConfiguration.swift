@@ -10,13 +10,20 @@ public struct TrafficConfiguration: Sendable {
     public var wakeTimeout: Duration
     /// How long a retiring revision may take to finish the requests it is serving.
     public var drainTimeout: Duration
+    /// Requests that may wait per container while every instance is at its `concurrency`;
+    /// one more gets 503 with Retry-After.
+    public var queueLimit: Int
+    public var autoscaler: AutoscalerSettings
 
     public init(domain: String, pauseAfter: Duration = .seconds(60), stopAfter: Duration = .seconds(900),
-                wakeTimeout: Duration = .seconds(30), drainTimeout: Duration = .seconds(30)) {
+                wakeTimeout: Duration = .seconds(30), drainTimeout: Duration = .seconds(30), queueLimit: Int = 1000,
+                autoscaler: AutoscalerSettings = AutoscalerSettings()) {
         self.domain = domain
         self.pauseAfter = pauseAfter
         self.stopAfter = stopAfter
         self.wakeTimeout = wakeTimeout
         self.drainTimeout = drainTimeout
+        self.queueLimit = queueLimit
+        self.autoscaler = autoscaler
     }
 }

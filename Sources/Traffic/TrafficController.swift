@@ -1,3 +1,4 @@
+import BerthModel
 import Foundation
 import Logging
 import Proxy
@@ -7,10 +8,11 @@ import ServiceLifecycle
 import Store
 import Synchronization
 
-/// Berth's side of the proxy. It routes a host to its container's serving revision, holds the
-/// request while that revision starts or wakes (from paused or stopped), counts requests in
-/// flight per revision, scales revisions with no traffic to zero, and drains a revision that a
-/// rollout retires.
+/// Berth's side of the proxy. It routes a host to an instance of its container's serving
+/// revision (`DispatchState`: the least busy under its `concurrency`, or a bounded queue), holds
+/// the request while the first instance starts or wakes (from paused or stopped), asks the
+/// reconciler for the instances the load needs (`AutoscalerState`), scales containers with no
+/// traffic to zero, and drains an instance that a rollout or a scale-down retires.
 public final class TrafficController: RouteTable, Service, Sendable {
     let configuration: TrafficConfiguration
     let runtime: ContainerRuntime
@@ -20,11 +22,30 @@ public final class TrafficController: RouteTable, Service, Sendable {
     /// Where scale to zero is recorded (`markIdle` / `markAwake`), so that the reconciler and a
     /// restarted berthd leave an idle revision stopped.
     let database: BerthDatabase
-    let activity = Mutex<[String: Activity]>([:])
+    let state = Mutex(State())
+    /// Where the autoscaler's decisions go: the reconciler's `scale(_:to:)`.
+    let scaler = Mutex<(@Sendable (String, Int) -> Void)?>(nil)
+    /// Revisions scaling to zero right now; a stop takes up to the grace period.
+    let scaling = Mutex<Set<String>>([])
 
-    struct Activity {
-        var inFlight = 0
+    struct State {
+        var containers: [String: ContainerTraffic] = [:]
+        var waiters: [DispatchState.WaiterID: Waiter] = [:]
+        var nextWaiter: DispatchState.WaiterID = 0
+    }
+
+    /// One container's requests, queue, autoscaler and last activity.
+    struct ContainerTraffic {
+        var dispatch: DispatchState
+        var autoscaler: AutoscalerState
         var lastActive: ContinuousClock.Instant
+    }
+
+    /// A queued request: handed an instance before it began to wait, or waiting.
+    enum Waiter {
+        case handed(Upstream)
+        case waiting(CheckedContinuation<Upstream?, Never>)
+        case queued
     }
 
     public init(configuration: TrafficConfiguration, database: BerthDatabase, runtime: ContainerRuntime,
@@ -35,16 +56,19 @@ public final class TrafficController: RouteTable, Service, Sendable {
         self.logger = logger
         self.database = database
         routes = RouteCache(database: database)
-        // A deleted container's request counts go with it, so nothing here grows with churn.
+        // A deleted container's counts go with it, so nothing here grows with churn.
         _ = try? database.observeContainerChanges { [weak self] changes in
-            let gone = Set(changes.filter(\.isDeleted).map(\.containerID))
+            let gone = changes.filter(\.isDeleted).map(\.containerID)
             guard !gone.isEmpty else { return }
-            self?.activity.withLock { activity in
-                for id in activity.keys where RevisionDeployment.parse(id).map({ gone.contains($0.containerID) }) ?? true {
-                    activity.removeValue(forKey: id)
-                }
+            self?.state.withLock { state in
+                for id in gone where state.containers[id]?.dispatch.isUnused ?? false { state.containers[id] = nil }
             }
         }
+    }
+
+    /// Sets where the autoscaler sends the instance counts it decides.
+    public func setScaler(_ scale: @escaping @Sendable (_ containerID: String, _ instances: Int) -> Void) {
+        scaler.withLock { $0 = scale }
     }
 
     // MARK: - RouteTable
@@ -53,208 +77,200 @@ public final class TrafficController: RouteTable, Service, Sendable {
         let suffix = "." + configuration.domain
         guard host.hasSuffix(suffix), host.count > suffix.count else { return .notFound }
         let label = String(host.dropLast(suffix.count))
-        guard let entry = routes.entry(for: label), entry.container.phase != .deleting else { return .notFound }
-        let deployment = RevisionDeployment(containerID: entry.container.id, name: entry.container.name,
-                                            revision: entry.serving.number, spec: entry.serving.spec)
-        touch(deployment.runtimeID)
-        let status = runtime.status(deployment.runtimeID)
-        if let status, status.phase == .running, let endpoint = status.endpoint {
-            return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
-                                      host: endpoint.address, port: endpoint.port))
+        guard var entry = routes.entry(for: label), entry.container.phase != .deleting else { return .notFound }
+        var ready = readyInstances(entry)
+        if ready.isEmpty {
+            let first = RevisionDeployment(containerID: entry.container.id, name: entry.container.name,
+                                           revision: entry.serving.number, spec: entry.serving.spec)
+            touch(first.containerID)
+            let woken = await wake(first, label: label, from: runtime.status(first.runtimeID))
+            guard case .upstream = woken else { return woken }
+            // The wake may have followed the host to a newer revision.
+            guard let now = routes.entry(for: label), now.container.id == entry.container.id else { return .notFound }
+            entry = now
+            ready = readyInstances(entry)
+            guard !ready.isEmpty else { return woken }
         }
-        return await wake(deployment, label: label, from: status)
+        return await dispatch(entry, ready: ready)
     }
 
     public func requestStarted(_ upstream: Upstream) {
-        let id = RevisionDeployment.runtimeID(containerID: upstream.containerID, revision: upstream.revision)
-        activity.withLock { activity in
-            activity[id, default: Activity(lastActive: .now)].inFlight += 1
-            activity[id]!.lastActive = .now
-        }
+        touch(upstream.containerID)
     }
 
     public func requestFinished(_ upstream: Upstream) {
-        let id = RevisionDeployment.runtimeID(containerID: upstream.containerID, revision: upstream.revision)
-        activity.withLock { activity in
-            activity[id, default: Activity(lastActive: .now)].inFlight -= 1
-            activity[id]!.lastActive = .now
-        }
+        release(upstream)
     }
 
-    /// Requests in flight to a revision.
+    public func routeUnused(_ upstream: Upstream) {
+        release(upstream)
+    }
+
+    /// Requests in flight to an instance.
     public func inFlight(_ runtimeID: String) -> Int {
-        activity.withLock { $0[runtimeID]?.inFlight ?? 0 }
+        guard let containerID = RevisionDeployment.parse(runtimeID)?.containerID else { return 0 }
+        return state.withLock { $0.containers[containerID]?.dispatch.inFlight(runtimeID) ?? 0 }
     }
 
-    private func touch(_ runtimeID: String) {
-        activity.withLock { $0[runtimeID, default: Activity(lastActive: .now)].lastActive = .now }
+    /// Requests waiting for a free instance of the container.
+    public func queued(_ containerID: String) -> Int {
+        state.withLock { $0.containers[containerID]?.dispatch.queued ?? 0 }
     }
 
-    // MARK: - Waking
+    /// The serving revision's instances that run, by runtime id.
+    func readyInstances(_ entry: RouteCache.Entry) -> [String: Upstream] {
+        let policy = entry.serving.spec.scaling
+        var ready: [String: Upstream] = [:]
+        for index in 0..<max(1, policy.maxInstances) {
+            let id = RevisionDeployment.runtimeID(containerID: entry.container.id, revision: entry.serving.number, instance: index)
+            guard let endpoint = runtime.status(id)?.endpoint else { continue }
+            ready[id] = Upstream(containerID: entry.container.id, revision: entry.serving.number, instance: index,
+                                 host: endpoint.address, port: endpoint.port, responseTimeout: policy.timeout)
+        }
+        return ready
+    }
 
-    /// Resumes a paused revision, starts a stopped one, or waits for one that is starting; the
-    /// request is held meanwhile, up to the wake timeout. The runtime orders the wake after a
-    /// pause or stop under way (the request waits for it, then the container starts), and all
-    /// concurrent requests wait on the same start. A revision deleted while requests wait (a
-    /// rollout retired it) sends them on to the revision that serves the host now.
-    private func wake(_ deployment: RevisionDeployment, label: String, from status: RuntimeStatus?) async -> Route {
-        let start = ContinuousClock.now
-        let deadline = start + configuration.wakeTimeout
-        var deployment = deployment
-        var status = status
-        while true {
-            if let status, status.phase == .failed { return .failed(status.message ?? "the container failed") }
-            let wokeFrom: WakeUpSource? = switch status?.phase {
-            case .paused: .paused
-            case .stopped: .stopped
-            default: nil
+    private func touch(_ containerID: String) {
+        state.withLock { $0.containers[containerID]?.lastActive = .now }
+    }
+
+    // MARK: - Dispatch
+
+    /// Sends the request to an instance with room, or queues it until one has room, up to the
+    /// wake timeout (then 503, as when the queue is full).
+    private func dispatch(_ entry: RouteCache.Entry, ready: [String: Upstream]) async -> Route {
+        let containerID = entry.container.id
+        let policy = entry.serving.spec.scaling
+        let (arrival, waiter, handed) = state.withLock { state in
+            var traffic = state.containers[containerID] ?? newTraffic(policy)
+            traffic.lastActive = .now
+            let handed = traffic.dispatch.update(ready: ready, concurrency: policy.concurrency)
+            state.nextWaiter += 1
+            let waiter = state.nextWaiter
+            let arrival = traffic.dispatch.arrive(waiter)
+            if arrival == .wait { state.waiters[waiter] = .queued }
+            state.containers[containerID] = traffic
+            return (arrival, waiter, Self.claim(handed, in: &state))
+        }
+        Self.resume(handed)
+        switch arrival {
+        case .send(let upstream):
+            return .upstream(upstream)
+        case .refuse:
+            metrics?.recordQueueRefused(containerID: containerID)
+            return .unavailable("\(entry.container.name): every instance is busy and \(configuration.queueLimit) requests wait already")
+        case .wait:
+            // A queue scales up at once, not on the next tick.
+            autoscale(containerID)
+            let start = ContinuousClock.now
+            let upstream = await waitForSlot(waiter, of: containerID, timeout: configuration.wakeTimeout)
+            metrics?.recordQueueWait(containerID: containerID, duration: ContinuousClock.now - start)
+            guard let upstream else {
+                return .unavailable("\(entry.container.name): no instance was free within \(configuration.wakeTimeout)")
             }
-            if wokeFrom == .stopped || status == nil {
-                do { try database.markAwake(containerID: deployment.containerID) } catch {
-                    logger.warning("could not record the wake-up", metadata: ["container": "\(deployment.name)", "error": "\(error)"])
-                }
-            }
-            // The revision's GPUs travel with it, as in the reconciler's deployments: a wake may be
-            // the first to supervise it (an idle revision after a restart, or a request before
-            // the reconciler's first pass), and the runtime does not read the store.
-            if deployment.spec.gpu > 0, deployment.gpuDevices.isEmpty {
-                // The host's serving revision now (a rollout may have moved it since the lookup).
-                guard let entry = routes.entry(for: label), entry.container.id == deployment.containerID else { return .notFound }
-                do {
-                    deployment = try RevisionDeployment(entry.container, entry.serving, gpusFrom: database)
-                } catch {
-                    return .failed("the GPUs of \(deployment.name) could not be read: \(error)")
-                }
-            }
-            guard let settled = await runtime.wake(deployment, timeout: deadline - .now) else {
-                return .unavailable("\(deployment.name) is not ready after \(configuration.wakeTimeout)")
-            }
-            switch settled.phase {
-            case .running:
-                guard let endpoint = settled.endpoint else { return .failed("\(deployment.name) runs without an address") }
-                if let wokeFrom {
-                    metrics?.recordWakeUp(containerID: deployment.containerID, from: wokeFrom, duration: ContinuousClock.now - start)
-                    logger.info("woke up", metadata: ["container": "\(deployment.name)", "from": "\(wokeFrom.rawValue)",
-                                                       "after": "\(ContinuousClock.now - start)"])
-                }
-                touch(deployment.runtimeID)
-                return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
-                                          host: endpoint.address, port: endpoint.port))
-            case .deleted:
-                switch await followRoute(label, from: deployment, until: deadline) {
-                case .serving(let next):
-                    deployment = next
-                    status = runtime.status(next.runtimeID)
-                case .gone:
-                    return .notFound
-                case .unchanged:
-                    return .unavailable("\(deployment.name) is not ready after \(configuration.wakeTimeout)")
-                }
-            case .stopped where ContinuousClock.now < deadline:
-                // A stop decided before this request came ran after the wake: wake again.
-                status = settled
-            default:
-                return .failed(settled.message ?? "the container failed")
-            }
+            return .upstream(upstream)
         }
     }
 
-    private enum FollowedRoute { case serving(RevisionDeployment), gone, unchanged }
+    func newTraffic(_ policy: ScalingPolicy) -> ContainerTraffic {
+        ContainerTraffic(dispatch: DispatchState(concurrency: policy.concurrency, queueLimit: configuration.queueLimit),
+                         autoscaler: AutoscalerState(target: policy.minInstances), lastActive: .now)
+    }
 
-    /// The revision a held request waited on was deleted: waits (briefly; the store's change
-    /// comes with the deletion) until the host's route names another serving revision.
-    private func followRoute(_ label: String, from retired: RevisionDeployment,
-                             until deadline: ContinuousClock.Instant) async -> FollowedRoute {
-        while true {
-            guard let entry = routes.entry(for: label), entry.container.phase != .deleting,
-                  entry.container.id == retired.containerID
-            else { return .gone }
-            if entry.serving.number != retired.revision {
-                return .serving(RevisionDeployment(containerID: entry.container.id, name: entry.container.name,
-                                                   revision: entry.serving.number, spec: entry.serving.spec))
+    private func waitForSlot(_ waiter: DispatchState.WaiterID, of containerID: String, timeout: Duration) async -> Upstream? {
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            let abandoned = self.state.withLock { state -> CheckedContinuation<Upstream?, Never>? in
+                guard state.containers[containerID]?.dispatch.abandon(waiter) == true,
+                      case .waiting(let continuation) = state.waiters.removeValue(forKey: waiter) else { return nil }
+                return continuation
             }
-            guard ContinuousClock.now < deadline else { return .unchanged }
-            try? await Task.sleep(for: .milliseconds(20))
+            abandoned?.resume(returning: nil)
         }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let early = state.withLock { state -> Upstream?? in
+                switch state.waiters[waiter] {
+                case .handed(let upstream):
+                    state.waiters[waiter] = nil
+                    return .some(upstream)
+                case .queued:
+                    state.waiters[waiter] = .waiting(continuation)
+                    return nil
+                case .waiting, nil:
+                    return .some(nil)
+                }
+            }
+            if let early { continuation.resume(returning: early) }
+        }
+    }
+
+    /// Gives an instance's slot back; a queued request takes it.
+    private func release(_ upstream: Upstream) {
+        let id = RevisionDeployment.runtimeID(containerID: upstream.containerID, revision: upstream.revision,
+                                              instance: upstream.instance)
+        let handed = state.withLock { state -> [(CheckedContinuation<Upstream?, Never>, Upstream)] in
+            guard var traffic = state.containers[upstream.containerID] else { return [] }
+            traffic.lastActive = .now
+            let handed = traffic.dispatch.finished(id)
+            state.containers[upstream.containerID] = traffic
+            return Self.claim(handed, in: &state)
+        }
+        Self.resume(handed)
+    }
+
+    /// Hands queued requests the ready instances of their container now (one became ready).
+    func refreshQueue(_ containerID: String) {
+        guard let entry = routes.entry(for: containerID), entry.container.id == containerID else { return }
+        let ready = readyInstances(entry)
+        let handed = state.withLock { state -> [(CheckedContinuation<Upstream?, Never>, Upstream)] in
+            guard var traffic = state.containers[containerID], traffic.dispatch.queued > 0 else { return [] }
+            let handed = traffic.dispatch.update(ready: ready, concurrency: entry.serving.spec.scaling.concurrency)
+            state.containers[containerID] = traffic
+            return Self.claim(handed, in: &state)
+        }
+        Self.resume(handed)
+    }
+
+    /// The continuations of waiters handed an instance (those that already wait), to resume
+    /// outside the lock; a waiter not yet waiting finds its instance when it starts to.
+    static func claim(_ handed: [DispatchState.HandOver], in state: inout State) -> [(CheckedContinuation<Upstream?, Never>, Upstream)] {
+        var resumable: [(CheckedContinuation<Upstream?, Never>, Upstream)] = []
+        for (waiter, upstream) in handed {
+            if case .waiting(let continuation) = state.waiters[waiter] {
+                state.waiters[waiter] = nil
+                resumable.append((continuation, upstream))
+            } else {
+                state.waiters[waiter] = .handed(upstream)
+            }
+        }
+        return resumable
+    }
+
+    static func resume(_ handed: [(CheckedContinuation<Upstream?, Never>, Upstream)]) {
+        for (continuation, upstream) in handed { continuation.resume(returning: upstream) }
     }
 
     // MARK: - Draining
 
-    /// Waits until the revision serves no request (the store already routes new ones elsewhere),
-    /// or the drain timeout passes.
-    public func drain(_ runtimeID: String) async {
-        // A request routed just before the switch may not have started yet: give it a moment.
-        try? await Task.sleep(for: .milliseconds(200))
+    /// Takes the instance out of dispatch and waits until it serves no request, or the drain
+    /// timeout passes. Returns where it listened, for the proxy to close pooled connections.
+    @discardableResult
+    public func drain(_ runtimeID: String) async -> Upstream? {
+        guard let containerID = RevisionDeployment.parse(runtimeID)?.containerID else { return nil }
+        let policy = routes.entry(for: containerID)?.serving.spec.scaling ?? .default
+        let upstream = state.withLock { state -> Upstream? in
+            // Recorded even before any request came, so that none is sent to it from now on.
+            var traffic = state.containers[containerID] ?? newTraffic(policy)
+            let known = traffic.dispatch.instances[runtimeID]?.upstream
+            traffic.dispatch.drain(runtimeID)
+            state.containers[containerID] = traffic
+            return known
+        }
         let deadline = ContinuousClock.now + configuration.drainTimeout
         while inFlight(runtimeID) > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        activity.withLock { _ = $0.removeValue(forKey: runtimeID) }
-    }
-
-    // MARK: - Scale to zero
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                while !Task.isCancelled {
-                    for (id, name, action) in self.idleActions() {
-                        group.addTask { await self.perform(action, on: id, name: name) }
-                    }
-                    try? await Task.sleep(for: .milliseconds(250))
-                }
-                group.cancelAll()
-            }
-        }
-    }
-
-    enum IdleAction: Sendable { case pause, stop }
-
-    /// Revisions scaling down right now; a stop takes up to the grace period.
-    let scaling = Mutex<Set<String>>([])
-
-    private func perform(_ action: IdleAction, on id: String, name: String) async {
-        defer { _ = scaling.withLock { $0.remove(id) } }
-        switch action {
-        case .pause:
-            if await runtime.pause(id) { logger.info("paused idle container", metadata: ["container": "\(name)"]) }
-        case .stop:
-            logger.info("stopping idle container", metadata: ["container": "\(name)"])
-            // Recorded first: a berthd killed during the stop restarts with the revision stopped.
-            if let (containerID, revision) = RevisionDeployment.parse(id) {
-                do { try database.markIdle(containerID: containerID, revision: revision) } catch {
-                    logger.warning("could not record the idle stop", metadata: ["container": "\(name)", "error": "\(error)"])
-                }
-            }
-            await runtime.stop(id)
-        }
-    }
-
-    /// Serving revisions that had no request for a while: pause them, then stop them.
-    /// Containers that keep one instance warm are never paused or stopped.
-    func idleActions(now: ContinuousClock.Instant = .now) -> [(String, String, IdleAction)] {
-        var actions: [(String, String, IdleAction)] = []
-        for entry in routes.all() where !entry.container.keepWarm && entry.container.phase != .deleting {
-            let id = RevisionDeployment.runtimeID(containerID: entry.container.id, revision: entry.serving.number)
-            guard let status = runtime.status(id), status.phase == .running || status.phase == .paused else { continue }
-            let idle = activity.withLock { activity -> Duration? in
-                let record = activity[id, default: Activity(lastActive: now)]
-                activity[id] = record
-                return record.inFlight > 0 ? nil : now - record.lastActive
-            }
-            guard let idle else { continue }
-            let action: IdleAction?
-            if configuration.stopAfter > .zero, idle >= configuration.stopAfter {
-                action = .stop
-            } else if configuration.pauseAfter > .zero, idle >= configuration.pauseAfter, status.phase == .running {
-                action = .pause
-            } else {
-                action = nil
-            }
-            if let action, scaling.withLock({ $0.insert(id).inserted }) {
-                actions.append((id, entry.container.name, action))
-            }
-        }
-        return actions
+        return upstream
     }
 }

@@ -42,6 +42,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-pause-after")) var idlePauseAfter: String?
     @Option(name: .customLong("idle-stop-after")) var idleStopAfter: String?
     @Option(name: .customLong("wake-timeout")) var wakeTimeout: String?
+    @Option(name: .customLong("queue-limit"), help: "Requests that may wait per container while its instances are busy.") var queueLimit: String?
+    @Option(name: .customLong("autoscaler-stable-window")) var autoscalerStableWindow: String?
+    @Option(name: .customLong("autoscaler-panic-window")) var autoscalerPanicWindow: String?
+    @Option(name: .customLong("autoscaler-scale-down-delay")) var autoscalerScaleDownDelay: String?
     @Option(name: .customLong("proxy-header-timeout")) var proxyHeaderTimeout: String?
     @Option(name: .customLong("proxy-idle-timeout")) var proxyIdleTimeout: String?
     @Option(name: .customLong("proxy-max-connections")) var proxyMaxConnections: String?
@@ -122,6 +126,10 @@ struct ServeCommand: AsyncParsableCommand {
         flags.idlePauseAfter = idlePauseAfter
         flags.idleStopAfter = idleStopAfter
         flags.wakeTimeout = wakeTimeout
+        flags.queueLimit = queueLimit
+        flags.autoscalerStableWindow = autoscalerStableWindow
+        flags.autoscalerPanicWindow = autoscalerPanicWindow
+        flags.autoscalerScaleDownDelay = autoscalerScaleDownDelay
         flags.proxyHeaderTimeout = proxyHeaderTimeout
         flags.proxyIdleTimeout = proxyIdleTimeout
         flags.proxyMaxConnections = proxyMaxConnections

@@ -110,4 +110,20 @@ final class RecordingBackend: ContainerBackend, @unchecked Sendable {
         guard count == 0 else { throw APIError.capacity("this node has no GPUs") }
         return { _ in [] }
     }
+
+    private var reports: [String: ContainerInstances] = [:]
+    private var version: UInt64 = 0
+    /// What `instances(of:)` answers for the container from now on (nothing runs until set).
+    func setInstances(_ instances: ContainerInstances, of containerID: String) {
+        lock.withLock {
+            reports[containerID] = instances
+            version += 1
+        }
+    }
+
+    func instances(of container: StoredContainer) -> ContainerInstances {
+        lock.withLock { reports[container.id] } ?? ContainerInstances(desired: 0, list: [])
+    }
+
+    var instancesVersion: UInt64 { lock.withLock { version } }
 }

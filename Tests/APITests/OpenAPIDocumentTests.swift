@@ -1,3 +1,4 @@
+import BerthModel
 import Foundation
 import XCTest
 
@@ -20,6 +21,7 @@ final class OpenAPIDocumentTests: XCTestCase {
         ("put", "/v1/containers/{id}", [200, 400, 401, 403, 404, 409, 413, 415, 500, 503, 507]),
         ("delete", "/v1/containers/{id}", [204, 401, 403, 404, 500, 503, 507]),
         ("get", "/v1/containers/{id}/revisions", [200, 401, 403, 404, 500]),
+        ("get", "/v1/containers/{id}/instances", [200, 401, 403, 404, 500]),
         ("get", "/v1/containers/{id}/logs", [200, 400, 401, 403, 404, 500]),
         ("get", "/v1/gpu-models", [200, 401, 500]),
         ("get", "/healthz", [200]),
@@ -148,6 +150,10 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertEqual(create["properties"]?["ephemeralStorage"]?["default"], .string("1Gi"))
         XCTAssertEqual(create["properties"]?["gpu"]?["default"], .integer(0))
         XCTAssertEqual(create["properties"]?["port"]?["default"], .integer(8080))
+        XCTAssertEqual(create["properties"]?["concurrency"]?["default"], .integer(Int64(ScalingPolicy.defaultConcurrency)))
+        XCTAssertEqual(create["properties"]?["minInstances"]?["default"], .integer(0))
+        XCTAssertEqual(create["properties"]?["maxInstances"]?["default"], .integer(Int64(ScalingPolicy.defaultMaxInstances)))
+        XCTAssertEqual(create["properties"]?["timeoutSeconds"]?["default"], .integer(Int64(ScalingPolicy.defaultTimeoutSeconds)))
         XCTAssertEqual(create["required"], .array([.string("name"), .string("image")]))
         XCTAssertEqual(create["additionalProperties"], .bool(false))
         let container = try XCTUnwrap(try validator().resolve(reference: "#/components/schemas/Container"))
@@ -163,6 +169,7 @@ final class OpenAPIDocumentTests: XCTestCase {
     static let container = #"""
     {"cpu":0.5,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"ephemeralStorage":"1Gi","gpu":0,
      "id":"93cfc912-0660-44a7-ae26-e7e23f919659","image":"docker.io/nginxdemos/hello:0.4","keepWarm":false,
+     "concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300,"instances":{"desired":1,"ready":0,"starting":1},
      "name":"hello-world","owner":"alice","port":"8080","ram":"64Mi","revision":1,"status":"pending",
      "updatedAt":"2025-06-01T12:00:00.000Z","url":"http://hello-world.localhost:8081"}
     """#
@@ -170,7 +177,8 @@ final class OpenAPIDocumentTests: XCTestCase {
     static let gpuContainer = #"""
     {"cpu":8,"createdAt":"2025-05-30T08:00:00.000Z","env":{},"ephemeralStorage":"100Gi","gpu":1,
      "gpuModel":"NVIDIA H200","id":"4c00e32c-ebd4-4a0c-b62a-34d74f630b5f","image":"registry.example.com/ml/vllm:0.6.3",
-     "keepWarm":true,"name":"llm","owner":"bob","port":"8000","ram":"64Gi","revision":3,"status":"running",
+     "keepWarm":true,"concurrency":4,"minInstances":1,"maxInstances":1,"timeoutSeconds":900,
+     "instances":{"desired":1,"ready":1,"starting":0},"name":"llm","owner":"bob","port":"8000","ram":"64Gi","revision":3,"status":"running",
      "statusMessage":"revision 4 failed: not ready within 5m; revision 3 keeps serving",
      "updatedAt":"2025-06-01T09:30:12.004Z","url":"http://llm.example.net"}
     """#
@@ -178,12 +186,13 @@ final class OpenAPIDocumentTests: XCTestCase {
     static let revision = #"""
     {"cpu":1,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"ephemeralStorage":"1Gi","gpu":0,
      "image":"docker.io/library/nginx:1.27","imageDigest":"sha256:3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
-     "port":"80","ram":"512Mi","revision":1,"status":"active"}
+     "port":"80","ram":"512Mi","revision":1,"status":"active","concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300}
     """#
 
     static let failedRevision = #"""
     {"cpu":1,"createdAt":"2025-06-01T12:10:00.250Z","env":{},"ephemeralStorage":"1Gi","gpu":0,
      "image":"docker.io/library/nginx:1.28","port":"80","ram":"512Mi","revision":2,"status":"failed",
+     "concurrency":1,"minInstances":0,"maxInstances":4,"timeoutSeconds":60,
      "statusMessage":"pulling docker.io/library/nginx:1.28: manifest unknown"}
     """#
 
@@ -198,6 +207,8 @@ final class OpenAPIDocumentTests: XCTestCase {
             ("Revision", Self.revision),
             ("Revision", Self.failedRevision),
             ("RevisionList", #"{"revisions":[\#(Self.failedRevision),\#(Self.revision)]}"#),
+            ("InstanceList", #"{"instances":[{"revision":3,"instance":0,"status":"running","since":"2025-06-01T12:00:00.000Z","inFlight":2},{"revision":3,"instance":1,"status":"starting","inFlight":0}]}"#),
+            ("InstanceList", #"{"instances":[]}"#),
             ("GPUModel", #"{"available":6,"count":8,"memory":"141Gi","model":"NVIDIA H200"}"#),
             ("GPUModelList", #"{"gpuModels":[{"available":0,"count":2,"memory":"80Gi","model":"NVIDIA A100-SXM4-80GB"}]}"#),
             ("GPUModelList", #"{"gpuModels":[]}"#),

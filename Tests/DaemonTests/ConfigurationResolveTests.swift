@@ -266,11 +266,11 @@ final class ConfigurationResolveTests: XCTestCase {
         XCTAssertEqual(try resolveError("[api]\nlissten = \"127.0.0.1:1\"\n"),
                        "\(path): api.lissten: unknown key; [api] accepts listen, max_body_bytes")
         XCTAssertEqual(try resolveError("datadir = \"/x\"\n"),
-                       "\(path): datadir: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [auth], [registry], [cni], [runtime], [node], [quota]")
+                       "\(path): datadir: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [autoscaler], [auth], [registry], [cni], [runtime], [node], [quota]")
         XCTAssertEqual(try resolveError("[apis]\nlisten = \":1\"\n"),
-                       "\(path): apis: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [auth], [registry], [cni], [runtime], [node], [quota]")
+                       "\(path): apis: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [autoscaler], [auth], [registry], [cni], [runtime], [node], [quota]")
         XCTAssertEqual(try resolveError("[proxy]\ndomain = \"x\"\n[proxy.extra]\na = 1\n"),
-                       "\(path): proxy.extra: unknown key; [proxy] accepts listen, domain, wake_timeout, idle_pause_after, idle_stop_after, header_timeout, idle_timeout, max_connections, max_connections_per_client, trusted_proxies")
+                       "\(path): proxy.extra: unknown key; [proxy] accepts listen, domain, wake_timeout, idle_pause_after, idle_stop_after, header_timeout, idle_timeout, queue_limit, max_connections, max_connections_per_client, trusted_proxies")
     }
 
     func testWrongTypesNameTheKey() throws {
@@ -364,7 +364,7 @@ final class ConfigurationResolveTests: XCTestCase {
 
     func testDocumentedSettingsAreUniqueAndInTheDefaultConfigFile() throws {
         let settings = DaemonConfiguration.documentedSettings
-        XCTAssertEqual(settings.count, 46)
+        XCTAssertEqual(settings.count, 50)
         XCTAssertEqual(Set(settings.map(\.key)).count, settings.count)
         XCTAssertEqual(Set(settings.map(\.environment)).count, settings.count)
         XCTAssertEqual(Set(settings.map(\.flag)).count, settings.count)

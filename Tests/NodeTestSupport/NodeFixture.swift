@@ -151,12 +151,19 @@ public final class NodeFixture: @unchecked Sendable {
             request.httpBody = body
         }
         if request.httpBody != nil, let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await Self.session.data(for: request)
         let http = response as! HTTPURLResponse
         var headers: [String: String] = [:]
         for (key, value) in http.allHeaderFields { headers[String(describing: key).lowercased()] = String(describing: value) }
         return Reply(status: http.statusCode, headers: headers, body: data)
     }
+
+    /// Enough connections for the scaling tests' concurrent clients.
+    static let session: URLSession = {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 128
+        return URLSession(configuration: configuration)
+    }()
 
     /// A request through the invocation proxy for http://<host>/<path>.
     public func invoke(_ host: String, _ path: String = "/", method: String = "GET", body: Data? = nil,
@@ -166,7 +173,7 @@ public final class NodeFixture: @unchecked Sendable {
         request.timeoutInterval = timeout
         request.setValue(host, forHTTPHeaderField: "Host")
         request.httpBody = body
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await Self.session.data(for: request)
         let http = response as! HTTPURLResponse
         var headers: [String: String] = [:]
         for (key, value) in http.allHeaderFields { headers[String(describing: key).lowercased()] = String(describing: value) }
@@ -199,6 +206,27 @@ public final class NodeFixture: @unchecked Sendable {
     public func pushHTTPD(_ repository: String, page: String = "hello from berth\n", port: Int = 8080, tag: String = "1") async throws -> String {
         let image = TestImage(layers: [.busybox(extraFiles: ["/www/index.html": page])],
                               cmd: ["sh", "-c", "exec httpd -f -p $PORT -h /www"])
+        return try await TestRegistry.push(image, to: env.registry, repository: repository, tag: tag).reference
+    }
+
+    /// busybox httpd with one CGI, /cgi-bin/work: it sleeps (200 ms, or the microseconds the
+    /// query gives: `?1500000`) and answers `at-once=<requests this instance served at that
+    /// moment, itself included> instance=<a random id the instance chose on its first request>`.
+    public func pushWorkCGI(_ repository: String, tag: String = "1") async throws -> String {
+        let script = #"""
+            #!/bin/sh
+            mkdir -p /tmp/work
+            [ -f /tmp/instance ] || echo "$RANDOM$RANDOM" > /tmp/instance
+            touch /tmp/work/$$
+            n=$(ls /tmp/work | wc -l)
+            case "$QUERY_STRING" in ''|*[!0-9]*) pause=200000 ;; *) pause=$QUERY_STRING ;; esac
+            usleep $pause
+            rm -f /tmp/work/$$
+            printf 'Content-Type: text/plain\r\n\r\n'
+            echo "at-once=$n instance=$(cat /tmp/instance)"
+            """#
+        let layer = TestLayer.busybox().adding("/www/cgi-bin/work", contents: script + "\n", mode: 0o755)
+        let image = TestImage(layers: [layer], cmd: ["sh", "-c", "exec httpd -f -p $PORT -h /www"])
         return try await TestRegistry.push(image, to: env.registry, repository: repository, tag: tag).reference
     }
 

@@ -102,11 +102,21 @@ extension DaemonConfiguration {
         }
         for (key, duration) in [("runtime.readiness_timeout", readinessTimeout), ("runtime.stop_grace_period", stopGracePeriod),
                                 ("runtime.pull_timeout", pullTimeout), ("runtime.start_timeout", startTimeout),
-                                ("proxy.wake_timeout", wakeTimeout)] where duration <= .zero {
+                                ("proxy.wake_timeout", wakeTimeout), ("autoscaler.stable_window", autoscalerStableWindow),
+                                ("autoscaler.panic_window", autoscalerPanicWindow)] where duration <= .zero {
             throw fail(key, "must be positive (e.g. \"30s\")")
         }
         for (key, duration) in [("proxy.idle_pause_after", idlePauseAfter), ("proxy.idle_stop_after", idleStopAfter)] where duration < .zero {
             throw fail(key, "must not be negative (0 turns it off)")
+        }
+        if !(0...1_000_000).contains(queueLimit) {
+            throw fail("proxy.queue_limit", "\(queueLimit) is out of range; expected 0 (no queue) to 1000000")
+        }
+        if autoscalerPanicWindow > autoscalerStableWindow {
+            throw fail("autoscaler.panic_window", "must not be longer than autoscaler.stable_window (\(Self.format(autoscalerStableWindow)))")
+        }
+        if autoscalerScaleDownDelay < .zero {
+            throw fail("autoscaler.scale_down_delay", "must not be negative (0 scales down as soon as the load asks for fewer)")
         }
         if idlePauseAfter > .zero, idleStopAfter > .zero, idleStopAfter <= idlePauseAfter {
             throw fail("proxy.idle_stop_after", "must be longer than proxy.idle_pause_after (\(Self.format(idlePauseAfter))) or 0: a container is paused first, then stopped")

@@ -69,6 +69,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// How long a request waits for a starting, paused or stopped container before it gets 503.
     /// TOML `proxy.wake_timeout`.
     public var wakeTimeout: Duration
+    /// Requests that may wait per container while all its instances are at their concurrency;
+    /// one more gets 503. TOML `proxy.queue_limit`.
+    public var queueLimit: Int = 1000
+    /// The autoscaler's steady window (Knative's KPA: 60 s). TOML `autoscaler.stable_window`.
+    public var autoscalerStableWindow: Duration = .seconds(60)
+    /// The autoscaler's burst window (Knative's KPA: 6 s). TOML `autoscaler.panic_window`.
+    public var autoscalerPanicWindow: Duration = .seconds(6)
+    /// How long the load must ask for fewer instances before one goes (one at a time).
+    /// TOML `autoscaler.scale_down_delay`.
+    public var autoscalerScaleDownDelay: Duration = .seconds(30)
     /// The longest a client may take to send a request head. TOML `proxy.header_timeout`.
     public var proxyHeaderTimeout: Duration = .seconds(10)
     /// No progress on a client connection for this long closes it (keep-alive wait, request

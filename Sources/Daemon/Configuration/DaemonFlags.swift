@@ -60,6 +60,14 @@ public struct DaemonFlags: Sendable, Equatable {
     public var idleStopAfter: String?
     /// `--wake-timeout`
     public var wakeTimeout: String?
+    /// `--queue-limit`
+    public var queueLimit: String?
+    /// `--autoscaler-stable-window`
+    public var autoscalerStableWindow: String?
+    /// `--autoscaler-panic-window`
+    public var autoscalerPanicWindow: String?
+    /// `--autoscaler-scale-down-delay`
+    public var autoscalerScaleDownDelay: String?
     /// `--proxy-header-timeout`
     public var proxyHeaderTimeout: String?
     /// `--proxy-idle-timeout`
@@ -115,6 +123,10 @@ public struct DaemonFlags: Sendable, Equatable {
         add("proxy.listen", proxyListen)
         add("proxy.domain", domain)
         add("proxy.wake_timeout", wakeTimeout)
+        add("proxy.queue_limit", queueLimit)
+        add("autoscaler.stable_window", autoscalerStableWindow)
+        add("autoscaler.panic_window", autoscalerPanicWindow)
+        add("autoscaler.scale_down_delay", autoscalerScaleDownDelay)
         add("proxy.idle_pause_after", idlePauseAfter)
         add("proxy.idle_stop_after", idleStopAfter)
         add("proxy.header_timeout", proxyHeaderTimeout)

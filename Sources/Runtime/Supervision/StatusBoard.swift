@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// The latest status of every revision, readable without waiting on any supervisor (the proxy
@@ -5,6 +6,10 @@ import Synchronization
 final class StatusBoard: Sendable {
     private struct State {
         var statuses: [String: RuntimeStatus] = [:]
+        /// Runtime ids by Berth container id: a container's instances without a scan.
+        var byContainer: [String: Set<String>] = [:]
+        /// Counts publishes.
+        var version: UInt64 = 0
         var watchers: [Int: AsyncStream<(String, RuntimeStatus)>.Continuation] = [:]
         var nextWatcher = 0
     }
@@ -19,12 +24,31 @@ final class StatusBoard: Sendable {
         state.withLock { $0.statuses }
     }
 
+    /// Every revision and instance of one Berth container, by runtime id.
+    func statuses(ofContainer containerID: String) -> [String: RuntimeStatus] {
+        state.withLock { state in
+            var found: [String: RuntimeStatus] = [:]
+            for id in state.byContainer[containerID] ?? [] { found[id] = state.statuses[id] }
+            return found
+        }
+    }
+
+    var version: UInt64 { state.withLock { $0.version } }
+
     func publish(_ runtimeID: String, _ status: RuntimeStatus) {
+        var status = status
         let watchers = state.withLock { state in
+            let previous = state.statuses[runtimeID]
+            status.since = previous?.phase == status.phase ? previous?.since : Date()
+            state.version &+= 1
+            let containerID = RevisionDeployment.parse(runtimeID)?.containerID ?? runtimeID
             if status.phase == .deleted {
                 state.statuses[runtimeID] = nil
+                state.byContainer[containerID]?.remove(runtimeID)
+                if state.byContainer[containerID]?.isEmpty == true { state.byContainer[containerID] = nil }
             } else {
                 state.statuses[runtimeID] = status
+                state.byContainer[containerID, default: []].insert(runtimeID)
             }
             return Array(state.watchers.values)
         }
