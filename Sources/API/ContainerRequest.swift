@@ -2,6 +2,7 @@ import BerthModel
 import Foundation
 import JSONValue
 import OCI
+import Store
 
 /// A create or update request, checked field by field. Every problem is collected, so the
 /// client learns about all of them at once; nothing is written unless there are none.
@@ -211,21 +212,21 @@ struct ContainerRequest: Sendable {
     }
 
     /// The spec a create produces: what the request gave, defaults for the rest.
-    func createSpec(configuration: APIConfiguration) throws -> RevisionSpec {
+    func createSpec(configuration: APIConfiguration, node: ResourceLimits) throws -> RevisionSpec {
         let defaults = configuration.defaults
         let spec = RevisionSpec(image: image!.description, cpu: cpu ?? defaults.cpu,
                                 memory: try memory ?? Quantity(parsing: defaults.memory),
                                 ephemeralStorage: try ephemeralStorage ?? Quantity(parsing: defaults.ephemeralStorage),
                                 gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port, env: env ?? [:],
                                 scaling: scaling(.default))
-        try Self.checkInstances(spec, configuration: configuration)
+        try Self.checkInstances(spec, configuration: configuration, node: node)
         return spec
     }
 
     /// The spec an update produces: fields present replace, absent ones keep their value.
-    func updatedSpec(_ current: RevisionSpec, configuration: APIConfiguration) throws -> RevisionSpec {
+    func updatedSpec(_ current: RevisionSpec, configuration: APIConfiguration, node: ResourceLimits) throws -> RevisionSpec {
         let spec = merged(into: current)
-        try Self.checkInstances(spec, configuration: configuration)
+        try Self.checkInstances(spec, configuration: configuration, node: node)
         return spec
     }
 
@@ -246,20 +247,21 @@ struct ContainerRequest: Sendable {
     }
 
     /// The rules that span fields, checked on the spec that results: the instances asked for
-    /// must fit the node, and GPUs are one instance's for now.
-    static func checkInstances(_ spec: RevisionSpec, configuration: APIConfiguration) throws(APIError) {
+    /// must fit the node's cores and memory. GPUs are not checked here: each instance above the
+    /// first takes its own when it starts, and waits (the status says why) while none are free.
+    static func checkInstances(_ spec: RevisionSpec, configuration: APIConfiguration, node: ResourceLimits) throws(APIError) {
         let scaling = spec.scaling
         var errors: [APIError.FieldError] = []
         if scaling.minInstances > scaling.maxInstances {
             errors.append(.init("minInstances", "must not exceed maxInstances (\(scaling.maxInstances))"))
         }
-        let fitting = min(Int((configuration.maxCPU / spec.cpu).rounded(.down)),
-                          Int(configuration.maxMemoryBytes / max(spec.memory.bytes, 1)))
+        // The node's capacity for containers when one is set (cores and memory minus headroom),
+        // else its cores and memory.
+        let cores = node.bounds[.cpu].map { Double($0) / 1000 } ?? configuration.maxCPU
+        let memory = node.bounds[.ram] ?? configuration.maxMemoryBytes
+        let fitting = min(Int((cores / spec.cpu + 1e-9).rounded(.down)), Int(memory / max(spec.memory.bytes, 1)))
         if scaling.maxInstances > max(fitting, 1) {
             errors.append(.init("maxInstances", "\(scaling.maxInstances) instances of \(spec.cpu.formatted()) cpu and \(spec.memory) ram do not fit this node: at most \(max(fitting, 1))"))
-        }
-        if spec.gpu > 0, scaling.maxInstances > 1 {
-            errors.append(.init("maxInstances", "must be 1 for a container with GPUs: instances with GPUs of their own are not supported yet"))
         }
         if !errors.isEmpty { throw .invalid(errors) }
     }

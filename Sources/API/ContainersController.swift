@@ -45,7 +45,7 @@ struct ContainersController<Backend: ContainerBackend> {
         try requireRecovered()
         let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
                                                 configuration: configuration, requireCreateFields: true)
-        let spec = try parsed.createSpec(configuration: configuration)
+        let spec = try parsed.createSpec(configuration: configuration, node: database.capacityPolicy.node)
         let (container, revision): (StoredContainer, StoredRevision)
         if spec.gpu > 0 {
             let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
@@ -83,8 +83,8 @@ struct ContainersController<Backend: ContainerBackend> {
         // otherwise this PUT is derived again from the newer one, so no change is lost.
         for attempt in 1...Self.updateAttempts {
             let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
-            let spec = try parsed.updatedSpec(latest.spec, configuration: configuration)
-            let revision: StoredRevision
+            let spec = try parsed.updatedSpec(latest.spec, configuration: configuration, node: database.capacityPolicy.node)
+                let revision: StoredRevision
             do {
                 if spec.gpu > 0 {
                     let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)

@@ -126,7 +126,7 @@ public final class Node: Sendable {
                                           host: endpoint.address, port: endpoint.port))
                 }
             }
-        ), logger: logger)
+        ), gpuChooser: { gpus.chooser(count: $0, model: $1) }, logger: logger)
         self.reconciler = reconciler
         traffic.setScaler { reconciler.scale($0, to: $1) }
         verifier = try await TokenVerifier(configuration: try Self.authConfiguration(configuration))

@@ -27,51 +27,23 @@ extension Reconciler {
         // the serving revision stops first, then the new one starts.
         let recreate = try rollingOut && database.needsRecreate(containerID: containerID, revision: latest!.number)
         let idle = try isIdle(container, serving)
-        let instances = idle || recreate ? 1 : try plan(container, serving)
+        let instances = idle || recreate ? [servingDeployment] : try plan(container, serving, servingDeployment)
         // Instances that are not wanted go first: revisions that neither serve nor are being
         // rolled out (superseded by a newer PUT, or left by a crash between a promotion and the
         // old revision's removal), and serving instances the autoscaler no longer asks for
         // (drained first, by the hook).
-        var keep = Set((0..<instances).map { servingDeployment.instance($0).runtimeID })
+        var keep = Set(instances.map(\.runtimeID))
         if rollingOut, let latest {
             keep.formUnion(runtimeIDs(of: containerID).filter { Self.parse($0)?.revision == latest.number })
         }
         try await removeAll(runtimeIDs(of: containerID).filter { !keep.contains($0) }, releasingGPUs: true)
         try releaseGPUsOfRemovedRevisions(containerID, revisions, keep: keep)
         if !recreate, !idle {
-            for index in 0..<instances { runtime.deploy(servingDeployment.instance(index)) }
+            for instance in instances { runtime.deploy(instance) }
         }
         if rollingOut, let latest {
             try await rollOut(container, from: serving, to: latest, recreate: recreate)
         }
-    }
-
-    /// The serving revision's instance count for this pass (see `InstanceBudget`), recorded with
-    /// what the instances above the reservation hold and why any wait.
-    private func plan(_ container: StoredContainer, _ serving: StoredRevision) throws -> Int {
-        let perInstance = ResourceAmounts(instanceOf: serving.spec)
-        let policy = serving.spec.scaling
-        let node = database.capacityPolicy.node
-        let target = scaleBook.withLock { $0.targets[container.id] }
-        // What every container reserves is read only when instances above this one's
-        // reservation are asked for: a resync passes over every container.
-        let needsCapacity = (target ?? 0) > policy.reservedInstances && !node.isUnlimited
-        let reserved = needsCapacity ? try database.reserved() : ResourceAmounts()
-        let (count, shortfallChanged, shortfall) = scaleBook.withLock { book in
-            let budget = InstanceBudget(policy: policy, target: book.targets[container.id], perInstance: perInstance,
-                                        node: node, reserved: reserved, granted: book.granted(exceptFor: container.id))
-            book.grants[container.id] = perInstance.times(max(0, budget.count - policy.reservedInstances))
-            let changed = book.shortfalls[container.id] != budget.shortfall
-            book.shortfalls[container.id] = budget.shortfall
-            book.planned[container.id] = budget.count
-            return (budget.count, changed, budget.shortfall)
-        }
-        // The status says why instances wait (and no longer says it once they run).
-        if shortfallChanged, container.phase == .running, container.latestRevision == container.revision {
-            try database.setStatus(containerID: container.id, phase: .running, message: shortfall,
-                                   asOf: (container.revision, container.latestRevision))
-        }
-        return count
     }
 
     /// Stopped for want of requests: the traffic controller recorded it, and no request has
@@ -94,7 +66,13 @@ extension Reconciler {
         }.count
         let policy = latest.spec.scaling
         let count = recreate ? 1 : min(max(servingNow, policy.minInstances, 1), policy.maxInstances)
-        let next = (0..<count).map(first.instance)
+        // Instances above the first with GPUs get them now, as many as are free (those the old
+        // revision holds come free once it is removed, and the autoscaler adds the rest then).
+        var next = [first]
+        for index in 1..<max(count, 1) {
+            guard let devices = try instanceGPUs(container.id, latest, index) else { break }
+            next.append(first.instance(index, gpuDevices: devices))
+        }
         logger.info("rolling out", metadata: [
             "container": "\(container.id)", "from": "\(serving.number)", "to": "\(latest.number)", "instances": "\(count)",
             "strategy": "\(recreate ? "stop, then start" : "start, then drain")",
@@ -171,22 +149,28 @@ extension Reconciler {
         guard let (containerID, revision, instance) = RevisionDeployment.parseInstance(runtimeID) else { return }
         // Only now that its task is gone: a device still in use is never handed out again. The
         // revision's GPUs are its first instance's.
-        if releasingGPUs, instance == 0 { try database.releaseGPUs(containerID: containerID, revision: revision) }
+        if releasingGPUs || instance > 0 {
+            // An instance above the first never hands its GPUs to another revision.
+            try database.releaseGPUs(containerID: containerID, revision: revision, instance: instance)
+        }
         await hooks.afterRemoving(containerID, revision)
     }
 
-    /// GPUs still recorded for revisions that neither serve nor roll out and that the runtime
-    /// no longer runs (a berthd killed between a removal and the release).
+    /// GPUs still recorded for instances that are not kept and that the runtime no longer runs
+    /// (a berthd killed between a removal and the release, or a pass cut short between an
+    /// instance's allocation and its start): a retired or failed revision's, and any instance's
+    /// above the first. A serving revision's own (its first instance's) stay.
     private func releaseGPUsOfRemovedRevisions(_ containerID: String, _ revisions: [StoredRevision],
                                                keep: Set<String>) throws {
-        let held = Set(try database.gpuAllocations().filter { $0.containerID == containerID }.map(\.revision))
-        for revision in held {
-            let runtimeID = RevisionDeployment.runtimeID(containerID: containerID, revision: revision)
+        let held = Set(try database.gpuAllocations().filter { $0.containerID == containerID }
+            .map { RevisionDeployment.runtimeID(containerID: containerID, revision: $0.revision, instance: $0.instance) })
+        for runtimeID in held {
             guard !keep.contains(runtimeID), runtime.status(runtimeID) == nil,
+                  let (_, revision, instance) = RevisionDeployment.parseInstance(runtimeID),
                   let stored = revisions.first(where: { $0.number == revision }),
-                  stored.phase == .retired || stored.phase == .failed
+                  stored.phase == .retired || stored.phase == .failed || instance > 0
             else { continue }
-            try database.releaseGPUs(containerID: containerID, revision: revision)
+            try database.releaseGPUs(containerID: containerID, revision: revision, instance: instance)
         }
     }
 

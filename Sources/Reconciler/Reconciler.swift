@@ -34,10 +34,14 @@ public final class Reconciler: Service, Sendable {
     let hooks: ReconcilerHooks
     /// The autoscaler's instance targets and what the instances above reservations hold.
     let scaleBook = Mutex(ScaleBook())
+    /// Picks GPUs for instances above the first (count, model); nil on a node without GPUs.
+    let gpuChooser: (@Sendable (Int, String?) -> GPUChooser)?
 
     public init(database: BerthDatabase, runtime: any RevisionRuntime, rolloutTimeout: Duration = .seconds(300),
                 resyncPeriod: Duration = .seconds(30), retryDelay: Duration = .milliseconds(500),
-                hooks: ReconcilerHooks = ReconcilerHooks(), logger: Logger = Logger(label: "berth.reconciler")) {
+                hooks: ReconcilerHooks = ReconcilerHooks(), gpuChooser: (@Sendable (Int, String?) -> GPUChooser)? = nil,
+                logger: Logger = Logger(label: "berth.reconciler")) {
+        self.gpuChooser = gpuChooser
         self.database = database
         self.runtime = runtime
         self.rolloutTimeout = rolloutTimeout
@@ -177,8 +181,10 @@ public final class Reconciler: Service, Sendable {
                         } else {
                             // The instances that always run; those the autoscaler added go, and
                             // it adds them again if the load is still there.
-                            let count = revision.number == container.revision ? revision.spec.scaling.reservedInstances : 1
-                            deployments += (0..<count).map(deployment.instance)
+                            // GPU instances above the first get their devices in the first pass.
+                            let count = revision.number == container.revision && revision.spec.gpu == 0
+                                ? revision.spec.scaling.reservedInstances : 1
+                            deployments += (0..<count).map { deployment.instance($0) }
                         }
                     }
                 }

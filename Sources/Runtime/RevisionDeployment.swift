@@ -28,10 +28,12 @@ public struct RevisionDeployment: Sendable, Hashable {
         self.instance = instance
     }
 
-    /// The same revision's instance `index`.
-    public func instance(_ index: Int) -> RevisionDeployment {
+    /// The same revision's instance `index`, with its own GPUs: the revision's (the first
+    /// instance's) are never shared.
+    public func instance(_ index: Int, gpuDevices devices: [String]? = nil) -> RevisionDeployment {
         var copy = self
         copy.instance = index
+        if index != instance { copy.gpuDevices = devices ?? [] }
         return copy
     }
 

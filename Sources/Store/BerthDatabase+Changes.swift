@@ -195,7 +195,7 @@ extension BerthDatabase {
     /// A failed rollout's GPUs: those the serving revision handed over go back to it (it lacks
     /// them: it was stopped for the rollout), the rest back to the node.
     static func returnGPUs(_ db: Database, from failed: Int, to serving: Int, containerID: String) throws {
-        let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gpu_allocation WHERE containerID = ? AND revision = ?",
+        let held = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM gpu_allocation WHERE containerID = ? AND revision = ? AND instance = 0",
                                     arguments: [containerID, serving]) ?? 0
         let wanted = try Int.fetchOne(db, sql: "SELECT gpu FROM revision WHERE containerID = ? AND number = ?",
                                       arguments: [containerID, serving]) ?? 0
@@ -203,7 +203,7 @@ extension BerthDatabase {
             try db.execute(
                 sql: """
                     UPDATE gpu_allocation SET revision = ? WHERE device IN
-                    (SELECT device FROM gpu_allocation WHERE containerID = ? AND revision = ? ORDER BY device LIMIT ?)
+                    (SELECT device FROM gpu_allocation WHERE containerID = ? AND revision = ? AND instance = 0 ORDER BY device LIMIT ?)
                     """,
                 arguments: [serving, containerID, failed, wanted - held])
         }

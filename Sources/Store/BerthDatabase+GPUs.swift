@@ -15,7 +15,7 @@ extension BerthDatabase {
             try Self.requireRevision(db, containerID, revision)
             guard !devices.isEmpty else { return }
             let held = try GPUAllocation.filter(keys: devices).fetchAll(db)
-            let taken = held.filter { $0.containerID != containerID || $0.revision != revision }.map(\.deviceID)
+            let taken = held.filter { $0.containerID != containerID || $0.revision != revision || $0.instance != 0 }.map(\.deviceID)
             if !taken.isEmpty { throw StoreError.gpuTaken(taken.sorted()) }
             let alreadyOurs = Set(held.map(\.deviceID))
             for device in devices where !alreadyOurs.contains(device) {
@@ -24,14 +24,41 @@ extension BerthDatabase {
         }
     }
 
-    /// Releases the devices held by one revision of the container, or by all of its revisions
-    /// when `revision` is nil. Releasing nothing is not an error.
-    public func releaseGPUs(containerID: String, revision: Int?) throws {
+    /// Releases the devices held by one instance of one revision of the container (the first,
+    /// unless told), or by all of its revisions and instances when `revision` is nil. Releasing
+    /// nothing is not an error.
+    public func releaseGPUs(containerID: String, revision: Int?, instance: Int = 0) throws {
         try change { db in
             var request = GPUAllocation.filter(Column("containerID") == containerID)
-            if let revision { request = request.filter(Column("revision") == revision) }
+            if let revision { request = request.filter(Column("revision") == revision && Column("instance") == instance) }
             try request.deleteAll(db)
         }
+    }
+
+    /// The devices of an instance above the first: those it holds already (a restart, a retry),
+    /// or `chooser`'s pick among the free ones, recorded in the same transaction. Throws what
+    /// the chooser throws when too few are free, and writes nothing then.
+    public func allocateInstanceGPUs(containerID: String, revision: Int, instance: Int,
+                                     choosing chooser: @escaping GPUChooser) throws -> [String] {
+        try change { db in
+            let container = try Self.existingContainer(db, containerID)
+            if container.phase == .deleting { throw StoreError.deleting(containerID) }
+            try Self.requireRevision(db, containerID, revision)
+            let held = try Self.instanceDevices(db, containerID, revision, instance)
+            if !held.isEmpty { return held }
+            let taken = Set(try String.fetchAll(db, sql: "SELECT device FROM gpu_allocation"))
+            let devices = try chooser(taken).sorted()
+            for device in devices {
+                try GPUAllocation(deviceID: device, containerID: containerID, revision: revision, instance: instance).insert(db)
+            }
+            return devices
+        }
+    }
+
+    static func instanceDevices(_ db: Database, _ containerID: String, _ revision: Int, _ instance: Int) throws -> [String] {
+        try GPUAllocation
+            .filter(Column("containerID") == containerID && Column("revision") == revision && Column("instance") == instance)
+            .order(Column("device")).fetchAll(db).map(\.deviceID)
     }
 
     /// Every allocation, by device.
@@ -45,12 +72,10 @@ extension BerthDatabase {
 public typealias GPUChooser = @Sendable (_ taken: Set<String>) throws -> [String]
 
 extension BerthDatabase {
-    /// The devices one revision holds, sorted.
-    public func gpuDevices(containerID: String, revision: Int) throws -> [String] {
-        try writer.read { db in
-            try GPUAllocation.filter(Column("containerID") == containerID && Column("revision") == revision)
-                .order(Column("device")).fetchAll(db).map(\.deviceID)
-        }
+    /// The devices one instance of a revision holds (the first, the revision's own, unless
+    /// told), sorted.
+    public func gpuDevices(containerID: String, revision: Int, instance: Int = 0) throws -> [String] {
+        try writer.read { db in try Self.instanceDevices(db, containerID, revision, instance) }
     }
 
     /// Revision 1 with its GPUs, or nothing at all: the chooser's error is rethrown and no row
@@ -81,7 +106,9 @@ extension BerthDatabase {
             let container = try Self.writableContainer(db, containerID, expectedLatest: expectedLatest)
             let allocations = try GPUAllocation.fetchAll(db)
             let taken = Set(allocations.map(\.deviceID))
-            let serving = Set(allocations.filter { $0.containerID == containerID && $0.revision == container.revision }.map(\.deviceID))
+            let serving = Set(allocations.filter {
+                $0.containerID == containerID && $0.revision == container.revision && $0.instance == 0
+            }.map(\.deviceID))
             let devices: [String]
             do {
                 devices = try chooser(taken)
@@ -109,7 +136,8 @@ extension BerthDatabase {
                   let serving = try StoredRevision.fetchOne(db, key: ["containerID": containerID, "number": container.revision]),
                   serving.spec.gpu > 0, serving.phase == .active
             else { return false }
-            let held = try GPUAllocation.filter(Column("containerID") == containerID && Column("revision") == container.revision).fetchCount(db)
+            let held = try GPUAllocation.filter(Column("containerID") == containerID && Column("revision") == container.revision
+                && Column("instance") == 0).fetchCount(db)
             return held < serving.spec.gpu
         }
     }

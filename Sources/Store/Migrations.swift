@@ -99,6 +99,8 @@ enum Migrations {
                 ALTER TABLE revision ADD COLUMN timeoutSeconds INTEGER NOT NULL DEFAULT 300;
                 UPDATE revision SET minInstances = 1 WHERE containerID IN (SELECT id FROM container WHERE keepWarm = 1);
                 """)
+            // GPUs of the instances above the first, which the reconciler allocates as it starts them.
+            try db.execute(sql: "ALTER TABLE gpu_allocation ADD COLUMN instance INTEGER NOT NULL DEFAULT 0")
         }
         return migrator
     }

@@ -102,18 +102,19 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
 
 extension GPUAllocation: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "gpu_allocation"
-    static let columns = ["device", "containerID", "revision"]
+    static let columns = ["device", "containerID", "revision", "instance"]
     public static var databaseSelection: [any SQLSelectable] { columns.map { Column($0) } }
 
     public init(row: Row) throws {
         self.init(deviceID: try row.decode(atIndex: 0), containerID: try row.decode(atIndex: 1),
-                  revision: try row.decode(atIndex: 2))
+                  revision: try row.decode(atIndex: 2), instance: try row.decode(atIndex: 3))
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
         container["device"] = deviceID
         container["containerID"] = containerID
         container["revision"] = revision
+        container["instance"] = instance
     }
 }
 

@@ -79,15 +79,19 @@ public struct StoredRevision: Sendable, Equatable, Codable {
     }
 }
 
-/// One GPU device held by one revision of a container; a device is held by at most one.
+/// One GPU device held by one instance of one revision of a container; a device is held by at
+/// most one. The first instance's (0) are the revision's, allocated when it is recorded; the
+/// others' when the reconciler starts those instances.
 public struct GPUAllocation: Sendable, Equatable, Codable {
     public var deviceID: String
     public var containerID: String
     public var revision: Int
+    public var instance: Int
 
-    public init(deviceID: String, containerID: String, revision: Int) {
+    public init(deviceID: String, containerID: String, revision: Int, instance: Int = 0) {
         self.deviceID = deviceID
         self.containerID = containerID
         self.revision = revision
+        self.instance = instance
     }
 }

@@ -19,10 +19,10 @@ final class GPUNodeTests: XCTestCase {
         try await models(f, token).mapValues { $0["available"] as! Int }
     }
 
-    /// The GPU device nodes (195:N) in the containerd spec of the container's serving revision.
-    func deviceMinors(_ f: NodeFixture, id: String, revision: Int) throws -> [Int] {
+    /// The GPU device nodes (195:N) in the containerd spec of one instance of a revision.
+    func deviceMinors(_ f: NodeFixture, id: String, revision: Int, instance: Int = 0) throws -> [Int] {
         let info = try runCommand("/usr/bin/ctr", ["--address", f.env.containerdSocket, "-n", f.configuration.namespace,
-                                                   "containers", "info", "\(id)-r\(revision)"])
+                                                   "containers", "info", "\(id)-r\(revision)" + (instance > 0 ? "-i\(instance)" : "")])
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? [String: Any])
         let spec = try XCTUnwrap(object["Spec"] as? [String: Any])
         let devices = try XCTUnwrap((spec["linux"] as? [String: Any])?["devices"] as? [[String: Any]])
@@ -142,5 +142,42 @@ final class GPUNodeTests: XCTestCase {
         let free6 = try await available(f, token)
         XCTAssertEqual(free6, [a100: 2, h200: 2])
         try await f.stop()
+    }
+
+    /// `gpu: 1, maxInstances: 3` on two H200s: load makes the autoscaler ask for three; two run,
+    /// each with one H200 of its own, and the status says why the third waits.
+    func testEachInstanceHasItsOwnGPUsAndOneThatFindsNoneWaits() async throws {
+        let tree = try FakeGPUTree.withDriver()
+        defer { tree.remove() }
+        let f = try NodeFixture {
+            $0.gpuHostRoot = tree.root
+            $0.userNamespaces = .off
+        }
+        try await f.start()
+        defer { Task { try? await f.stop() } }
+        let token = try await f.token("gpu-scale")
+        let id = try await f.deploy(["name": "llm", "image": try await f.pushWorkCGI("berth/gpu-scale"), "ram": "64Mi",
+                                     "gpu": 1, "gpuModel": "NVIDIA H200", "concurrency": 1, "maxInstances": 3], token: token)
+        // Three slow requests at concurrency 1: two wait, and the queue asks for two more instances.
+        async let answers = withTaskGroup(of: Int.self) { group in
+            for _ in 0..<3 {
+                group.addTask { (try? await f.invoke("llm.localhost", "/cgi-bin/work?6000000"))?.status ?? -1 }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let waiting = try await f.waitFor(id, token: token, timeout: .seconds(60)) {
+            ($0["instances"] as? [String: Int])?["ready"] == 2
+                && ($0["statusMessage"] as? String)?.contains("wait for free GPUs") == true
+        }
+        XCTAssertEqual(waiting["statusMessage"] as? String, "1 of 3 instances wait for free GPUs (1 each)")
+        let first = try deviceMinors(f, id: id, revision: 1)
+        let second = try deviceMinors(f, id: id, revision: 1, instance: 1)
+        XCTAssertEqual(first.count, 1, "\(first)")
+        XCTAssertEqual(second.count, 1, "\(second)")
+        XCTAssertNotEqual(first, second, "each instance sees only its own GPU")
+        let free = try await available(f, token)
+        XCTAssertEqual(free["NVIDIA H200"], 0)
+        let statuses = await answers
+        XCTAssertEqual(statuses.sorted(), [200, 200, 200])
     }
 }
