@@ -218,7 +218,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .forwardEnd(let trailers):
             upstream?.sendEnd(trailers)
             flushUpstream()
-        case .writeResponseHead(let head):
+        case .writeResponseHead(var head):
+            if let timing = exchangeUpstream?.serverTiming { head.headers.add(name: "server-timing", value: timing) }
             context?.write(wrapOutboundOut(.head(head)), promise: nil)
         case .writeResponseBody(let body):
             context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)

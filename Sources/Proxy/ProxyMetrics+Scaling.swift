@@ -20,12 +20,26 @@ extension ProxyMetrics {
         scaleDecisionCounter(containerID).increment()
     }
 
+    /// One phase of a cold start a request waited for: queued, pulled, started, ready (from a
+    /// stop or a first start), or resumed (from paused).
+    public func recordColdStartPhase(containerID: String, phase: String, duration: Duration) {
+        scalingSeries.withLock { _ = $0.insert(containerID) }
+        coldStartHistogram(containerID, phase).record(duration)
+    }
+
     func removeScalingSeries(_ containerID: String) {
         guard scalingSeries.withLock({ $0.remove(containerID) }) != nil else { return }
+        for phase in ColdStartPhase.allCases { registry.unregisterDurationHistogram(coldStartHistogram(containerID, phase.rawValue)) }
         registry.unregisterCounter(queueRefusedCounter(containerID))
         registry.unregisterDurationHistogram(queueWaitHistogram(containerID))
         registry.unregisterGauge(desiredInstancesGauge(containerID))
         registry.unregisterCounter(scaleDecisionCounter(containerID))
+    }
+
+    private func coldStartHistogram(_ containerID: String, _ phase: String) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: Self.descriptor("cold_start_phase", "seconds", "Time each phase of a cold start took that a request waited for."),
+            labels: [("container", containerID), ("phase", phase)], buckets: Self.wakeUpBuckets)
     }
 
     private func queueRefusedCounter(_ containerID: String) -> Counter {
@@ -51,4 +65,18 @@ extension ProxyMetrics {
             descriptor: Self.descriptor("scale_decisions", "total", "Changes of the instances the autoscaler asks for."),
             labels: [("container", containerID)])
     }
+}
+
+/// The phases of a cold start, as the metrics and `Server-Timing` name them.
+public enum ColdStartPhase: String, CaseIterable, Sendable {
+    /// From the request until the runtime took the start up (a stop under way finished first).
+    case queued
+    /// The image was there (pulled, or found in containerd's store).
+    case pulled
+    /// The task was created and started, with its network.
+    case started
+    /// It accepted connections on its port.
+    case ready
+    /// A paused instance was thawed.
+    case resumed
 }

@@ -1,6 +1,6 @@
 /// One instance of a container revision, at its listening address: where the proxy sends a
 /// routed request. Two upstreams are the same when they name the same instance at the same
-/// address (pooled connections are kept by it); the timeout is the request's, not the instance's.
+/// address (pooled connections are kept by it); the timeout and the timing are the request's.
 public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var containerID: String
     public var revision: Int
@@ -12,15 +12,19 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     /// How long the response head may take once the request was sent (past it, 504); nil: the
     /// proxy's own `responseTimeout`.
     public var responseTimeout: Duration?
+    /// A `Server-Timing` value for the response (the phases of the wake-up the request waited
+    /// for); nil adds none.
+    public var serverTiming: String?
 
     public init(containerID: String, revision: Int, instance: Int = 0, host: String, port: Int,
-                responseTimeout: Duration? = nil) {
+                responseTimeout: Duration? = nil, serverTiming: String? = nil) {
         self.containerID = containerID
         self.revision = revision
         self.instance = instance
         self.host = host
         self.port = port
         self.responseTimeout = responseTimeout
+        self.serverTiming = serverTiming
     }
 
     public static func == (a: Upstream, b: Upstream) -> Bool {

@@ -42,6 +42,8 @@ public struct RuntimeStatus: Sendable, Equatable {
     public var imageDigest: String?
     /// When the phase last changed (set by the runtime as it publishes the status).
     public var since: Date?
+    /// The steps of the last start, for cold-start timings; nil for an adopted task.
+    public var startTimeline: StartTimeline?
 
     public init(phase: Phase, reason: Reason? = nil, message: String? = nil) {
         self.phase = phase
@@ -60,5 +62,18 @@ public struct RuntimeStatus: Sendable, Equatable {
         a.phase == b.phase && a.reason == b.reason && a.message == b.message && a.pid == b.pid
             && a.address == b.address && a.port == b.port && a.restarts == b.restarts
             && a.lastExitCode == b.lastExitCode && a.startedAt == b.startedAt && a.imageDigest == b.imageDigest
+    }
+}
+
+/// When each step of a start ended: the pull began (the start was taken up), the image was
+/// there, the task was started, it accepted connections.
+public struct StartTimeline: Sendable, Equatable {
+    public var began: ContinuousClock.Instant
+    public var pulled: ContinuousClock.Instant?
+    public var launched: ContinuousClock.Instant?
+    public var ready: ContinuousClock.Instant?
+
+    public init(began: ContinuousClock.Instant) {
+        self.began = began
     }
 }

@@ -52,8 +52,12 @@ extension TrafficController {
                     logger.info("woke up", metadata: ["container": "\(deployment.name)", "from": "\(wokeFrom.rawValue)",
                                                        "after": "\(ContinuousClock.now - start)"])
                 }
+                let coldStart = Self.coldStart(from: wokeFrom, settled: settled, requestedAt: start)
+                for (phase, duration) in coldStart?.phases ?? [] {
+                    metrics?.recordColdStartPhase(containerID: deployment.containerID, phase: phase.rawValue, duration: duration)
+                }
                 return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
-                                          host: endpoint.address, port: endpoint.port))
+                                          host: endpoint.address, port: endpoint.port, serverTiming: coldStart?.serverTiming))
             case .deleted:
                 switch await followRoute(label, from: deployment, until: deadline) {
                 case .serving(let next):
@@ -71,6 +75,13 @@ extension TrafficController {
                 return .failed(settled.message ?? "the container failed")
             }
         }
+    }
+
+    /// The wake-up the request waited for: a thaw, or a start that ended after it came.
+    static func coldStart(from source: WakeUpSource?, settled: RuntimeStatus, requestedAt: ContinuousClock.Instant) -> ColdStart? {
+        if source == .paused { return ColdStart(resumedIn: ContinuousClock.now - requestedAt) }
+        guard let timeline = settled.startTimeline, let ready = timeline.ready, ready >= requestedAt else { return nil }
+        return ColdStart(requestedAt: requestedAt, timeline: timeline)
     }
 
     private enum FollowedRoute { case serving(RevisionDeployment), gone, unchanged }

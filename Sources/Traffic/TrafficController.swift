@@ -84,12 +84,17 @@ public final class TrafficController: RouteTable, Service, Sendable {
                                            revision: entry.serving.number, spec: entry.serving.spec)
             touch(first.containerID)
             let woken = await wake(first, label: label, from: runtime.status(first.runtimeID))
-            guard case .upstream = woken else { return woken }
+            guard case .upstream(let wokenUpstream) = woken else { return woken }
             // The wake may have followed the host to a newer revision.
             guard let now = routes.entry(for: label), now.container.id == entry.container.id else { return .notFound }
             entry = now
             ready = readyInstances(entry)
-            guard !ready.isEmpty else { return woken }
+            guard !ready.isEmpty else { return .unavailable("\(entry.container.name) stopped again as it woke") }
+            // The request that waited for the wake-up is told how long each phase took.
+            let routed = await dispatch(entry, ready: ready)
+            guard case .upstream(var dispatched) = routed else { return routed }
+            dispatched.serverTiming = wokenUpstream.serverTiming
+            return .upstream(dispatched)
         }
         return await dispatch(entry, ready: ready)
     }

@@ -117,28 +117,46 @@ final class InvocationTests: XCTestCase {
         try await Task.sleep(for: .seconds(2))
         let paused = try await f.request("GET", "/v1/containers/\(id)", token: token).json()
         XCTAssertEqual(paused["status"] as? String, "idle")
-        try await assertConcurrentRequestsAnswered(f, count: 10)
+        let thawed = try await assertConcurrentRequestsAnswered(f, count: 10)
+        // The requests that waited for the thaw are told how long it took.
+        let thaw = thawed.compactMap { $0.headers["server-timing"] }
+        XCTAssertFalse(thaw.isEmpty, "no Server-Timing after a wake-up from paused")
+        XCTAssertTrue(thaw.allSatisfy { $0.range(of: #"^resumed;dur=[0-9.]+$"#, options: .regularExpression) != nil }, "\(thaw)")
 
         try await f.waitFor(id, token: token, timeout: .seconds(20)) { $0["status"] as? String == "idle" }
         try await Task.sleep(for: .seconds(4))
         let node = try XCTUnwrap(f.node)
         let runtimeID = "\(id)-r1"
         XCTAssertEqual(node.runtime.status(runtimeID)?.phase, .stopped)
-        try await assertConcurrentRequestsAnswered(f, count: 10)
+        let started = try await assertConcurrentRequestsAnswered(f, count: 10)
+        let phases = started.compactMap { $0.headers["server-timing"] }
+        XCTAssertFalse(phases.isEmpty, "no Server-Timing after a wake-up from stopped")
+        let pattern = #"^queued;dur=[0-9.]+, pulled;dur=[0-9.]+, started;dur=[0-9.]+, ready;dur=[0-9.]+$"#
+        XCTAssertTrue(phases.allSatisfy { $0.range(of: pattern, options: .regularExpression) != nil }, "\(phases)")
+        let later = try await f.invoke("sleeper.localhost")
+        XCTAssertNil(later.headers["server-timing"], "only requests that waited for a wake-up")
 
         let warmStatus = try await f.request("GET", "/v1/containers/\(warm)", token: token).json()
         XCTAssertEqual(warmStatus["status"] as? String, "running", "keepWarm is never scaled down")
         let metrics = try await f.request("GET", "/metrics").text
         XCTAssertTrue(metrics.contains("berth_proxy_wakeups_total"), metrics)
+        for phase in ["queued", "pulled", "started", "ready", "resumed"] {
+            XCTAssertTrue(metrics.contains(#"berth_proxy_cold_start_phase_seconds_count{container="\#(id)",phase="\#(phase)"}"#)
+                          || metrics.contains(#"berth_proxy_cold_start_phase_seconds_count{phase="\#(phase)",container="\#(id)"}"#),
+                          "no \(phase) series")
+        }
     }
 
-    private func assertConcurrentRequestsAnswered(_ f: NodeFixture, count: Int, file: StaticString = #filePath, line: UInt = #line) async throws {
+    @discardableResult
+    private func assertConcurrentRequestsAnswered(_ f: NodeFixture, count: Int, file: StaticString = #filePath,
+                                                  line: UInt = #line) async throws -> [NodeFixture.Reply] {
         let replies = try await withThrowingTaskGroup(of: NodeFixture.Reply.self) { group in
             for _ in 0..<count { group.addTask { try await f.invoke("sleeper.localhost", timeout: 30) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         XCTAssertEqual(replies.map(\.status), Array(repeating: 200, count: count), file: file, line: line)
         XCTAssertEqual(Set(replies.map(\.text)), ["awake\n"], file: file, line: line)
+        return replies
     }
 }
 

@@ -76,8 +76,8 @@ final class ScalingInvocationTests: XCTestCase {
         let token = try await f.token("alice")
         let id = try await f.deploy(["name": "wide", "image": try await f.pushWorkCGI("berth/sc-wide"), "ram": "64Mi",
                                      "cpu": 0.25, "concurrency": 1, "maxInstances": 4], token: token)
-        let stop = Flag()
-        let sawFour = Flag()
+        let stop = StopFlag()
+        let sawFour = StopFlag()
         async let answers = Self.load(f, "wide.localhost", clients: 16, until: { stop.isSet })
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
@@ -96,7 +96,7 @@ final class ScalingInvocationTests: XCTestCase {
 
         // Load gone: back to one instance (minInstances 0 keeps one; zero is the idle tiers').
         // Meanwhile a trickle of requests sees no failure while instances drain.
-        let trickleStop = Flag()
+        let trickleStop = StopFlag()
         async let trickle = Self.load(f, "wide.localhost", clients: 1, until: { trickleStop.isSet })
         var listed: [[String: Any]] = []
         let back = ContinuousClock.now + .seconds(60)
@@ -151,7 +151,7 @@ final class ScalingInvocationTests: XCTestCase {
         let id = try await f.deploy(["name": "fleet", "image": try await f.pushWorkCGI("berth/sc-fleet"), "ram": "64Mi",
                                      "cpu": 0.25, "concurrency": 2, "minInstances": 4, "maxInstances": 4], token: token)
         try await f.waitFor(id, token: token) { ($0["instances"] as? [String: Int])?["ready"] == 4 }
-        let stop = Flag()
+        let stop = StopFlag()
         async let answers = Self.load(f, "fleet.localhost", clients: 8, until: { stop.isSet })
         try await Task.sleep(for: .seconds(1))
         let updated = try await f.request("PUT", "/v1/containers/\(id)", token: token,
@@ -172,12 +172,4 @@ final class ScalingInvocationTests: XCTestCase {
         let left = try await instances(f, id, token: token)
         XCTAssertEqual(left.map { $0["revision"] as? Int }, [2, 2, 2, 2], "\(left)")
     }
-}
-
-/// A flag clients poll.
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
 }

@@ -42,12 +42,13 @@ PANIC_WINDOW=${BERTH_BENCH_PANIC_WINDOW:-2s}
 SCALE_DOWN_DELAY=${BERTH_BENCH_SCALE_DOWN_DELAY:-5s}
 WARMUP_LIMIT=120
 BENCH=scale
+BEGAN=$SECONDS
 # shellcheck source=bench/lib/node.sh
 source bench/lib/node.sh
 log() { bench_log "$@"; }
 # The reason is kept for the summary (also from a command substitution's subshell).
 die() {
-  [[ -n ${WORK:-} && -d $WORK && ! -s $WORK/failure ]] && echo "$1" >"$WORK/failure"
+  [[ -n ${WORK:-} && -d $WORK && ! -s $WORK/failure ]] && head -n 1 <<<"$1" >"$WORK/failure"
   bench_die "$@"
 }
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || bench_die "DURATION must be whole seconds, not '$DURATION'"
@@ -63,6 +64,27 @@ SUBNET=10.218.0.0/16
 NS=bench-scale
 CPUS=$(nproc)
 SUMMARY_DONE=
+CIDS=()
+# What a berthd that died could not release for its containers: their network namespaces and the
+# bridge plugin's NAT rules, then their ephemeral storage mounts under WORK.
+release_leftovers() {
+  local id ns num chain chains mount
+  for id in "${CIDS[@]}"; do
+    for ns in /run/netns/berth-"$id"-r*; do
+      [[ -e $ns ]] && { ip netns delete "${ns##*/}" 2>/dev/null || true; }
+    done
+    chains=$(iptables -w -t nat -S 2>/dev/null | awk -v id="\"$id-r" '$1 == "-A" && $2 ~ /^CNI-/ && index($0, id) { print $2 }' | sort -u)
+    for num in $(iptables -w -t nat -L POSTROUTING -n --line-numbers 2>/dev/null | awk -v id="\"$id-r" 'index($0, id) { print $1 }' | sort -rn); do
+      iptables -w -t nat -D POSTROUTING "$num" 2>/dev/null || true
+    done
+    for chain in $chains; do
+      iptables -w -t nat -F "$chain" 2>/dev/null && iptables -w -t nat -X "$chain" 2>/dev/null || true
+    done
+  done
+  awk -v dir="$WORK/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while IFS= read -r mount; do
+    umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
+  done
+}
 cleanup() {
   local status=$?
   trap - EXIT
@@ -70,6 +92,12 @@ cleanup() {
   if [[ -z $SUMMARY_DONE && -d $WORK ]]; then
     summary
     echo "  FAILED: $(cat "$WORK/failure" 2>/dev/null || echo "exit status $status; see the messages above")"
+  fi
+  # After a failure: a berthd still running removes its containers; one that died leaves them.
+  if [[ -n ${BERTHD_PID:-} ]] && kill -0 "$BERTHD_PID" 2>/dev/null; then
+    [[ -n ${TOKEN:-} ]] && { (bench_delete_all wait) >/dev/null 2>&1 || true; }
+  else
+    release_leftovers
   fi
   bench_cleanup "$status" "$BRIDGE"
   exit "$status"
@@ -141,6 +169,7 @@ create() {
   code=$(api POST /v1/containers "$2")
   [[ $code == 201 ]] || die "POST /v1/containers ($1) answered $code: $(head -c 300 "$WORK/response")"
   CID=$(field 'd["id"]')
+  CIDS+=("$CID")
   while :; do
     berthd_alive
     code=$(api GET "/v1/containers/$CID")
@@ -204,7 +233,7 @@ run_wrk() { # name seconds output
 # CPU counters: "host_busy host_total berthd_ticks" (clock ticks).
 cpu_sample() {
   local berthd
-  berthd=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$BERTHD_PID/stat")
+  berthd=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$BERTHD_PID/stat" 2>/dev/null || echo 0)
   awk -v b="$berthd" '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t, b; exit }' /proc/stat
 }
 # Host busy % of all CPUs and berthd's % of one core between two samples.
@@ -227,7 +256,7 @@ summary() {
   SUMMARY_DONE=1
   local one n file rps p50 p99 non2xx errors host berthd ready ratio goal verdict
   echo
-  echo "bench/scale: busybox httpd CGI sleeping 200 ms, concurrency 1, cpu 0.1, ram 32Mi, through berthd's proxy"
+  echo "bench/scale: busybox httpd CGI sleeping 200 ms, concurrency 1, cpu 0.1, ram 32Mi, through berthd's proxy ($((SECONDS - BEGAN)) s in all)"
   echo "  autoscaler: stable window $STABLE_WINDOW, panic window $PANIC_WINDOW, scale-down delay $SCALE_DOWN_DELAY; $CPUS CPUs"
   echo "  wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, $RUNS runs per count, medians; ideal: 5 requests/s per instance"
   one=
@@ -251,7 +280,8 @@ summary() {
   [[ -z $one && -s $WORK/scale-${COUNTS%%,*}.tsv ]] && echo "  (no one-instance run in COUNTS: no ratios)"
   if [[ -n $one ]] && ((CPUS <= 2)); then
     echo "  note: $CPUS CPUs; every request forks busybox httpd's CGI shell, and berthd's proxy, wrk and the"
-    echo "  instances share them: a missed goal at the largest counts may be the cores, not the dispatch (see CPU)"
+    echo "  instances share them: a missed goal at the largest counts may be the cores, not the dispatch (host"
+    echo "  CPU counts every process on the machine, berthd CPU is its share of one core)"
   fi
   if [[ -s $WORK/up.tsv ]]; then
     echo "  scale-up 1 → 2 (maxInstances 2, 4 clients): first queued request → instance 1 running: median $(median_col 1 <"$WORK/up.tsv") ms (runs: $(awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $1 }' "$WORK/up.tsv"))"
@@ -264,6 +294,13 @@ summary() {
     woke=$({ grep 'woke up' "$WORK/berthd.log" || true; } | sed -n 's/.*after=\([0-9.e+-]*\) \(seconds\|milliseconds\|ms\|s\)\b.*/\1 \2/p' \
       | awk '{ v = $1 + 0; if ($2 == "seconds" || $2 == "s") v *= 1000; printf "%.1f\n", v }')
     [[ -n $woke ]] && echo "    berthd's own \"woke up\" durations ($(wc -l <<<"$woke") wakes): median $(bench_median <<<"$woke") ms"
+  fi
+  local noisy
+  noisy=$(grep -E -c '^[^ ]* (warning|error|critical) ' "$WORK/berthd.log" 2>/dev/null || true)
+  if ((${noisy:-0} > 0)); then
+    echo "  berthd logged $noisy warnings or errors (count, level, message):"
+    grep -E '^[^ ]* (warning|error|critical) ' "$WORK/berthd.log" \
+      | sed -E 's/^[^ ]* ([a-z]+) .* (\[[A-Za-z0-9]+\] [^[]*)$/\1 \2/' | sort | uniq -c | sort -rn | head -n 8 | cut -c1-200 | sed 's/^ */    /'
   fi
   if [[ -s $WORK/problems ]]; then
     echo "  problems:"

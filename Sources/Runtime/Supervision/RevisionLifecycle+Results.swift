@@ -47,8 +47,9 @@ extension RevisionLifecycle {
         return beginProbe(pid: found.pid)
     }
 
-    mutating func pulled(_ op: Operation, digest: String) -> [Action] {
+    mutating func pulled(_ op: Operation, digest: String, now: ContinuousClock.Instant = .now) -> [Action] {
         guard state == .pulling(op) else { return [] }
+        status.startTimeline?.pulled = now
         exitDuringLaunch = nil
         state = .launching(next())
         status.imageDigest = digest
@@ -72,7 +73,8 @@ extension RevisionLifecycle {
 
     /// The launch ended: with a task (`pid`, its address), or with `failure`. After a cancelled
     /// launch (a delete), whatever it made goes with the removal.
-    mutating func launched(_ op: Operation, pid: UInt32?, address: String?, failure: String?) -> [Action] {
+    mutating func launched(_ op: Operation, pid: UInt32?, address: String?, failure: String?,
+                           now: ContinuousClock.Instant = .now) -> [Action] {
         guard state == .launching(op) else { return [] }
         if goal == .deleted { return beginRemoval() }
         guard let pid, let address, failure == nil else {
@@ -82,6 +84,7 @@ extension RevisionLifecycle {
         status.pid = pid
         status.address = address
         status.port = port
+        status.startTimeline?.launched = now
         if let early = exitDuringLaunch, early.pid == pid {
             // It already ended: handled as any exit, after the launch.
             exitDuringLaunch = nil
@@ -107,6 +110,7 @@ extension RevisionLifecycle {
         if ready {
             state = .running(pid: pid)
             runningSince = now
+            status.startTimeline?.ready = now
             setStatus(.running, message: nil)
             status.startedAt = Date()
             return settleWakers() + advance()

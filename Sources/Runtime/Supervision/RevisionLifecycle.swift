@@ -262,8 +262,9 @@ struct RevisionLifecycle {
         }
     }
 
-    mutating func beginPull() -> [Action] {
+    mutating func beginPull(now: ContinuousClock.Instant = .now) -> [Action] {
         state = .pulling(next())
+        status.startTimeline = StartTimeline(began: now)
         setStatus(.pulling, message: "pulling \(image)")
         return [.pull(operation!)]
     }
