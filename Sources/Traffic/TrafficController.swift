@@ -122,15 +122,26 @@ public final class TrafficController: RouteTable, Service, Sendable {
         state.withLock { $0.containers[containerID]?.dispatch.queued ?? 0 }
     }
 
-    /// The serving revision's instances that run, by runtime id.
+    /// The serving revision's instances that run, by runtime id: one status read for a single
+    /// instance (the common case, on every request), the container's statuses for more.
     func readyInstances(_ entry: RouteCache.Entry) -> [String: Upstream] {
         let policy = entry.serving.spec.scaling
+        let containerID = entry.container.id, revision = entry.serving.number
         var ready: [String: Upstream] = [:]
-        for index in 0..<max(1, policy.maxInstances) {
-            let id = RevisionDeployment.runtimeID(containerID: entry.container.id, revision: entry.serving.number, instance: index)
-            guard let endpoint = runtime.status(id)?.endpoint else { continue }
-            ready[id] = Upstream(containerID: entry.container.id, revision: entry.serving.number, instance: index,
+        func add(_ id: String, _ instance: Int, _ status: RuntimeStatus?) {
+            guard let endpoint = status?.endpoint else { return }
+            ready[id] = Upstream(containerID: containerID, revision: revision, instance: instance,
                                  host: endpoint.address, port: endpoint.port, responseTimeout: policy.timeout)
+        }
+        if policy.maxInstances <= 1 {
+            let id = RevisionDeployment.runtimeID(containerID: containerID, revision: revision)
+            add(id, 0, runtime.status(id))
+        } else {
+            for (id, status) in runtime.statuses(ofContainer: containerID) {
+                guard let parsed = RevisionDeployment.parseInstance(id), parsed.revision == revision,
+                      parsed.instance < policy.maxInstances else { continue }
+                add(id, parsed.instance, status)
+            }
         }
         return ready
     }
@@ -184,7 +195,14 @@ public final class TrafficController: RouteTable, Service, Sendable {
 
     private func waitForSlot(_ waiter: DispatchState.WaiterID, of containerID: String, timeout: Duration) async -> Upstream? {
         let timer = Task {
-            try await Task.sleep(for: timeout)
+            // Instances that became ready are offered to the queue as their status changes
+            // (`followInstances`); looking again now and then also covers a revision that
+            // started serving while this request was being queued.
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: min(.milliseconds(250), deadline - .now))
+                self.refreshQueue(containerID)
+            }
             let abandoned = self.state.withLock { state -> CheckedContinuation<Upstream?, Never>? in
                 guard state.containers[containerID]?.dispatch.abandon(waiter) == true,
                       case .waiting(let continuation) = state.waiters.removeValue(forKey: waiter) else { return nil }

@@ -18,7 +18,7 @@
 #    start requests in a loop (the second request queues at once) at t0; GET
 #    /v1/containers/{id}/instances every 25 ms until instance 1 is running, then until it serves a
 #    request (inFlight > 0). RUNS times, medians; between runs, the wait until it is back to one
-#    instance (scale-down delay + stable window) is reported too.
+#    instance (the scale-down delay, the drain and the stop) is reported too.
 # 3. Scale from zero: berthd restarted with --idle-pause-after 0s --idle-stop-after 2s; a
 #    container (minInstances 0) waits until its status is idle and it has no task in
 #    containerd, then one GET / through the proxy (curl's time_starttransfer, a new connection).
