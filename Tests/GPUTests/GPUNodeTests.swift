@@ -70,6 +70,14 @@ final class GPUNodeTests: XCTestCase {
         try await f.stop()
     }
 
+    /// A node on the fake tree without user namespaces: its GPUs are `linux.devices` entries.
+    static func nodeOnTree(_ tree: FakeGPUTree) throws -> NodeFixture {
+        try NodeFixture {
+            $0.gpuHostRoot = tree.root
+            $0.userNamespaces = .off
+        }
+    }
+
     func containerSpec(_ f: NodeFixture, id: String, revision: Int) throws -> [String: Any] {
         let info = try runCommand("/usr/bin/ctr", ["--address", f.env.containerdSocket, "-n", f.configuration.namespace,
                                                    "containers", "info", "\(id)-r\(revision)"])
@@ -83,10 +91,7 @@ final class GPUNodeTests: XCTestCase {
         // Allocation is what this test is about; it reads the devices from `linux.devices`, which
         // is where they are without a user namespace (testAGPUContainerInAUserNamespace covers
         // the bound nodes).
-        let f = try NodeFixture {
-            $0.gpuHostRoot = tree.root
-            $0.userNamespaces = .off
-        }
+        let f = try Self.nodeOnTree(tree)
         try await f.start()
         let token = try await f.token("gpu-user")
         let a100 = "NVIDIA A100-SXM4-80GB", h200 = "NVIDIA H200"
@@ -149,10 +154,7 @@ final class GPUNodeTests: XCTestCase {
     func testEachInstanceHasItsOwnGPUsAndOneThatFindsNoneWaits() async throws {
         let tree = try FakeGPUTree.withDriver()
         defer { tree.remove() }
-        let f = try NodeFixture {
-            $0.gpuHostRoot = tree.root
-            $0.userNamespaces = .off
-        }
+        let f = try Self.nodeOnTree(tree)
         try await f.start()
         defer { Task { try? await f.stop() } }
         let token = try await f.token("gpu-scale")

@@ -40,6 +40,10 @@
 # answer), the summary still shows what was measured, then the failure; the exit status is 1.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+# shellcheck source=bench/lib/wrk.sh
+source bench/lib/wrk.sh
+# shellcheck source=bench/lib/network.sh
+source bench/lib/network.sh
 ROUNDS=${1:-3}
 DURATION=${2:-10s}
 CONNECTIONS=${3:-64}
@@ -134,22 +138,6 @@ stop_started() { # name seconds
   unset "PIDS[$1]"
 }
 
-# What berthd's CNI DEL releases, when it could not: the netns and the bridge plugin's NAT rules.
-release_network() { # container id
-  local id=$1 ns num chain chains
-  for ns in /run/netns/berth-"$id"-r*; do
-    [[ -e $ns ]] && { ip netns delete "${ns##*/}" 2>/dev/null || true; }
-  done
-  command -v iptables >/dev/null || return 0
-  chains=$(iptables -w -t nat -S 2>/dev/null | awk -v id="\"$id-r" '$1 == "-A" && $2 ~ /^CNI-/ && index($0, id) { print $2 }' | sort -u)
-  for num in $(iptables -w -t nat -L POSTROUTING -n --line-numbers 2>/dev/null | awk -v id="\"$id-r" 'index($0, id) { print $1 }' | sort -rn); do
-    iptables -w -t nat -D POSTROUTING "$num" 2>/dev/null || true
-  done
-  for chain in $chains; do
-    iptables -w -t nat -F "$chain" 2>/dev/null && iptables -w -t nat -X "$chain" 2>/dev/null || true
-  done
-  return 0
-}
 
 cleanup() {
   local status=$?
@@ -172,7 +160,7 @@ cleanup() {
   for name in "${!PIDS[@]}"; do stop_started "$name" 30; done
   [[ -n $CTRD_DIR ]] && scripts/test-env.sh stop "$CTRD_DIR" >/dev/null 2>&1
   local id
-  for id in "${CONTAINER_IDS[@]}"; do release_network "$id"; done
+  for id in "${CONTAINER_IDS[@]}"; do bench_release_network "$id"; done
   if ((!BRIDGE_EXISTED)) && ip link show "$BRIDGE" >/dev/null 2>&1; then ip link delete "$BRIDGE" 2>/dev/null; fi
   if [[ -n $WORK && -d $WORK ]]; then
     # What a berthd that died could not unmount (its containers' ephemeral storage).
@@ -264,27 +252,6 @@ start_nginx() { # name
   started "$1" $!
 }
 
-# wrk's output → "requests/s p50_ms p99_ms non2xx socket_errors requests"
-parse_wrk() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return v / 1000
-      if (v ~ /ms$/) return v + 0
-      if (v ~ /m$/) return v * 60000
-      if (v ~ /s$/) return v * 1000
-      return v + 0
-    }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    / requests in / { requests = $1 }
-    /Socket errors:/ { gsub(",", ""); errors = $4 + $6 + $8 + $10 }
-    /Non-2xx or 3xx responses:/ { non2xx = $5 }
-    /^Requests\/sec:/ { rps = $2 }
-    END {
-      if (rps == "") exit 1
-      printf "%s %.3f %.3f %d %d %d\n", rps, p50, p99, non2xx, errors, requests
-    }' "$1"
-}
 
 run_wrk() { # target duration output
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_NAME" "${URL[$1]}" >"$3" 2>&1 \

@@ -45,6 +45,10 @@ BENCH=scale
 BEGAN=$SECONDS
 # shellcheck source=bench/lib/node.sh
 source bench/lib/node.sh
+# shellcheck source=bench/lib/wrk.sh
+source bench/lib/wrk.sh
+# shellcheck source=bench/lib/network.sh
+source bench/lib/network.sh
 log() { bench_log "$@"; }
 # The reason is kept for the summary (also from a command substitution's subshell).
 die() {
@@ -68,18 +72,9 @@ CIDS=()
 # What a berthd that died could not release for its containers: their network namespaces and the
 # bridge plugin's NAT rules, then their ephemeral storage mounts under WORK.
 release_leftovers() {
-  local id ns num chain chains mount
+  local id mount
   for id in "${CIDS[@]}"; do
-    for ns in /run/netns/berth-"$id"-r*; do
-      [[ -e $ns ]] && { ip netns delete "${ns##*/}" 2>/dev/null || true; }
-    done
-    chains=$(iptables -w -t nat -S 2>/dev/null | awk -v id="\"$id-r" '$1 == "-A" && $2 ~ /^CNI-/ && index($0, id) { print $2 }' | sort -u)
-    for num in $(iptables -w -t nat -L POSTROUTING -n --line-numbers 2>/dev/null | awk -v id="\"$id-r" 'index($0, id) { print $1 }' | sort -rn); do
-      iptables -w -t nat -D POSTROUTING "$num" 2>/dev/null || true
-    done
-    for chain in $chains; do
-      iptables -w -t nat -F "$chain" 2>/dev/null && iptables -w -t nat -X "$chain" 2>/dev/null || true
-    done
+    bench_release_network "$id"
   done
   awk -v dir="$WORK/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while IFS= read -r mount; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
@@ -203,27 +198,6 @@ check_answer() { # name path text
     || die "GET $2 on $1 answered ${code/#000/nothing}: $(head -c 300 "$WORK/answer.err" "$WORK/answer" 2>/dev/null)"
 }
 
-# wrk's output → "requests/s p50_ms p99_ms non2xx socket_errors requests"
-parse_wrk() {
-  awk '
-    function ms(v) {
-      if (v ~ /us$/) return v / 1000
-      if (v ~ /ms$/) return v + 0
-      if (v ~ /m$/) return v * 60000
-      if (v ~ /s$/) return v * 1000
-      return v + 0
-    }
-    $1 == "50%" { p50 = ms($2) }
-    $1 == "99%" { p99 = ms($2) }
-    / requests in / { requests = $1 }
-    /Socket errors:/ { gsub(",", ""); errors = $4 + $6 + $8 + $10 }
-    /Non-2xx or 3xx responses:/ { non2xx = $5 }
-    /^Requests\/sec:/ { rps = $2 }
-    END {
-      if (rps == "") exit 1
-      printf "%s %.1f %.1f %d %d %d\n", rps, p50, p99, non2xx, errors, requests
-    }' "$1"
-}
 
 run_wrk() { # name seconds output
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2s" --latency --timeout 30s -H "Host: $1.localhost" \
