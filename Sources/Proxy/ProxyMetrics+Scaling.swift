@@ -27,6 +27,16 @@ extension ProxyMetrics {
         coldStartHistogram(containerID, phase).record(duration)
     }
 
+    /// Sampled once per autoscaler tick: requests waiting for a free instance, and the
+    /// container's instances by state (ready, starting, idle, failed).
+    public func recordInstances(containerID: String, queued: Int, byState: [InstanceState: Int]) {
+        scalingSeries.withLock { _ = $0.insert(containerID) }
+        queueLengthGauge(containerID).set(Double(queued))
+        for state in InstanceState.allCases {
+            instancesGauge(containerID, state).set(Double(byState[state] ?? 0))
+        }
+    }
+
     func removeScalingSeries(_ containerID: String) {
         guard scalingSeries.withLock({ $0.remove(containerID) }) != nil else { return }
         for phase in ColdStartPhase.allCases { registry.unregisterDurationHistogram(coldStartHistogram(containerID, phase.rawValue)) }
@@ -34,6 +44,20 @@ extension ProxyMetrics {
         registry.unregisterDurationHistogram(queueWaitHistogram(containerID))
         registry.unregisterGauge(desiredInstancesGauge(containerID))
         registry.unregisterCounter(scaleDecisionCounter(containerID))
+        registry.unregisterGauge(queueLengthGauge(containerID))
+        for state in InstanceState.allCases { registry.unregisterGauge(instancesGauge(containerID, state)) }
+    }
+
+    private func queueLengthGauge(_ containerID: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.descriptor("queue_length", "", "Requests waiting in the container's queue for a free instance."),
+            labels: [("container", containerID)])
+    }
+
+    private func instancesGauge(_ containerID: String, _ state: InstanceState) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.descriptor("instances", "", "The container's instances by state."),
+            labels: [("container", containerID), ("state", state.rawValue)])
     }
 
     private func coldStartHistogram(_ containerID: String, _ phase: String) -> DurationHistogram {
@@ -79,4 +103,15 @@ public enum ColdStartPhase: String, CaseIterable, Sendable {
     case ready
     /// A paused instance was thawed.
     case resumed
+}
+
+/// An instance's state, as the instances metric counts it.
+public enum InstanceState: String, CaseIterable, Sendable {
+    /// Running and taking requests.
+    case ready
+    /// Pending, pulling or starting.
+    case starting
+    /// Paused or stopped (scaled to zero).
+    case idle
+    case failed
 }

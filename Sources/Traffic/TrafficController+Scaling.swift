@@ -20,6 +20,7 @@ extension TrafficController {
                         let entries = self.routes.all()
                         for entry in entries where entry.container.phase != .deleting {
                             self.autoscale(entry.container.id, sample: true)
+                            self.reportInstances(entry)
                         }
                         self.forgetGone(keeping: Set(entries.map(\.container.id)))
                     }
@@ -44,6 +45,32 @@ extension TrafficController {
                 refreshQueue(containerID)
             }
         }
+    }
+
+    /// The instances metric and the queue length, for containers that may run more than one
+    /// instance; set only when a count changed (a node may hold a thousand containers).
+    private func reportInstances(_ entry: RouteCache.Entry) {
+        guard let metrics, entry.serving.spec.scaling.maxInstances > 1 else { return }
+        var counts: [InstanceState: Int] = [:]
+        for (id, status) in runtime.statuses(ofContainer: entry.container.id)
+        where RevisionDeployment.parse(id)?.revision == entry.serving.number {
+            let state: InstanceState? = switch status.phase {
+            case .running: .ready
+            case .pending, .pulling, .starting: .starting
+            case .paused, .stopped: .idle
+            case .failed: .failed
+            case .deleted: nil
+            }
+            if let state { counts[state, default: 0] += 1 }
+        }
+        let report = InstanceReport(queued: queued(entry.container.id), counts: counts)
+        let changed = state.withLock { state in
+            guard var traffic = state.containers[entry.container.id], traffic.reported != report else { return false }
+            traffic.reported = report
+            state.containers[entry.container.id] = traffic
+            return true
+        }
+        if changed { metrics.recordInstances(containerID: entry.container.id, queued: report.queued, byState: counts) }
     }
 
     /// Counts of containers deleted while requests were still in flight, once those ended.
@@ -116,7 +143,7 @@ extension TrafficController {
             guard runtime.status(second) == nil else { continue }
             let policy = entry.serving.spec.scaling
             let idle = state.withLock { state -> Duration? in
-                let traffic = state.containers[entry.container.id] ?? newTrafficForIdle(policy, now: now)
+                let traffic = state.containers[entry.container.id] ?? newTraffic(policy, now: now)
                 state.containers[entry.container.id] = traffic
                 return traffic.dispatch.isUnused ? now - traffic.lastActive : nil
             }
@@ -134,10 +161,5 @@ extension TrafficController {
             }
         }
         return actions
-    }
-
-    private func newTrafficForIdle(_ policy: ScalingPolicy, now: ContinuousClock.Instant) -> ContainerTraffic {
-        ContainerTraffic(dispatch: DispatchState(concurrency: policy.concurrency, queueLimit: configuration.queueLimit),
-                         autoscaler: AutoscalerState(target: policy.minInstances), lastActive: now)
     }
 }

@@ -39,6 +39,14 @@ public final class TrafficController: RouteTable, Service, Sendable {
         var dispatch: DispatchState
         var autoscaler: AutoscalerState
         var lastActive: ContinuousClock.Instant
+        /// What the instances metric last said.
+        var reported: InstanceReport?
+    }
+
+    /// The queue length and instances by state, as last reported to the metrics.
+    struct InstanceReport: Equatable {
+        var queued: Int
+        var counts: [InstanceState: Int]
     }
 
     /// A queued request: handed an instance before it began to wait, or waiting.
@@ -188,9 +196,9 @@ public final class TrafficController: RouteTable, Service, Sendable {
         }
     }
 
-    func newTraffic(_ policy: ScalingPolicy) -> ContainerTraffic {
+    func newTraffic(_ policy: ScalingPolicy, now: ContinuousClock.Instant = .now) -> ContainerTraffic {
         ContainerTraffic(dispatch: DispatchState(concurrency: policy.concurrency, queueLimit: configuration.queueLimit),
-                         autoscaler: AutoscalerState(target: policy.minInstances), lastActive: .now)
+                         autoscaler: AutoscalerState(target: policy.minInstances), lastActive: now)
     }
 
     private func waitForSlot(_ waiter: DispatchState.WaiterID, of containerID: String, timeout: Duration) async -> Upstream? {

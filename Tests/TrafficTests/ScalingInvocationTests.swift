@@ -42,6 +42,17 @@ final class ScalingInvocationTests: XCTestCase {
         }
     }
 
+    /// The value of the series `name` with these labels on /metrics, if it is there.
+    static func metric(_ f: NodeFixture, _ name: String, _ labels: [String: String]) async throws -> Double? {
+        let text = try await f.request("GET", "/metrics").text
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
+            let parts = line.split(separator: " ")
+            guard parts.count >= 2, labels.allSatisfy({ line.contains("\($0.key)=\"\($0.value)\"") }) else { continue }
+            return Double(parts[parts.count - 1])
+        }
+        return nil
+    }
+
     func instances(_ f: NodeFixture, _ id: String, token: String) async throws -> [[String: Any]] {
         let reply = try await f.request("GET", "/v1/containers/\(id)/instances", token: token)
         return try reply.json()["instances"] as? [[String: Any]] ?? []
@@ -87,7 +98,17 @@ final class ScalingInvocationTests: XCTestCase {
         }
         // A little longer at four, so that requests spread over all of them.
         try await Task.sleep(for: .seconds(2))
+        let ready = try await Self.metric(f, "berth_proxy_instances", ["container": id, "state": "ready"])
+        let desired = try await Self.metric(f, "berth_proxy_desired_instances", ["container": id])
+        let decisions = try await Self.metric(f, "berth_proxy_scale_decisions_total", ["container": id])
+        let waited = try await Self.metric(f, "berth_proxy_queue_wait_seconds_count", ["container": id])
+        let queueLength = try await Self.metric(f, "berth_proxy_queue_length", ["container": id])
         stop.set()
+        XCTAssertEqual(ready, 4)
+        XCTAssertEqual(desired, 4)
+        XCTAssertGreaterThanOrEqual(decisions ?? 0, 1)
+        XCTAssertGreaterThan(waited ?? 0, 0, "queued requests are timed")
+        XCTAssertNotNil(queueLength)
         let all = await answers
         XCTAssertTrue(sawFour.isSet, "four instances never became ready")
         XCTAssertEqual(all.filter { $0.status != 200 }.count, 0, "failed: \(all.filter { $0.status != 200 }.map(\.status))")
@@ -131,6 +152,10 @@ final class ScalingInvocationTests: XCTestCase {
         XCTAssertEqual(refused.status, 503, refused.text)
         XCTAssertEqual(refused.headers["retry-after"], "1")
         XCTAssertEqual(refused.headers["content-type"], "application/problem+json")
+        let container = try await f.request("GET", "/v1/containers?all=false", token: token).json()["containers"] as? [[String: Any]]
+        let id = try XCTUnwrap(container?.first?["id"] as? String)
+        let refusals = try await Self.metric(f, "berth_proxy_queue_refused_total", ["container": id])
+        XCTAssertEqual(refusals, 1)
         let held = await [holding, first, second]
         XCTAssertEqual(held.map(\.status), [200, 200, 200], "the queued requests were served once the slot freed")
 
