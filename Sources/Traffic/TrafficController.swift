@@ -97,6 +97,15 @@ public final class TrafficController: RouteTable, Service, Sendable {
             guard let now = routes.entry(for: label), now.container.id == entry.container.id else { return .notFound }
             entry = now
             ready = readyInstances(entry)
+            // The instance that woke, as the wake reported it (the runtime publishes first, but
+            // the wake's answer is what this request was told).
+            if wokenUpstream.revision == entry.serving.number {
+                var woke = wokenUpstream
+                woke.responseTimeout = entry.serving.spec.scaling.timeout
+                woke.serverTiming = nil
+                let firstID = RevisionDeployment.runtimeID(containerID: woke.containerID, revision: woke.revision)
+                if ready[firstID] == nil { ready[firstID] = woke }
+            }
             guard !ready.isEmpty else { return .unavailable("\(entry.container.name) stopped again as it woke") }
             // The request that waited for the wake-up is told how long each phase took.
             let routed = await dispatch(entry, ready: ready)

@@ -92,6 +92,9 @@ final class LifecycleTests: XCTestCase {
             XCTAssertEqual(runtime.status(polite.runtimeID)?.phase, .stopped)
             let woken = await runtime.wake(polite, timeout: .seconds(60))
             XCTAssertEqual(woken?.phase, .running)
+            // The board says so by the time the waker is told: the proxy routes from it at once.
+            XCTAssertEqual(runtime.status(polite.runtimeID)?.phase, .running)
+            XCTAssertNotNil(runtime.status(polite.runtimeID)?.endpoint)
         }
     }
 

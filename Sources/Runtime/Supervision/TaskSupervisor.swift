@@ -130,11 +130,11 @@ actor TaskSupervisor {
         case .result(let result):
             actions = apply(result)
         }
+        // Published before the actions are carried out: a waiter they resume (a wake, a
+        // resume) reads the board at once and must find the status it was told.
+        publishIfChanged()
         for action in actions { carryOut(action) }
-        if published != lifecycle.status {
-            published = lifecycle.status
-            publish(lifecycle.status)
-        }
+        publishIfChanged()
         if lifecycle.isDeleted { queue.finish() }
     }
 
@@ -286,6 +286,13 @@ actor TaskSupervisor {
             }
         case .reply(let id, let answer):
             reply(id, answer)
+        }
+    }
+
+    private func publishIfChanged() {
+        if published != lifecycle.status {
+            published = lifecycle.status
+            publish(lifecycle.status)
         }
     }
 
