@@ -48,11 +48,13 @@ struct ScaleBook: Sendable {
     var grants: [String: ResourceAmounts] = [:]
     var shortfalls: [String: String] = [:]
     /// What the last pass decided, per container: the serving revision's instance count.
-    var planned: [String: Int] = [:] {
-        didSet { if planned != oldValue { version &+= 1 } }
-    }
+    private(set) var planned: [String: Int] = [:]
     /// Counts changes of `planned`.
     private(set) var version: UInt64 = 0
+
+    mutating func plan(_ count: Int, for containerID: String) {
+        if planned.updateValue(count, forKey: containerID) != count { version &+= 1 }
+    }
 
     func granted(exceptFor containerID: String) -> ResourceAmounts {
         grants.filter { $0.key != containerID }.values.reduce(ResourceAmounts(), +)

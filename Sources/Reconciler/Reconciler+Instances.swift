@@ -33,7 +33,7 @@ extension Reconciler {
             book.grants[container.id] = perInstance.times(max(0, count - policy.reservedInstances))
             let changed = book.shortfalls[container.id] != shortfall
             book.shortfalls[container.id] = shortfall
-            book.planned[container.id] = count
+            book.plan(count, for: container.id)
             return changed
         }
         // The status says why instances wait (and no longer says it once they run).

@@ -3,7 +3,7 @@ import Runtime
 
 /// The phases of one wake-up a request waited for, from the runtime's start timeline: what the
 /// metrics record and what the response's `Server-Timing` header says.
-struct ColdStart: Sendable, Equatable {
+struct ColdStart: Sendable {
     var phases: [(phase: ColdStartPhase, duration: Duration)]
 
     /// From a stop or a first start: each step of the start, counted from the request on (a
@@ -31,9 +31,5 @@ struct ColdStart: Sendable, Equatable {
             let milliseconds = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
             return "\(phase.rawValue);dur=\((milliseconds * 10).rounded() / 10)"
         }.joined(separator: ", ")
-    }
-
-    static func == (a: ColdStart, b: ColdStart) -> Bool {
-        a.phases.map(\.phase) == b.phases.map(\.phase) && a.phases.map(\.duration) == b.phases.map(\.duration)
     }
 }

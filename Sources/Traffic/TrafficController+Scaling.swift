@@ -63,7 +63,7 @@ extension TrafficController {
             }
             if let state { counts[state, default: 0] += 1 }
         }
-        let report = InstanceReport(queued: queued(entry.container.id), counts: counts)
+        let report = ReportedInstances(queued: queued(entry.container.id), counts: counts)
         let changed = state.withLock { state in
             guard var traffic = state.containers[entry.container.id], traffic.reported != report else { return false }
             traffic.reported = report

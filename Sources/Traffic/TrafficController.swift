@@ -40,11 +40,11 @@ public final class TrafficController: RouteTable, Service, Sendable {
         var autoscaler: AutoscalerState
         var lastActive: ContinuousClock.Instant
         /// What the instances metric last said.
-        var reported: InstanceReport?
+        var reported: ReportedInstances?
     }
 
     /// The queue length and instances by state, as last reported to the metrics.
-    struct InstanceReport: Equatable {
+    struct ReportedInstances: Equatable {
         var queued: Int
         var counts: [InstanceState: Int]
     }
@@ -97,15 +97,8 @@ public final class TrafficController: RouteTable, Service, Sendable {
             guard let now = routes.entry(for: label), now.container.id == entry.container.id else { return .notFound }
             entry = now
             ready = readyInstances(entry)
-            // The instance that woke, as the wake reported it (the runtime publishes first, but
-            // the wake's answer is what this request was told).
-            if wokenUpstream.revision == entry.serving.number {
-                var woke = wokenUpstream
-                woke.responseTimeout = entry.serving.spec.scaling.timeout
-                woke.serverTiming = nil
-                let firstID = RevisionDeployment.runtimeID(containerID: woke.containerID, revision: woke.revision)
-                if ready[firstID] == nil { ready[firstID] = woke }
-            }
+            // The runtime publishes a status before it tells the waiters, so the instance that
+            // woke is on the board now.
             guard !ready.isEmpty else { return .unavailable("\(entry.container.name) stopped again as it woke") }
             // The request that waited for the wake-up is told how long each phase took.
             let routed = await dispatch(entry, ready: ready)
