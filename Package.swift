@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "berthd", targets: ["berthd"]),
         .executable(name: "berth-logger", targets: ["berth-logger"]),
+        .executable(name: "berth", targets: ["berth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -201,6 +202,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A typed client of the public Container Service API (what `berth` and scripts talk to a
+        // node with): requests, the API's JSON shapes, problems as errors.
+        .target(
+            name: "BerthClient",
+            dependencies: [
+                "JSONValue",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The `berth` command line: login, deploy (with live progress), ls, describe, logs,
+        // rollback, rm, gpus, token; tables, JSON and YAML output; exit codes by failure kind.
+        .target(
+            name: "BerthCLI",
+            dependencies: [
+                "BerthClient", "JSONValue", "BerthModel", "OCI", "Auth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
         // containerd's binary logging driver: the shim runs it with the task's stdout and stderr,
         // so logs keep flowing (with size-based rotation) while berthd restarts.
         .executableTarget(name: "berth-logger", dependencies: []),
@@ -213,6 +237,7 @@ let package = Package(
                 "ImagePull",
                 "Daemon",
                 "Auth",
+                "BerthModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -315,6 +340,12 @@ let package = Package(
         ),
         // Runs the built berthd binary; depending on it makes `swift build --build-tests` build it.
         .testTarget(name: "BerthdTests", dependencies: ["berthd", "OCI", "TestSupport"]),
+        // `berth` against a real node (the node fixture): the built binary, its output and exit
+        // codes, under a pseudo-terminal and without one; its value types directly.
+        .testTarget(
+            name: "BerthCLITests",
+            dependencies: ["berth", "BerthCLI", "BerthClient", "JSONValue", "HostProcess", "TestSupport", "NodeTestSupport"]
+        ),
         // berthd killed, containerd restarted, the data disk full, the registry gone: the node
         // converges and leaks nothing (HostInventory). Runs the built berthd binary.
         .testTarget(name: "FaultTests", dependencies: ["berthd", "Daemon", "TestSupport", "NodeTestSupport"]),

@@ -3,8 +3,8 @@
 #
 #   scripts/install.sh
 #
-#   - builds berthd and berth-logger in release mode;
-#   - installs both to $PREFIX/bin (default /usr/local/bin); berth-logger must sit next to berthd,
+#   - builds berthd, berth-logger and the `berth` command line in release mode;
+#   - installs them to $PREFIX/bin (default /usr/local/bin); berth-logger must sit next to berthd,
 #     where the runtime looks for it. A running berthd and running loggers keep their old
 #     binaries: the new ones replace the files by rename, never by writing into them;
 #   - installs systemd/berthd.service to /etc/systemd/system/ (replacing an older copy);
@@ -45,12 +45,13 @@ fi
 if [[ -z ${SKIP_BUILD:-} ]]; then
   command -v swift >/dev/null || die "swift not found on PATH or in /opt/swift/usr/bin"
   [[ -f /usr/include/sqlite3.h ]] || die "sqlite3.h not found: apt-get install libsqlite3-dev"
-  log "building berthd and berth-logger ($BUILD)"
+  log "building berthd, berth-logger and berth ($BUILD)"
   swift build -c "$BUILD" --product berthd
   swift build -c "$BUILD" --product berth-logger
+  swift build -c "$BUILD" --product berth
 fi
 BUILT=$(swift build -c "$BUILD" --show-bin-path 2>/dev/null || echo ".build/$BUILD")
-for binary in berthd berth-logger; do
+for binary in berthd berth-logger berth; do
   [[ -x $BUILT/$binary ]] || die "$BUILT/$binary is missing; build it (without SKIP_BUILD)"
 done
 
@@ -66,7 +67,8 @@ install_file() { # mode source destination
 install -d -m 0755 "$BIN"
 install_file 0755 "$BUILT/berthd" "$BIN/berthd"
 install_file 0755 "$BUILT/berth-logger" "$BIN/berth-logger"
-log "installed $BIN/berthd and $BIN/berth-logger"
+install_file 0755 "$BUILT/berth" "$BIN/berth"
+log "installed $BIN/berthd, $BIN/berth-logger and $BIN/berth"
 
 # The unit names /usr/local/bin/berthd; follow PREFIX if it is another.
 install -d -m 0755 "$UNIT_DIR"

@@ -5,13 +5,14 @@
 #
 #   - installs what is missing: containerd runc containernetworking-plugins iptables iproute2
 #     libsqlite3-dev curl (apt-get);
-#   - builds berthd and berth-logger, in release mode (BERTH_RUN_BUILD=debug builds faster, runs slower);
+#   - builds berthd, berth-logger and the `berth` command line, in release mode (BERTH_RUN_BUILD=debug
+#     builds faster, runs slower);
 #   - keeps its state in ./.berth-run/: data/ (SQLite, logs), jwt-secret (a generated HS256
 #     secret), admin-token, berthd.toml (empty: the host's /etc/berth/berthd.toml is not read);
 #   - uses the containerd answering on /run/containerd/containerd.sock, or else starts a private
 #     one under ./.berth-run/containerd/ (scripts/test-env.sh start-containerd);
 #   - starts `berthd serve` (API on 127.0.0.1:8080, invocations on 127.0.0.1:8081 as
-#     http://<name>.localhost:8081), prints an ADMIN token and example curl calls, and waits;
+#     http://<name>.localhost:8081), prints an ADMIN token and how to deploy with `berth`, and waits;
 #   - on Ctrl-C stops berthd and, if it started one, the private containerd with its containers
 #     (containers on the host's containerd keep running, as under systemd). The next run recovers
 #     what ./.berth-run/data says should be running.
@@ -59,12 +60,13 @@ if ((${#missing[@]} > 0)); then
 fi
 
 # 2. Build.
-log "building berthd and berth-logger ($BUILD)"
+log "building berthd, berth-logger and berth ($BUILD)"
 swift build -c "$BUILD" --product berthd
 swift build -c "$BUILD" --product berth-logger
+swift build -c "$BUILD" --product berth
 BIN=$(swift build -c "$BUILD" --show-bin-path)
 BERTHD=$BIN/berthd
-[[ -x $BERTHD && -x $BIN/berth-logger ]] || die "the build left no $BERTHD or $BIN/berth-logger"
+[[ -x $BERTHD && -x $BIN/berth-logger && -x $BIN/berth ]] || die "the build left no $BERTHD, $BIN/berth-logger or $BIN/berth"
 
 # 3. State: data folder, secret, an empty config file so that no host-wide config leaks in.
 mkdir -p "$STATE/data"
@@ -145,24 +147,21 @@ An ADMIN token (24 h; also in .berth-run/admin-token):
 
 $TOKEN
 
-In another shell:
+In another shell (the same commands work from any machine that reaches the API):
 
-  TOKEN=\$(cat .berth-run/admin-token)
-  # create hello-world (201, status "pending"), keeping its id
-  ID=\$(curl -sS -X POST http://$API/v1/containers -H "Authorization: Bearer \$TOKEN" \\
-    -H 'Content-Type: application/json' \\
-    -d '{"name": "hello-world", "image": "nginxdemos/hello:0.4", "cpu": 0.5, "ram": "256Mi", "port": 80}' \\
-    | tee /dev/stderr | sed -n 's/.*"id" *: *"\\([^"]*\\)".*/\\1/p'); echo; echo "id: \$ID"
-  # watch it go from pending (pulling, starting) to running
-  curl -sS http://$API/v1/containers/\$ID -H "Authorization: Bearer \$TOKEN"; echo
-  # invoke it
+  export PATH=$BIN:\$PATH
+  berth login http://$API --token-file $STATE/admin-token
+  # create hello-world and wait until it serves: pulling, starting, ready; prints its URL
+  berth deploy hello-world --image nginxdemos/hello:0.4 --cpu 0.5 --ram 256Mi --port 80
   curl -sS http://hello-world.localhost:$PROXY_PORT/
-  # update it: a new revision, deployed while the old one serves; then its revisions
-  curl -sS -X PUT http://$API/v1/containers/\$ID -H "Authorization: Bearer \$TOKEN" \\
-    -H 'Content-Type: application/json' -d '{"env": {"GREETING": "hi"}}'; echo
-  curl -sS http://$API/v1/containers/\$ID/revisions -H "Authorization: Bearer \$TOKEN"; echo
-  # delete it
-  curl -sS -X DELETE http://$API/v1/containers/\$ID -H "Authorization: Bearer \$TOKEN" -o /dev/null -w '%{http_code}\n'
+  berth logs hello-world -f                # Ctrl-C to stop following
+  # update: only the flags given change; a new revision, rolled out while the old one serves
+  berth deploy hello-world --env GREETING=hi
+  berth describe hello-world
+  berth rollback hello-world               # revision 1's spec again, its image pinned by digest
+  berth rm hello-world --yes
+
+curl works as well: the API reference is http://$API/openapi.json (README: "The API").
 ================================================================================
 
 EOT

@@ -20,8 +20,10 @@ public protocol ContainerBackend: Sendable {
     /// The container's instances as the runtime runs them (every revision's, the serving
     /// revision's first), and how many the autoscaler wants of the serving one.
     func instances(of container: StoredContainer) -> ContainerInstances
-    /// Changes whenever an instance changes or the autoscaler decides: rendered lists that
-    /// count instances are valid while it stays the same.
+    /// Where the pull of `image` (a revision's image as written) stands, while one is under way.
+    func pullProgress(image: String) -> PullReport?
+    /// Changes whenever an instance changes, the autoscaler decides or a pull makes progress:
+    /// rendered lists that show instances and pulls are valid while it stays the same.
     var instancesVersion: UInt64 { get }
 }
 
@@ -83,5 +85,37 @@ public struct GPUModel: Sendable, Equatable, Codable {
         self.memory = memory
         self.count = count
         self.available = available
+    }
+}
+
+/// Where the pull of a revision's image stands: the contract's Container.pull, shown while the
+/// image of one of the container's revisions is being pulled.
+public struct PullReport: Sendable, Equatable, Encodable {
+    public struct Count: Sendable, Equatable, Encodable {
+        public var done: Int64
+        public var total: Int64
+
+        public init(done: Int64, total: Int64) {
+            self.done = done
+            self.total = total
+        }
+    }
+
+    /// `resolving` (asking the registry for the manifest), `downloading` or `unpacking`.
+    public var phase: String
+    /// Layers downloaded (or already present) of the image's layers.
+    public var layers: Count
+    /// Compressed bytes downloaded of the layers' sizes.
+    public var bytes: Count
+    /// The revision whose image it is (filled in by the API).
+    public var revision: Int
+    public var image: String
+
+    public init(phase: String, layers: Count, bytes: Count, revision: Int = 0, image: String = "") {
+        self.phase = phase
+        self.layers = layers
+        self.bytes = bytes
+        self.revision = revision
+        self.image = image
     }
 }

@@ -22,8 +22,12 @@ struct ContainerView: Encodable, Sendable {
     var timeoutSeconds: Int
     var instances: InstanceCounts
     var revision: Int
+    /// The newest revision recorded: above `revision` while a rollout is under way or failed.
+    var latestRevision: Int
     var status: String
     var statusMessage: String?
+    /// While a revision's image is being pulled.
+    var pull: PullReport?
     var url: String
     var createdAt: Date
     var updatedAt: Date
@@ -49,6 +53,7 @@ struct ContainerView: Encodable, Sendable {
         timeoutSeconds = scaling.timeoutSeconds
         self.instances = instances.counts(serving: container.revision)
         self.revision = revision.number
+        latestRevision = container.latestRevision
         status = container.phase.rawValue
         statusMessage = container.statusMessage
         url = configuration.url(for: container.name)
@@ -65,6 +70,7 @@ struct RevisionView: Encodable, Sendable {
     var cpu: Double
     var ram: String
     var gpu: Int
+    var gpuModel: String?
     var ephemeralStorage: String
     var port: String
     var env: [String: String]
@@ -83,6 +89,7 @@ struct RevisionView: Encodable, Sendable {
         cpu = revision.spec.cpu
         ram = revision.spec.memory.text
         gpu = revision.spec.gpu
+        gpuModel = revision.spec.gpuModel
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
         env = revision.spec.env

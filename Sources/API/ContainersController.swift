@@ -30,11 +30,21 @@ struct ContainersController<Backend: ContainerBackend> {
         let all = request.uri.queryParameters["all"].map { $0 == "true" || $0 == "1" } ?? false
         if all, !caller.isAdmin { throw APIError.forbidden("?all=true needs the ADMIN role") }
         let owner = all ? nil : caller.subject
+        if let name = request.uri.queryParameters["name"] {
+            // A name lookup: the one container of that name among those the list would show.
+            var views: [ContainerView] = []
+            if let container = try database.container(named: String(name)), container.phase != .deleting,
+               owner == nil || container.owner == owner,
+               let serving = try database.revision(containerID: container.id, number: container.revision) {
+                views.append(try view(container, serving))
+            }
+            return try .json(ContainerList(containers: views))
+        }
         // Read the change count before the rows: a write in between makes the entry stale at once.
         let changeCount = ListCache.Version(changeCount: database.changeCount, instances: backend.instancesVersion)
         let body = try listCache.body(for: owner ?? "\u{0}all", changeCount: changeCount) {
             let rows = try database.containersWithServingRevision(owner: owner)
-            let list = ContainerList(containers: rows.map { view($0.0, $0.1) })
+            let list = ContainerList(containers: try rows.map { try view($0.0, $0.1) })
             return ByteBuffer(bytes: try JSON.encoder.encode(list))
         }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
@@ -65,8 +75,22 @@ struct ContainersController<Backend: ContainerBackend> {
         return try .json(view(container, serving))
     }
 
-    func view(_ container: StoredContainer, _ revision: StoredRevision) -> ContainerView {
-        ContainerView(container, revision, instances: backend.instances(of: container), configuration: configuration)
+    func view(_ container: StoredContainer, _ revision: StoredRevision) throws -> ContainerView {
+        let instances = backend.instances(of: container)
+        var view = ContainerView(container, revision, instances: instances, configuration: configuration)
+        view.pull = try pull(of: container, serving: revision, instances: instances)
+        return view
+    }
+
+    /// The pull of the newest revision whose instance is pulling, if any: a first deploy's, or a
+    /// rollout's while the old revision serves.
+    func pull(of container: StoredContainer, serving: StoredRevision, instances: ContainerInstances) throws -> PullReport? {
+        guard let number = instances.list.filter({ $0.status == "pulling" }).map(\.revision).max() else { return nil }
+        let revision = number == serving.number ? serving : try database.revision(containerID: container.id, number: number)
+        guard let revision, var report = backend.pullProgress(image: revision.spec.image) else { return nil }
+        report.revision = number
+        report.image = revision.spec.image
+        return report
     }
 
     @Sendable func update(_ request: Request, context: APIContext) async throws -> Response {

@@ -47,6 +47,15 @@ struct NodeBackend: ContainerBackend {
         return ContainerInstances(desired: desired, list: list)
     }
 
+    func pullProgress(image: String) -> PullReport? {
+        guard let progress = runtime.pullProgress(image: image) else { return nil }
+        let downloaded = progress.layers.filter { $0.state != .waiting && $0.state != .downloading }.count
+        // Layers unpack in order as they arrive: "unpacking" once every layer is down.
+        let phase = progress.resolvedDigest == nil ? "resolving" : downloaded < progress.layers.count ? "downloading" : "unpacking"
+        return PullReport(phase: phase, layers: .init(done: Int64(downloaded), total: Int64(progress.layers.count)),
+                          bytes: .init(done: progress.doneBytes, total: progress.totalBytes))
+    }
+
     /// In-flight counts are left out: they are only in the instances list, which is not cached.
-    var instancesVersion: UInt64 { runtime.statusVersion &+ reconciler.scaleVersion }
+    var instancesVersion: UInt64 { runtime.statusVersion &+ reconciler.scaleVersion &+ runtime.pullProgressVersion }
 }

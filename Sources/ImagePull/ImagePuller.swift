@@ -2,6 +2,7 @@ import ContainerdClient
 import Logging
 import OCI
 import RegistryClient
+import Synchronization
 
 /// Pulls images into containerd. Two pulls of the same reference share one transfer: the
 /// second caller waits for the first and sees its progress.
@@ -22,6 +23,10 @@ public actor ImagePuller {
 
     /// Pulls under way. The puller owns these tasks: each removes itself when it ends.
     private var inFlight: [ImageReference: InFlight] = [:]
+    /// The same pulls' progress, readable without a hop onto the actor: the API shows it in a
+    /// container's status on every GET.
+    private let visibleProgress = Mutex<[ImageReference: ProgressTracker]>([:])
+    private let changes = Atomic<UInt64>(0)
 
     public init(containerd: ContainerdClient, registry: RegistryClient, platform: Platform = .host,
                 maxConcurrentDownloads: Int = 3, labels: [String: String] = [:], logger: Logger = Logger(label: "berth.pull")) {
@@ -38,7 +43,7 @@ public actor ImagePuller {
         if let existing = inFlight[reference] {
             pull = existing
         } else {
-            let tracker = ProgressTracker(reference: reference)
+            let tracker = ProgressTracker(reference: reference) { [weak self] in self?.changes.add(1, ordering: .relaxed) }
             let operation = PullOperation(reference: reference, containerd: containerd, registry: registry,
                                           platform: platform, progress: tracker,
                                           maxConcurrentDownloads: maxConcurrentDownloads, labels: labels, logger: logger)
@@ -46,18 +51,33 @@ public actor ImagePuller {
             // the pull itself runs off the actor. A caller that is cancelled stops waiting,
             // but the transfer goes on for the others.
             let task = Task {
-                defer { self.inFlight[reference] = nil }
+                defer { self.finished(reference) }
                 return try await operation.run()
             }
             pull = InFlight(task: task, progress: tracker)
             inFlight[reference] = pull
+            visibleProgress.withLock { $0[reference] = tracker }
         }
         if let progress { pull.progress.subscribe(progress) }
         return try await pull.task.value
+    }
+
+    private func finished(_ reference: ImageReference) {
+        inFlight[reference] = nil
+        visibleProgress.withLock { _ = $0.removeValue(forKey: reference) }
+        changes.add(1, ordering: .relaxed)
     }
 
     /// Whether a pull of `reference` is under way (for callers reporting a `pulling` status).
     public func isPulling(_ reference: ImageReference) -> Bool {
         inFlight[reference] != nil
     }
+
+    /// Where the pull of `reference` under way stands; nil when none is.
+    public nonisolated func progress(of reference: ImageReference) -> PullProgress? {
+        visibleProgress.withLock { $0[reference] }?.snapshot
+    }
+
+    /// Changes whenever a pull under way makes progress, starts or ends.
+    public nonisolated var progressVersion: UInt64 { changes.load(ordering: .relaxed) }
 }

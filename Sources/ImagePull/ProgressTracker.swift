@@ -5,9 +5,12 @@ import Synchronization
 /// handed to the current subscribers.
 final class ProgressTracker: Sendable {
     private let state: Mutex<(progress: PullProgress, handlers: [Int: PullProgressHandler], nextID: Int)>
+    /// Told of every change (the puller's version counter for readers that cache what they show).
+    private let changed: @Sendable () -> Void
 
-    init(reference: ImageReference) {
+    init(reference: ImageReference, changed: @escaping @Sendable () -> Void = {}) {
         state = Mutex((PullProgress(reference: reference, resolvedDigest: nil, layers: []), [:], 0))
+        self.changed = changed
     }
 
     var snapshot: PullProgress { state.withLock { $0.progress } }
@@ -50,6 +53,7 @@ final class ProgressTracker: Sendable {
             change(&state.progress)
             return (state.progress, Array(state.handlers.values))
         }
+        changed()
         for handler in handlers { handler(snapshot) }
     }
 }

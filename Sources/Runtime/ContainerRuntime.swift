@@ -3,6 +3,7 @@ import ContainerdClient
 import Foundation
 import ImagePull
 import Logging
+import OCI
 import ServiceLifecycle
 import Synchronization
 
@@ -118,6 +119,15 @@ public final class ContainerRuntime: Service, Sendable {
 
     /// Changes with every status published.
     public var statusVersion: UInt64 { board.version }
+
+    /// Where the pull of `image` (a revision's image as written) stands, while one is under way.
+    public func pullProgress(image: String) -> PullProgress? {
+        guard let reference = try? ImageReference(parsing: image) else { return nil }
+        return context.puller.progress(of: reference)
+    }
+
+    /// Changes whenever a pull makes progress, starts or ends.
+    public var pullProgressVersion: UInt64 { context.puller.progressVersion }
 
     /// Every status change from now on, as (runtime id, status), until the consumer stops.
     public func statusChanges() -> AsyncStream<(String, RuntimeStatus)> {

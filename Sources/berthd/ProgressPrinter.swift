@@ -1,3 +1,4 @@
+import BerthModel
 import Foundation
 import ImagePull
 import Synchronization
@@ -68,13 +69,6 @@ final class ProgressPrinter: Sendable {
     }
 
     static func bytes(_ count: Int64) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var value = Double(count)
-        var unit = 0
-        while value >= 1000, unit < units.count - 1 {
-            value /= 1000
-            unit += 1
-        }
-        return unit == 0 ? "\(count)B" : String(format: "%.1f%@", value, units[unit])
+        ByteCountText.decimal(count)
     }
 }

@@ -125,5 +125,18 @@ final class RecordingBackend: ContainerBackend, @unchecked Sendable {
         lock.withLock { reports[container.id] } ?? ContainerInstances(desired: 0, list: [])
     }
 
+    private var pulls: [String: PullReport] = [:]
+    /// What `pullProgress(image:)` answers for the image from now on (nil clears it).
+    func setPull(_ report: PullReport?, image: String) {
+        lock.withLock {
+            pulls[image] = report
+            version += 1
+        }
+    }
+
+    func pullProgress(image: String) -> PullReport? {
+        lock.withLock { pulls[image] }
+    }
+
     var instancesVersion: UInt64 { lock.withLock { version } }
 }

@@ -136,7 +136,7 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertEqual(tail["schema"]?["default"], .integer(100))
         XCTAssertEqual(tail["schema"]?["minimum"], .integer(0))
         XCTAssertEqual(tail["schema"]?["maximum"], .integer(100_000))
-        XCTAssertEqual(Set(parameters.compactMap { $0["name"]?.stringValue }), ["tail", "follow", "timestamps"])
+        XCTAssertEqual(Set(parameters.compactMap { $0["name"]?.stringValue }), ["tail", "follow", "timestamps", "since", "revision"])
     }
 
     func testTheDocumentsExamplesMatchTheirSchemas() throws {
@@ -161,7 +161,7 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertFalse(required.contains("gpuModel"))
         XCTAssertFalse(required.contains("statusMessage"))
         XCTAssertTrue(required.isSuperset(of: ["id", "name", "owner", "image", "cpu", "ram", "gpu", "ephemeralStorage",
-                                               "port", "env", "keepWarm", "revision", "status", "url", "createdAt", "updatedAt"]))
+                                               "port", "env", "keepWarm", "revision", "latestRevision", "status", "url", "createdAt", "updatedAt"]))
     }
 
     // MARK: - Valid examples are accepted
@@ -170,7 +170,7 @@ final class OpenAPIDocumentTests: XCTestCase {
     {"cpu":0.5,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"ephemeralStorage":"1Gi","gpu":0,
      "id":"93cfc912-0660-44a7-ae26-e7e23f919659","image":"docker.io/nginxdemos/hello:0.4","keepWarm":false,
      "concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300,"instances":{"desired":1,"ready":0,"starting":1},
-     "name":"hello-world","owner":"alice","port":"8080","ram":"64Mi","revision":1,"status":"pending",
+     "name":"hello-world","owner":"alice","port":"8080","ram":"64Mi","revision":1,"latestRevision":1,"status":"pending",
      "updatedAt":"2025-06-01T12:00:00.000Z","url":"http://hello-world.localhost:8081"}
     """#
 
@@ -178,7 +178,7 @@ final class OpenAPIDocumentTests: XCTestCase {
     {"cpu":8,"createdAt":"2025-05-30T08:00:00.000Z","env":{},"ephemeralStorage":"100Gi","gpu":1,
      "gpuModel":"NVIDIA H200","id":"4c00e32c-ebd4-4a0c-b62a-34d74f630b5f","image":"registry.example.com/ml/vllm:0.6.3",
      "keepWarm":true,"concurrency":4,"minInstances":1,"maxInstances":1,"timeoutSeconds":900,
-     "instances":{"desired":1,"ready":1,"starting":0},"name":"llm","owner":"bob","port":"8000","ram":"64Gi","revision":3,"status":"running",
+     "instances":{"desired":1,"ready":1,"starting":0},"name":"llm","owner":"bob","port":"8000","ram":"64Gi","revision":3,"latestRevision":4,"status":"running",
      "statusMessage":"revision 4 failed: not ready within 5m; revision 3 keeps serving",
      "updatedAt":"2025-06-01T09:30:12.004Z","url":"http://llm.example.net"}
     """#
@@ -272,6 +272,8 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertEqual(try mismatches(try containerWith { $0["name"] = "Hello" }, "Container"), ["/name"])
         XCTAssertEqual(try mismatches(try containerWith { $0["ram"] = 536_870_912 }, "Container"), ["/ram"])
         XCTAssertEqual(try mismatches(try containerWith { $0["revision"] = 0 }, "Container"), ["/revision"])
+        XCTAssertEqual(try mismatches(try containerWith { $0["latestRevision"] = nil }, "Container"), [""])
+        XCTAssertEqual(Set(try mismatches(try containerWith { $0["pull"] = ["phase": "downloading"] }, "Container") ?? []), ["/pull"], "revision, image, layers and bytes are required")
         // statusMessage may be absent but not null (the encoder omits nil).
         XCTAssertEqual(try mismatches(try containerWith { $0["statusMessage"] = NSNull() }, "Container"), ["/statusMessage"])
 

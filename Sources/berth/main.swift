@@ -1,0 +1,4 @@
+import BerthCLI
+import Foundation
+
+exit(await BerthCommand.run(Array(CommandLine.arguments.dropFirst())))
