@@ -37,15 +37,18 @@ public struct BerthClient: Sendable {
         try Fetched(try await send(.GET, "/v1/containers/\(Self.escape(id))"))
     }
 
-    /// The container a person named: an id (a UUID) or a name among the caller's containers.
-    public func resolve(_ nameOrID: String, all: Bool = false) async throws -> Fetched<Container> {
+    /// The container a person named: an id (a UUID), or a name among the caller's containers
+    /// and, for an ADMIN, every owner's (asked for only when the caller has none of that name;
+    /// anyone else's `all=true` is refused with 403, which then means not found).
+    public func resolve(_ nameOrID: String) async throws -> Fetched<Container> {
         if UUID(uuidString: nameOrID) != nil {
             return try await container(id: nameOrID.lowercased())
         }
-        guard let found = try await containers(all: all, name: nameOrID).first else {
-            throw ClientError.notFound("no container named \(nameOrID)")
-        }
-        return found
+        if let own = try await containers(name: nameOrID).first { return own }
+        do {
+            if let any = try await containers(all: true, name: nameOrID).first { return any }
+        } catch ClientError.api(status: 403, _) {}
+        throw ClientError.notFound("no container named \(nameOrID)")
     }
 
     public func create(_ body: JSONValue) async throws -> Fetched<Container> {

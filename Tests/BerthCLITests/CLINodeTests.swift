@@ -87,22 +87,26 @@ final class CLINodeTests: XCTestCase {
         XCTAssertEqual(newest["revision"] as? Int, 3)
         XCTAssertTrue((newest["image"] as? String)?.hasPrefix(first + "@sha256:") ?? false, "\(newest)")
 
-        // Follow the logs: a line written after the follow started arrives.
+        // Follow the logs: a line written after the follow started arrives. The follow connects
+        // at its own pace, so lines are written until one arrives (with --tail 0, only a line
+        // written after it connected can).
+        _ = try await f.invoke("web.localhost", "/cgi-bin/log?before-follow")
         let (follower, output) = try berth.start(["logs", "web", "-f", "--tail", "0"])
         defer { if follower.isRunning { follower.terminate() } }
-        try await Task.sleep(for: .milliseconds(500))
-        _ = try await f.invoke("web.localhost", "/cgi-bin/log?marker-after-follow")
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(30)
         var seen = ""
-        while ContinuousClock.now < deadline {
+        var written = 0
+        while ContinuousClock.now < deadline, !seen.contains("logged marker-") {
+            written += 1
+            _ = try await f.invoke("web.localhost", "/cgi-bin/log?marker-\(written)")
+            try await Task.sleep(for: .milliseconds(300))
             seen = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            if seen.contains("logged marker-after-follow") { break }
-            try await Task.sleep(for: .milliseconds(100))
         }
-        XCTAssertTrue(seen.contains("logged marker-after-follow"), "follow printed: \(seen)")
+        XCTAssertTrue(seen.contains("logged marker-"), "follow printed: \(seen)")
+        XCTAssertFalse(seen.contains("logged before-follow"), "--tail 0 sends no earlier line: \(seen)")
         follower.terminate()
         let since = try await berth.run(["logs", "web", "--since", "10m"])
-        XCTAssertTrue(since.stdout.contains("logged marker-after-follow"), since.stdout)
+        XCTAssertTrue(since.stdout.contains("logged marker-1\n"), since.stdout)
         let none = try await berth.run(["logs", "web", "--since", "2000-01-01T00:00:00Z", "--tail", "0"])
         XCTAssertEqual(none.stdout, "")
 
@@ -130,6 +134,11 @@ final class CLINodeTests: XCTestCase {
         XCTAssertEqual(minted.status, 0, minted.stderr)
         let all = try await berth.run(["ls", "--all", "-o", "json"], environment: ["BERTH_TOKEN": minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
         XCTAssertEqual((try all.json["containers"] as? [[String: Any]])?.map { $0["owner"] as? String }, ["alice"])
+        let byName = try await berth.run(["describe", "web", "-o", "json"], environment: ["BERTH_TOKEN": minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+        XCTAssertEqual((try byName.json["container"] as? [String: Any])?["owner"] as? String, "alice", "an ADMIN names anyone's container")
+        let bob = try await f.token("bob")
+        assertOneLineFailure(try await berth.run(["describe", "web"], environment: ["BERTH_TOKEN": bob]), status: 3,
+                             containing: "no container named web")
         let gpus = try await berth.run(["gpus"])
         XCTAssertEqual(gpus.status, 0, gpus.stderr)
 

@@ -74,6 +74,11 @@ final class CLIValueTests: XCTestCase {
         let retired = DeploySnapshot(container: try Self.container(status: "running", latest: 3),
                                      revision: try Self.revision(2, status: "retired"), instances: [])
         XCTAssertEqual(replaced.observe(retired), [.entered(.superseded(3)), .finished(.superseded(3))])
+        var quick = DeployWatch(revision: 1)
+        let served = DeploySnapshot(container: try Self.container(status: "running"), revision: try Self.revision(1, status: "active"),
+                                    instances: [])
+        XCTAssertEqual(quick.observe(served), [.entered(.starting), .entered(.ready), .finished(.ready)],
+                       "a revision that served was started, even between two polls")
     }
 
     func testDeployFlagsSendOnlyWhatIsGivenAndMergeTheEnvironment() throws {

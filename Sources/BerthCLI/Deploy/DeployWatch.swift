@@ -72,6 +72,12 @@ struct DeployWatch: Sendable {
         // autoscaler pulling again) does not take the deploy back.
         if let phase, next.rank < phase.rank { next = phase }
         var actions: [Action] = []
+        // A revision that serves was started, even when it started between two polls: the
+        // phase is shown, so every deploy that succeeds reads the same.
+        if next == .ready, (phase?.rank ?? 0) < Phase.starting.rank {
+            phase = .starting
+            actions.append(.entered(.starting))
+        }
         if next != phase {
             phase = next
             actions.append(.entered(next))
