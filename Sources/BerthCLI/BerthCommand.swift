@@ -39,7 +39,7 @@ public struct BerthCommand: AsyncParsableCommand {
             return code.rawValue
         } catch let error where error is CLIFailure || error is ClientError {
             let failure = CLIFailure.from(error)
-            Print.err("berth: \(failure.message.split(whereSeparator: \.isNewline).joined(separator: " "))\n")
+            Print.err("berth: \(failure.message.split(whereSeparator: \.isNewline).joined(separator: " ").shown)\n")
             return failure.kind.rawValue
         } catch {
             if exitCode(for: error) == .success {
@@ -49,7 +49,7 @@ public struct BerthCommand: AsyncParsableCommand {
             // The parser's errors (unknown flags, missing arguments, failed validation).
             let message = message(for: error).split(whereSeparator: \.isNewline).first.map(String.init) ?? "bad usage"
             let usage = String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") || error is ValidationError
-            Print.err("berth: \(message)" + (usage ? " (see berth --help)" : "") + "\n")
+            Print.err("berth: \(message.shown)" + (usage ? " (see berth --help)" : "") + "\n")
             return usage ? CLIFailure.Kind.usage.rawValue : CLIFailure.Kind.other.rawValue
         }
     }

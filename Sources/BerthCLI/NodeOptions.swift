@@ -6,10 +6,11 @@ import Foundation
 /// `berth login` wrote.
 struct NodeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The node's API address, e.g. http://127.0.0.1:8080.",
-                               discussion: "Default: $BERTH_URL, then the address `berth login` saved."))
+                               discussion: "Default: $BERTH_URL, then the address `berth login` saved.", valueName: "address"))
     var url: String?
 
-    @Option(help: ArgumentHelp("A bearer token (JWT).", discussion: "Default: $BERTH_TOKEN, then the token `berth login` saved."))
+    @Option(help: ArgumentHelp("A bearer token (JWT).", discussion: "Default: $BERTH_TOKEN, then the token `berth login` saved.",
+                               valueName: "jwt"))
     var token: String?
 
     func client(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> BerthClient {

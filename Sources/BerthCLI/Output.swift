@@ -10,7 +10,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 }
 
 struct OutputOptions: ParsableArguments {
-    @Option(name: [.customShort("o"), .customLong("output")], help: "table (for people), json or yaml (for scripts).")
+    @Option(name: [.customShort("o"), .customLong("output")], help: ArgumentHelp("table (for people), json or yaml (for scripts).",
+                                                                             valueName: "format"))
     var format: OutputFormat = .table
 }
 
@@ -115,6 +116,18 @@ struct Table {
             }
         }
         return width
+    }
+}
+
+extension String {
+    /// The text with every control character (C0, DEL, C1: escape sequences, carriage returns,
+    /// backspaces) shown as U+FFFD: what the node relays from a tenant (names, status messages
+    /// with a container's last log lines) cannot move the cursor, retitle or program the
+    /// terminal of the person reading it. `berth logs` prints lines as written, as `docker logs`.
+    var shown: String {
+        String(String.UnicodeScalarView(unicodeScalars.map { scalar in
+            scalar.properties.generalCategory == .control && scalar != "\t" ? "\u{FFFD}" : scalar
+        }))
     }
 }
 

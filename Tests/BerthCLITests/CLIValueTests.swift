@@ -122,6 +122,9 @@ final class CLIValueTests: XCTestCase {
         XCTAssertEqual(table.render(), "NAME            STATUS\nweb             \u{1B}[32mrunning\u{1B}[0m\na-longer-name   \u{1B}[31mfailed\u{1B}[0m\n")
         XCTAssertEqual(Style(colour: false).status("running"), "running")
         XCTAssertFalse(Style.detect(fd: -1).colour, "not a terminal")
+        XCTAssertEqual("evil\u{1B}]52;c;cm0gLXJmIC8=\u{07}\rname\tok".shown, "evil\u{FFFD}]52;c;cm0gLXJmIC8=\u{FFFD}\u{FFFD}name\tok",
+                       "a tenant's text cannot drive the terminal")
+        XCTAssertEqual("caf\u{E9} \u{85}".shown, "caf\u{E9} \u{FFFD}", "C1 controls too")
         XCTAssertEqual(Human.bytes(999), "999 B")
         XCTAssertEqual(Human.bytes(12_582_912), "12.6 MB")
     }

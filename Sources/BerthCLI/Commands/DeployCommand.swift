@@ -88,7 +88,7 @@ struct WaitOptions: ParsableArguments {
     @Flag(name: .customLong("no-wait"), help: "Return as soon as the node has recorded the revision.")
     var noWait = false
 
-    @Option(name: .customLong("wait-timeout"), help: "How long to wait for the revision to serve.")
+    @Option(name: .customLong("wait-timeout"), help: ArgumentHelp("How long to wait for the revision to serve.", valueName: "duration"))
     var waitTimeout = "10m"
 
     /// How long to wait; nil for --no-wait.

@@ -51,7 +51,7 @@ struct LoginCommand: AsyncParsableCommand {
     var url: String
     @Option(help: "The bearer token (visible to other users in `ps`: prefer --token-file).")
     var token: String?
-    @Option(name: .customLong("token-file"), help: "A file holding the token; its path is saved, not the token.")
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("A file holding the token; its path is saved, not the token.", valueName: "file"))
     var tokenFile: String?
 
     func validate() throws {
@@ -73,7 +73,7 @@ struct LoginCommand: AsyncParsableCommand {
         let count = try await BerthClient(baseURL: url, token: bearer).containers().count
         let path = ConfigFile.path(environment: ProcessInfo.processInfo.environment)
         try saved.save(path)
-        let subject = Self.subject(of: bearer).map { " as \($0)" } ?? ""
+        let subject = Self.subject(of: bearer).map { " as \($0.shown)" } ?? ""
         Print.out("logged in to \(saved.url!)\(subject) (\(count) container\(count == 1 ? "" : "s")); saved in \(path)\n")
     }
 
@@ -98,17 +98,17 @@ struct TokenCommand: AsyncParsableCommand {
             run on the node or where the secret is kept. The claims names match the node's defaults; give \
             --roles-claim, --issuer and --audience when its configuration sets them.
 
-            Example: berth token --secret-file /var/lib/berth/jwt-secret --sub alice --ttl 8h
+            Example: berth token --secret-file /etc/berth/jwt-secret --sub alice --ttl 8h
             """
     )
 
-    @Option(name: .customLong("secret-file"), help: "The node's HS256 secret file.")
+    @Option(name: .customLong("secret-file"), help: ArgumentHelp("The node's HS256 secret file.", valueName: "file"))
     var secretFile: String
     @Option(help: "The token's subject: the caller, and the owner of what it creates.")
     var sub: String
-    @Option(name: .customLong("role"), help: "A role, e.g. ADMIN; repeatable.")
+    @Option(name: .customLong("role"), help: ArgumentHelp("A role, e.g. ADMIN; repeatable.", valueName: "role"))
     var roles: [String] = []
-    @Option(help: "How long the token is valid: 90s, 30m, 8h, 7d.")
+    @Option(help: ArgumentHelp("How long the token is valid: 90s, 30m, 8h, 7d.", valueName: "duration"))
     var ttl = "1h"
     @Option(name: .customLong("roles-claim"), help: "The claim that holds the roles.")
     var rolesClaim = "roles"

@@ -20,9 +20,9 @@ struct ListCommand: AsyncParsableCommand {
         var table = Table(headers: ["NAME", "STATUS", "REVISION", "READY", "IMAGE", "URL", "AGE"] + (all ? ["OWNER"] : []))
         for container in containers.map(\.value) {
             let revision = container.newestRevision == container.revision ? "\(container.revision)" : "\(container.revision) (\(container.newestRevision) rolling out)"
-            table.rows.append([container.name, style.status(container.status), revision,
+            table.rows.append([container.name.shown, style.status(container.status.shown), revision,
                                "\(container.instances.ready)/\(max(container.instances.desired, container.instances.ready))",
-                               container.image, container.url, Human.age(container.createdAt)] + (all ? [container.owner] : []))
+                               container.image.shown, container.url.shown, Human.age(container.createdAt)] + (all ? [container.owner.shown] : []))
         }
         Print.out(containers.isEmpty ? "No containers.\n" : table.render())
     }
@@ -35,7 +35,7 @@ struct DescribeCommand: AsyncParsableCommand {
 
     @Argument(help: "The container's name or id.")
     var name: String
-    @Option(help: "How many of the newest revisions to show.")
+    @Option(help: ArgumentHelp("How many of the newest revisions to show.", valueName: "count"))
     var revisions = 5
     @OptionGroup var node: NodeOptions
     @OptionGroup var output: OutputOptions
@@ -54,28 +54,28 @@ struct DescribeCommand: AsyncParsableCommand {
         let c = container.value
         let style = Style.detect(fd: STDOUT_FILENO)
         var fields: [(String, String)] = [
-            ("Name", c.name), ("ID", c.id), ("Owner", c.owner), ("URL", c.url),
-            ("Status", style.status(c.status) + (c.statusMessage.map { " (\($0))" } ?? "")),
+            ("Name", c.name.shown), ("ID", c.id.shown), ("Owner", c.owner.shown), ("URL", c.url.shown),
+            ("Status", style.status(c.status.shown) + (c.statusMessage.map { " (\($0.shown))" } ?? "")),
             ("Revision", c.newestRevision == c.revision ? "\(c.revision)" : "\(c.revision) serving, \(c.newestRevision) rolling out"),
-            ("Image", c.image),
+            ("Image", c.image.shown),
             ("Resources", "cpu \(Self.number(c.cpu)), ram \(c.ram), storage \(c.ephemeralStorage), port \(c.port)"
-                + (c.gpu > 0 ? ", gpu \(c.gpu)" + (c.gpuModel.map { " \($0)" } ?? "") : "")),
+                + (c.gpu > 0 ? ", gpu \(c.gpu)" + (c.gpuModel.map { " \($0.shown)" } ?? "") : "")),
             ("Scaling", "concurrency \(c.concurrency == 0 ? "unlimited" : "\(c.concurrency)"), instances \(c.minInstances)–\(c.maxInstances), "
                 + "timeout \(c.timeoutSeconds)s"),
             ("Instances", "\(c.instances.desired) desired, \(c.instances.ready) ready, \(c.instances.starting) starting"),
         ]
         if let pull = c.pull {
-            fields.append(("Pulling", "\(pull.image): \(pull.layers.done)/\(pull.layers.total) layers, "
+            fields.append(("Pulling", "\(pull.image.shown): \(pull.layers.done)/\(pull.layers.total) layers, "
                            + "\(Human.bytes(pull.bytes.done)) / \(Human.bytes(pull.bytes.total))"))
         }
-        fields.append(("Env", c.env.isEmpty ? "none" : c.env.keys.sorted().map { "\($0)=\(c.env[$0]!)" }.joined(separator: " ")))
+        fields.append(("Env", c.env.isEmpty ? "none" : c.env.keys.sorted().map { "\($0)=\(c.env[$0]!)".shown }.joined(separator: " ")))
         fields.append(("Created", c.createdAt))
         fields.append(("Updated", c.updatedAt))
         let width = fields.map(\.0.count).max() ?? 0
         var text = fields.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 2) + $0.1 + "\n" }.joined()
         var instanceTable = Table(headers: ["REVISION", "INSTANCE", "STATUS", "SINCE", "IN FLIGHT"])
         for instance in instances.map(\.value) {
-            instanceTable.rows.append(["\(instance.revision)", "\(instance.instance)", style.status(instance.status),
+            instanceTable.rows.append(["\(instance.revision)", "\(instance.instance)", style.status(instance.status.shown),
                                        instance.since.map { Human.age($0) } ?? "-", "\(instance.inFlight)"])
         }
         text += "\nInstances:\n" + (instances.isEmpty ? "  none running\n" : Self.indent(instanceTable.render()))
@@ -114,8 +114,8 @@ struct RevisionsCommand: AsyncParsableCommand {
         var table = Table(headers: ["REVISION", "STATUS", "IMAGE", "DIGEST", "AGE", "MESSAGE"])
         for revision in revisions {
             let digest = revision.imageDigest.map { String($0.replacingOccurrences(of: "sha256:", with: "").prefix(12)) } ?? "-"
-            table.rows.append(["\(revision.revision)", style.status(revision.status), revision.image, digest,
-                               Human.age(revision.createdAt), revision.statusMessage ?? ""])
+            table.rows.append(["\(revision.revision)", style.status(revision.status.shown), revision.image.shown, digest.shown,
+                               Human.age(revision.createdAt), (revision.statusMessage ?? "").shown])
         }
         return table
     }
@@ -134,7 +134,7 @@ struct GPUsCommand: AsyncParsableCommand {
         }
         var table = Table(headers: ["MODEL", "MEMORY", "COUNT", "AVAILABLE"])
         for model in models.map(\.value) {
-            table.rows.append([model.model, model.memory, "\(model.count)", "\(model.available)"])
+            table.rows.append([model.model.shown, model.memory.shown, "\(model.count)", "\(model.available)"])
         }
         Print.out(models.isEmpty ? "No GPUs on this node.\n" : table.render())
     }
@@ -149,11 +149,12 @@ struct LogsCommand: AsyncParsableCommand {
     var name: String
     @Flag(name: [.short, .customLong("follow")], help: "Keep printing new lines as they are written, until interrupted.")
     var follow = false
-    @Option(help: "How many of the last lines to print first (default 100; with --since, every line since).")
+    @Option(help: ArgumentHelp("How many of the last lines to print first (default 100; with --since, every line since).",
+                               valueName: "lines"))
     var tail: Int?
-    @Option(help: "Only lines since a time: 10m, 2h (ago) or an RFC 3339 time.")
+    @Option(help: ArgumentHelp("Only lines since a time: 10m, 2h (ago) or an RFC 3339 time.", valueName: "time"))
     var since: String?
-    @Option(help: "Another revision's logs, e.g. a failed rollout's.")
+    @Option(help: ArgumentHelp("Another revision's logs, e.g. a rollout's while it starts.", valueName: "revision"))
     var revision: Int?
     @Flag(help: "Start each line with its RFC 3339 time.")
     var timestamps = false

@@ -17,7 +17,7 @@ struct RollbackCommand: AsyncParsableCommand {
     @Argument(help: "The container's name or id.")
     var name: String
 
-    @Option(name: .customLong("to"), help: "The revision to roll back to.")
+    @Option(name: .customLong("to"), help: ArgumentHelp("The revision to roll back to.", valueName: "revision"))
     var target: Int?
 
     @OptionGroup var wait: WaitOptions
@@ -32,7 +32,7 @@ struct RollbackCommand: AsyncParsableCommand {
         let chosen = try Self.choose(target, among: revisions, serving: container.revision)
         let body = try Self.body(pinning: chosen)
         if output.format == .table {
-            Print.err("rolling \(container.name) back to revision \(chosen.revision) (\(try Self.pinned(chosen)))\n")
+            Print.err("rolling \(container.name.shown) back to revision \(chosen.revision) (\(try Self.pinned(chosen).shown))\n")
         }
         let recorded = try await client.update(id: container.id, body)
         try await DeployCommand.finish(recorded, revision: recorded.value.newestRevision, client: client,

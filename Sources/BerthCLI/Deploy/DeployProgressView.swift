@@ -26,7 +26,7 @@ final class DeployProgressView {
     }
 
     func begin() {
-        write(terminal ? style.bold("Deploying \(subject)") + "\n" : "deploying \(subject)\n")
+        write(terminal ? style.bold("Deploying \(subject.shown)") + "\n" : "deploying \(subject.shown)\n")
     }
 
     func apply(_ actions: [DeployWatch.Action]) {
@@ -62,17 +62,17 @@ final class DeployProgressView {
             let done = next.isFinal && next != .ready ? style.red("✗") : style.green("✓")
             write("\r\u{1B}[2K\(done) \(doneLabel(current)) \(style.dim(took))\n")
         } else if current == .pulling, let pull {
-            write("pulled \(pull.image): \(Human.count(pull.layers.total, "layer")), \(Human.bytes(pull.bytes.total)) in \(took)\n")
+            write("pulled \(pull.image.shown): \(Human.count(pull.layers.total, "layer")), \(Human.bytes(pull.bytes.total)) in \(took)\n")
         }
     }
 
     private func plainLine(_ phase: DeployWatch.Phase) -> String {
         switch phase {
-        case .pending(let reason): return "pending" + (reason.map { ": \($0)" } ?? "")
-        case .pulling: return "pulling " + (pull?.image ?? image)
+        case .pending(let reason): return "pending" + (reason.map { ": \($0.shown)" } ?? "")
+        case .pulling: return "pulling " + (pull?.image ?? image).shown
         case .starting: return "starting"
         case .ready: return "ready"
-        case .failed(let reason): return "failed: \(reason)"
+        case .failed(let reason): return "failed: \(reason.shown)"
         case .superseded(let newer): return "superseded by revision \(newer)"
         }
     }
@@ -82,11 +82,11 @@ final class DeployProgressView {
         let took = style.dim(Human.seconds(ContinuousClock.now - enteredAt))
         switch phase {
         case .pulling:
-            guard let pull else { return "\(spinner) pulling \(image) \(took)" }
+            guard let pull else { return "\(spinner) pulling \(image.shown) \(took)" }
             let figures = pull.phase == "resolving" ? "resolving"
                 : "\(pull.layers.done)/\(pull.layers.total) layers  \(Human.bytes(pull.bytes.done)) / \(Human.bytes(pull.bytes.total))"
                     + (pull.phase == "unpacking" ? "  unpacking" : "")
-            return "\(spinner) pulling \(pull.image)  \(figures)  \(took)"
+            return "\(spinner) pulling \(pull.image.shown)  \(figures)  \(took)"
         default:
             return "\(spinner) \(plainLine(phase)) \(took)"
         }
@@ -95,10 +95,10 @@ final class DeployProgressView {
     private func doneLabel(_ phase: DeployWatch.Phase) -> String {
         switch phase {
         case .pulling:
-            guard let pull else { return "pulled \(image)" }
-            return "pulled \(pull.image)  \(Human.count(pull.layers.total, "layer"))  \(Human.bytes(pull.bytes.total))"
+            guard let pull else { return "pulled \(image.shown)" }
+            return "pulled \(pull.image.shown)  \(Human.count(pull.layers.total, "layer"))  \(Human.bytes(pull.bytes.total))"
         case .starting: return "started"
-        case .pending(let reason): return "scheduled" + (reason.map { style.dim(" (\($0))") } ?? "")
+        case .pending(let reason): return "scheduled" + (reason.map { style.dim(" (\($0.shown))") } ?? "")
         default: return plainLine(phase)
         }
     }
@@ -106,7 +106,7 @@ final class DeployProgressView {
     private func finalLine(_ phase: DeployWatch.Phase) -> String {
         switch phase {
         case .ready: return style.green("✓") + " ready"
-        case .failed(let reason): return style.red("✗ failed: ") + reason
+        case .failed(let reason): return style.red("✗ failed: ") + reason.shown
         case .superseded(let newer): return style.red("✗") + " superseded by revision \(newer)"
         default: return plainLine(phase)
         }

@@ -65,7 +65,7 @@ struct RevisionWaiter {
         guard let text = try? await client.logs(id: container.id, .init(tail: 20, revision: revision)), !text.isEmpty else { return }
         Print.err("last log lines of revision \(revision):\n")
         for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast(text.hasSuffix("\n") ? 1 : 0) {
-            Print.err("  | \(line)\n")
+            Print.err("  | \(String(line).shown)\n")
         }
     }
 }

@@ -8,17 +8,17 @@ import JSONValue
 struct SpecOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The image, with a tag or a digest (nginxdemos/hello:0.4). Required to create.", valueName: "image"))
     var image: String?
-    @Option(help: "CPU cores: 0.25, 1, 1.5.")
+    @Option(help: ArgumentHelp("CPU cores: 0.25, 1, 1.5.", valueName: "cores"))
     var cpu: Double?
     @Option(help: ArgumentHelp("Memory limit, a Kubernetes quantity: 512Mi, 2Gi.", valueName: "quantity"))
     var ram: String?
-    @Option(help: "Whole GPUs.")
+    @Option(help: ArgumentHelp("Whole GPUs.", valueName: "count"))
     var gpu: Int?
     @Option(name: .customLong("gpu-model"), help: ArgumentHelp("The GPU model, as `berth gpus` lists it.", valueName: "model"))
     var gpuModel: String?
     @Option(help: ArgumentHelp("Ephemeral storage (the writable layer's size), a quantity: 1Gi.", valueName: "quantity"))
     var storage: String?
-    @Option(help: "The port the container listens on.")
+    @Option(help: ArgumentHelp("The port the container listens on.", valueName: "port"))
     var port: Int?
     @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable; repeatable. On an update, added to the latest revision's.",
                                                          valueName: "KEY=VALUE"))
@@ -27,11 +27,11 @@ struct SpecOptions: ParsableArguments {
     var envFiles: [String] = []
     @Option(name: .customLong("unset-env"), help: ArgumentHelp("On an update, a variable to remove; repeatable.", valueName: "KEY"))
     var unsetEnv: [String] = []
-    @Option(help: "Requests one instance serves at once (0: no limit).")
+    @Option(help: ArgumentHelp("Requests one instance serves at once (0: no limit).", valueName: "requests"))
     var concurrency: Int?
-    @Option(name: .customLong("min-instances"), help: "Instances kept running when idle (0 scales to zero).")
+    @Option(name: .customLong("min-instances"), help: ArgumentHelp("Instances kept running when idle (0 scales to zero).", valueName: "count"))
     var minInstances: Int?
-    @Option(name: .customLong("max-instances"), help: "The most instances the autoscaler may run.")
+    @Option(name: .customLong("max-instances"), help: ArgumentHelp("The most instances the autoscaler may run.", valueName: "count"))
     var maxInstances: Int?
     @Option(help: ArgumentHelp("How long a request may take before the proxy answers 504: 30s, 5m, or seconds.", valueName: "duration"))
     var timeout: String?
