@@ -120,6 +120,13 @@ final class CLINodeTests: XCTestCase {
         XCTAssertTrue(failed.stderr.split(separator: "\n").last?.hasPrefix("berth: revision 4 of web failed") ?? false, failed.stderr)
         try await Self.expectPage(f, "page one\n")
 
+        // A first deploy that crashes ends the wait too (nothing older serves), with its log.
+        let broken = try await berth.run(["deploy", "broken", "--image", bad, "--wait-timeout", "2m"])
+        XCTAssertEqual(broken.status, 6, broken.stderr)
+        XCTAssertTrue(broken.stderr.contains("cannot start"), broken.stderr)
+        let removedBroken = try await berth.run(["rm", "broken", "--yes"])
+        XCTAssertEqual(removedBroken.status, 0, removedBroken.stderr)
+
         // Refusals: one line each, exit codes by kind.
         assertOneLineFailure(try await berth.run(["deploy", "web", "--cpu", "abc"]), status: 2, containing: "cpu")
         assertOneLineFailure(try await berth.run(["deploy", "web", "--cpu", "0"]), status: 5, containing: "cpu")

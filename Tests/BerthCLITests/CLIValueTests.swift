@@ -74,6 +74,16 @@ final class CLIValueTests: XCTestCase {
         let retired = DeploySnapshot(container: try Self.container(status: "running", latest: 3),
                                      revision: try Self.revision(2, status: "retired"), instances: [])
         XCTAssertEqual(replaced.observe(retired), [.entered(.superseded(3)), .finished(.superseded(3))])
+        var first = DeployWatch(revision: 1)
+        let crashing = DeploySnapshot(container: try Self.container(status: "failed", message: "restarting in 2 s after: exited with code 7"),
+                                      revision: try Self.revision(1, status: "pending"),
+                                      instances: [Instance(revision: 1, instance: 0, status: "failed")])
+        XCTAssertEqual(first.observe(crashing).last, .finished(.failed("restarting in 2 s after: exited with code 7")),
+                       "a first deploy that fails ends the wait: nothing older serves")
+        var rollout = DeployWatch(revision: 2)
+        let oldFailing = DeploySnapshot(container: try Self.container(status: "failed", revision: 1, latest: 2),
+                                        revision: try Self.revision(2, status: "pending"), instances: [])
+        XCTAssertEqual(rollout.observe(oldFailing), [.entered(.pending(nil))], "the serving revision's failure is not the rollout's")
         var quick = DeployWatch(revision: 1)
         let served = DeploySnapshot(container: try Self.container(status: "running"), revision: try Self.revision(1, status: "active"),
                                     instances: [])

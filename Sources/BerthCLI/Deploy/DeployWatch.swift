@@ -98,6 +98,11 @@ struct DeployWatch: Sendable {
         case "retired": return .superseded(snapshot.container.newestRevision)
         default: break
         }
+        // A first deploy has no older revision to fall back on: when it fails (a crash loop, a
+        // pull refused) the container says so, and the node keeps retrying in the background.
+        if snapshot.container.revision == number, snapshot.container.status == "failed" {
+            return .failed(snapshot.container.statusMessage ?? "the container failed")
+        }
         let own = snapshot.instances.filter { $0.revision == number }
         if snapshot.container.pull?.revision == number || own.contains(where: { $0.status == "pulling" }) {
             return .pulling
