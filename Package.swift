@@ -344,7 +344,7 @@ let package = Package(
         // codes, under a pseudo-terminal and without one; its value types directly.
         .testTarget(
             name: "BerthCLITests",
-            dependencies: ["berth", "BerthCLI", "BerthClient", "JSONValue", "HostProcess", "TestSupport", "NodeTestSupport"]
+            dependencies: ["berth", "BerthCLI", "BerthClient", "BerthModel", "JSONValue", "HostProcess", "TestSupport", "NodeTestSupport"]
         ),
         // berthd killed, containerd restarted, the data disk full, the registry gone: the node
         // converges and leaks nothing (HostInventory). Runs the built berthd binary.

@@ -40,25 +40,25 @@ struct ConfigFile: Codable, Equatable {
     /// Writes the file beside itself and renames it into place.
     func save(_ path: String) throws {
         let folder = (path as NSString).deletingLastPathComponent
+        let text: String
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            let text = try TOMLEncoder().encode(self)
-            let temporary = folder + "/.config.toml.\(getpid())"
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw CLIFailure(.other, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-            let bytes = Array(text.utf8)
-            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            let synced = fsync(fd) == 0
-            close(fd)
-            guard written == bytes.count, synced, rename(temporary, path) == 0 else {
-                unlink(temporary)
-                throw CLIFailure(.other, "cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-        } catch let failure as CLIFailure {
-            throw failure
+            text = try TOMLEncoder().encode(self)
         } catch {
             throw CLIFailure(.other, "cannot write \(path): \(Self.oneLine(error))")
+        }
+        let temporary = folder + "/.config.toml.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CLIFailure(.other, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw CLIFailure(.other, "cannot write \(path): \(reason)")
         }
     }
 

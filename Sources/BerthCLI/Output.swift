@@ -1,5 +1,4 @@
 import ArgumentParser
-import BerthModel
 import Foundation
 import JSONValue
 import Yams
@@ -133,10 +132,6 @@ extension String {
 
 /// Figures as people read them.
 enum Human {
-    static func bytes(_ count: Int64) -> String {
-        ByteCountText.decimal(count)
-    }
-
     /// "1 layer", "4 layers".
     static func count(_ count: Int64, _ noun: String) -> String {
         "\(count) \(noun)\(count == 1 ? "" : "s")"

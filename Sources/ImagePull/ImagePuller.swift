@@ -16,16 +16,15 @@ public actor ImagePuller {
     public let labels: [String: String]
     private let logger: Logger
 
-    private struct InFlight {
+    private struct InFlight: Sendable {
         var task: Task<PulledImage, any Error>
         var progress: ProgressTracker
     }
 
-    /// Pulls under way. The puller owns these tasks: each removes itself when it ends.
-    private var inFlight: [ImageReference: InFlight] = [:]
-    /// The same pulls' progress, readable without a hop onto the actor: the API shows it in a
-    /// container's status on every GET.
-    private let visibleProgress = Mutex<[ImageReference: ProgressTracker]>([:])
+    /// Pulls under way. The puller owns these tasks: each removes itself when it ends. Entries
+    /// are added and removed on the actor; the lock lets the API read a pull's progress on
+    /// every GET without a hop onto it.
+    private let inFlight = Mutex<[ImageReference: InFlight]>([:])
     private let changes = Atomic<UInt64>(0)
 
     public init(containerd: ContainerdClient, registry: RegistryClient, platform: Platform = .host,
@@ -40,7 +39,7 @@ public actor ImagePuller {
 
     public func pull(_ reference: ImageReference, progress: PullProgressHandler? = nil) async throws -> PulledImage {
         let pull: InFlight
-        if let existing = inFlight[reference] {
+        if let existing = inFlight.withLock({ $0[reference] }) {
             pull = existing
         } else {
             let tracker = ProgressTracker(reference: reference) { [weak self] in self?.changes.add(1, ordering: .relaxed) }
@@ -55,27 +54,25 @@ public actor ImagePuller {
                 return try await operation.run()
             }
             pull = InFlight(task: task, progress: tracker)
-            inFlight[reference] = pull
-            visibleProgress.withLock { $0[reference] = tracker }
+            inFlight.withLock { $0[reference] = pull }
         }
         if let progress { pull.progress.subscribe(progress) }
         return try await pull.task.value
     }
 
     private func finished(_ reference: ImageReference) {
-        inFlight[reference] = nil
-        visibleProgress.withLock { _ = $0.removeValue(forKey: reference) }
+        inFlight.withLock { _ = $0.removeValue(forKey: reference) }
         changes.add(1, ordering: .relaxed)
     }
 
     /// Whether a pull of `reference` is under way (for callers reporting a `pulling` status).
     public func isPulling(_ reference: ImageReference) -> Bool {
-        inFlight[reference] != nil
+        inFlight.withLock { $0[reference] } != nil
     }
 
     /// Where the pull of `reference` under way stands; nil when none is.
     public nonisolated func progress(of reference: ImageReference) -> PullProgress? {
-        visibleProgress.withLock { $0[reference] }?.snapshot
+        inFlight.withLock { $0[reference] }?.progress.snapshot
     }
 
     /// Changes whenever a pull under way makes progress, starts or ends.

@@ -31,7 +31,7 @@ final class ProgressPrinter: Sendable {
                 for layer in progress.layers where state.lastStates[layer.digest.description] != layer.state {
                     state.lastStates[layer.digest.description] = layer.state
                     guard layer.state != .waiting && layer.state != .downloading else { continue }
-                    print("\(layer.digest.short): \(Self.label(layer.state)) \(Self.bytes(layer.total))")
+                    print("\(layer.digest.short): \(Self.label(layer.state)) \(ByteCountText.decimal(layer.total))")
                 }
             }
         }
@@ -50,7 +50,7 @@ final class ProgressPrinter: Sendable {
             let width = 30
             let filled = min(width, Int(fraction * Double(width)))
             let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-            out += "\u{1B}[2K\(layer.digest.short) [\(bar)] \(Self.bytes(layer.done))/\(Self.bytes(layer.total)) \(Self.label(layer.state))\n"
+            out += "\u{1B}[2K\(layer.digest.short) [\(bar)] \(ByteCountText.decimal(layer.done))/\(ByteCountText.decimal(layer.total)) \(Self.label(layer.state))\n"
         }
         state.linesDrawn = progress.layers.count
         FileHandle.standardOutput.write(Data(out.utf8))
@@ -66,9 +66,5 @@ final class ProgressPrinter: Sendable {
         case .unpacked: return "unpacked"
         case .alreadyUnpacked: return "already unpacked"
         }
-    }
-
-    static func bytes(_ count: Int64) -> String {
-        ByteCountText.decimal(count)
     }
 }

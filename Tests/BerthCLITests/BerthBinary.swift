@@ -33,16 +33,22 @@ struct BerthBinary {
         }
     }
 
-    func processEnvironment(_ extra: [String: String]) -> [String] {
+    /// This process's environment without BERTH_*, NO_COLOR and XDG_CONFIG_HOME, with HOME and
+    /// the given variables set.
+    func processEnvironment(_ extra: [String: String]) -> [String: String] {
         var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BERTH_") && $0.key != "NO_COLOR" && $0.key != "XDG_CONFIG_HOME" }
         merged["HOME"] = home
         merged.merge(environment) { $1 }
         merged.merge(extra) { $1 }
-        return merged.map { "\($0.key)=\($0.value)" }
+        return merged
+    }
+
+    func environmentList(_ extra: [String: String]) -> [String] {
+        processEnvironment(extra).map { "\($0.key)=\($0.value)" }
     }
 
     func run(_ arguments: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(120)) async throws -> Outcome {
-        let output = try await HostProcess.run(Self.path, arguments: arguments, environment: processEnvironment(extra), timeout: timeout)
+        let output = try await HostProcess.run(Self.path, arguments: arguments, environment: environmentList(extra), timeout: timeout)
         if output.timedOut { throw TestSupportError("berth \(arguments.joined(separator: " ")) ran past \(timeout)") }
         return Outcome(status: output.exitStatus ?? -1, stdout: output.stdoutText, stderr: output.stderrText)
     }
@@ -52,7 +58,7 @@ struct BerthBinary {
     func runOnTerminal(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Outcome {
         let command = ([Self.path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         let output = try await HostProcess.run("/usr/bin/script", arguments: ["-q", "-e", "-c", command, "/dev/null"],
-                                               environment: processEnvironment(["TERM": "xterm-256color"]), timeout: timeout)
+                                               environment: environmentList(["TERM": "xterm-256color"]), timeout: timeout)
         if output.timedOut { throw TestSupportError("berth \(arguments.joined(separator: " ")) ran past \(timeout) on a terminal") }
         return Outcome(status: output.exitStatus ?? -1, stdout: output.stdoutText, stderr: output.stderrText)
     }
@@ -64,12 +70,7 @@ struct BerthBinary {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.path)
         process.arguments = arguments
-        var environment: [String: String] = [:]
-        for entry in processEnvironment([:]) {
-            let parts = entry.split(separator: "=", maxSplits: 1)
-            environment[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
-        process.environment = environment
+        process.environment = processEnvironment([:])
         FileManager.default.createFile(atPath: file + ".err", contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: file)
         process.standardError = FileHandle(forWritingAtPath: file + ".err")

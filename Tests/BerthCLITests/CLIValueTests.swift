@@ -1,5 +1,6 @@
 @testable import BerthCLI
 import BerthClient
+import BerthModel
 import Foundation
 import JSONValue
 import XCTest
@@ -135,8 +136,8 @@ final class CLIValueTests: XCTestCase {
         XCTAssertEqual("evil\u{1B}]52;c;cm0gLXJmIC8=\u{07}\rname\tok".shown, "evil\u{FFFD}]52;c;cm0gLXJmIC8=\u{FFFD}\u{FFFD}name\tok",
                        "a tenant's text cannot drive the terminal")
         XCTAssertEqual("caf\u{E9} \u{85}".shown, "caf\u{E9} \u{FFFD}", "C1 controls too")
-        XCTAssertEqual(Human.bytes(999), "999 B")
-        XCTAssertEqual(Human.bytes(12_582_912), "12.6 MB")
+        XCTAssertEqual(ByteCountText.decimal(999), "999 B")
+        XCTAssertEqual(ByteCountText.decimal(12_582_912), "12.6 MB")
     }
 
     func testTheConfigFileIsPrivateAndRoundTrips() throws {

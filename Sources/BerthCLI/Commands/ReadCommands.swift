@@ -1,5 +1,6 @@
 import ArgumentParser
 import BerthClient
+import BerthModel
 import Foundation
 import JSONValue
 
@@ -66,7 +67,7 @@ struct DescribeCommand: AsyncParsableCommand {
         ]
         if let pull = c.pull {
             fields.append(("Pulling", "\(pull.image.shown): \(pull.layers.done)/\(pull.layers.total) layers, "
-                           + "\(Human.bytes(pull.bytes.done)) / \(Human.bytes(pull.bytes.total))"))
+                           + "\(ByteCountText.decimal(pull.bytes.done)) / \(ByteCountText.decimal(pull.bytes.total))"))
         }
         fields.append(("Env", c.env.isEmpty ? "none" : c.env.keys.sorted().map { "\($0)=\(c.env[$0]!)".shown }.joined(separator: " ")))
         fields.append(("Created", c.createdAt))

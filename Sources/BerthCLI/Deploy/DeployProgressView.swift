@@ -1,4 +1,5 @@
 import BerthClient
+import BerthModel
 import Foundation
 
 /// Shows a deploy's phases on standard error. On a terminal, the current phase is one line
@@ -62,7 +63,7 @@ final class DeployProgressView {
             let done = next.isFinal && next != .ready ? style.red("✗") : style.green("✓")
             write("\r\u{1B}[2K\(done) \(doneLabel(current)) \(style.dim(took))\n")
         } else if current == .pulling, let pull {
-            write("pulled \(pull.image.shown): \(Human.count(pull.layers.total, "layer")), \(Human.bytes(pull.bytes.total)) in \(took)\n")
+            write("pulled \(pull.image.shown): \(Human.count(pull.layers.total, "layer")), \(ByteCountText.decimal(pull.bytes.total)) in \(took)\n")
         }
     }
 
@@ -84,7 +85,7 @@ final class DeployProgressView {
         case .pulling:
             guard let pull else { return "\(spinner) pulling \(image.shown) \(took)" }
             let figures = pull.phase == "resolving" ? "resolving"
-                : "\(pull.layers.done)/\(pull.layers.total) layers  \(Human.bytes(pull.bytes.done)) / \(Human.bytes(pull.bytes.total))"
+                : "\(pull.layers.done)/\(pull.layers.total) layers  \(ByteCountText.decimal(pull.bytes.done)) / \(ByteCountText.decimal(pull.bytes.total))"
                     + (pull.phase == "unpacking" ? "  unpacking" : "")
             return "\(spinner) pulling \(pull.image.shown)  \(figures)  \(took)"
         default:
@@ -96,7 +97,7 @@ final class DeployProgressView {
         switch phase {
         case .pulling:
             guard let pull else { return "pulled \(image.shown)" }
-            return "pulled \(pull.image.shown)  \(Human.count(pull.layers.total, "layer"))  \(Human.bytes(pull.bytes.total))"
+            return "pulled \(pull.image.shown)  \(Human.count(pull.layers.total, "layer"))  \(ByteCountText.decimal(pull.bytes.total))"
         case .starting: return "started"
         case .pending(let reason): return "scheduled" + (reason.map { style.dim(" (\($0.shown))") } ?? "")
         default: return plainLine(phase)

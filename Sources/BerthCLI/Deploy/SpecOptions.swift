@@ -40,8 +40,8 @@ struct SpecOptions: ParsableArguments {
 
     var changesEnvironment: Bool { !env.isEmpty || !envFiles.isEmpty || !unsetEnv.isEmpty }
 
-    /// The body for a create (`name` set) or an update; `currentEnv` is the latest revision's
-    /// environment, which the env flags of an update change.
+    /// The body for a create (`name` set) or an update; `currentEnv` is the environment the env
+    /// flags change: the latest revision's for an update, none for a create.
     func body(name: String?, currentEnv: [String: String]) throws -> JSONValue {
         var fields: [String: JSONValue] = [:]
         if let name { fields["name"] = .string(name) }
@@ -57,8 +57,8 @@ struct SpecOptions: ParsableArguments {
         if let maxInstances { fields["maxInstances"] = .integer(Int64(maxInstances)) }
         if let keepWarm { fields["keepWarm"] = .bool(keepWarm) }
         if let timeout { fields["timeoutSeconds"] = .integer(Int64(try Self.seconds(timeout))) }
-        if changesEnvironment || name != nil {
-            var environment = name == nil ? currentEnv : [:]
+        if changesEnvironment {
+            var environment = currentEnv
             for file in envFiles {
                 environment.merge(try Self.readEnvFile(file)) { $1 }
             }
@@ -67,7 +67,7 @@ struct SpecOptions: ParsableArguments {
                 environment[key] = value
             }
             for key in unsetEnv { environment[key] = nil }
-            if !environment.isEmpty || name == nil { fields["env"] = .object(environment.mapValues { .string($0) }) }
+            fields["env"] = .object(environment.mapValues { .string($0) })
         }
         return .object(fields)
     }
