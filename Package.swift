@@ -99,6 +99,11 @@ let package = Package(
         // The one runner for short-lived host tools (CNI plugins, iptables, mkfs, mount, nvidia-smi),
         // with a deadline on every run.
         .target(name: "HostProcess"),
+        // Secret values sealed at rest with the node's key file (AES-256-GCM).
+        .target(
+            name: "Secrets",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         // Runs revisions as containerd tasks: OCI spec, limits, network, logs, supervision, recovery.
         .target(
             name: "Runtime",
@@ -109,6 +114,7 @@ let package = Package(
                 "ImagePull",
                 "CNI",
                 "HostProcess",
+                "Secrets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -136,7 +142,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "BerthModel", "OCI", "Store", "Auth", "Runtime", "JSONValue",
+                "BerthModel", "OCI", "Store", "Auth", "Runtime", "JSONValue", "Secrets",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -193,7 +199,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "API", "Store", "Auth", "Runtime", "Reconciler", "Proxy", "Traffic", "GPU", "CNI", "ContainerdClient", "ImagePull", "RegistryClient", "OCI", "BerthModel",
+                "API", "Store", "Auth", "Runtime", "Reconciler", "Proxy", "Traffic", "GPU", "CNI", "ContainerdClient", "ImagePull", "RegistryClient", "OCI", "BerthModel", "Secrets",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -277,6 +283,7 @@ let package = Package(
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
+        .testTarget(name: "SecretsTests", dependencies: ["Secrets"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "BerthModel", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "Runtime", "Store", "BerthModel"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "JSONValue", .product(name: "JWTKit", package: "jwt-kit")]),

@@ -49,6 +49,8 @@ public enum APIError: Error, Equatable, Sendable {
             case .node: self = .capacity(shortfall.description)
             case .owner: self = .quota(shortfall.description)
             }
+        case .invalidReference(let field, let message): self = .invalid([.init(field, message)])
+        case .inUse(let detail), .duplicate(let detail): self = .conflict(detail)
         case .diskFull: self = .insufficientStorage("the node's disk is full; nothing was written")
         case .unavailable(let detail): self = .unavailable("the node's database cannot take writes right now (\(detail))")
         case .invalidStoredValue, .newerSchema: return nil

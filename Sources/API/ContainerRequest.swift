@@ -16,6 +16,10 @@ struct ContainerRequest: Sendable {
     var ephemeralStorage: Quantity?
     var port: Int?
     var env: [String: String]?
+    /// Given with `env`: the variables whose values are secrets (variable → secret name).
+    var secretEnv: [String: String]?
+    var volumes: [VolumeMount]?
+    var secretMounts: [SecretMount]?
     var keepWarm: Bool?
     var concurrency: Int?
     var minInstances: Int?
@@ -23,7 +27,7 @@ struct ContainerRequest: Sendable {
     var timeoutSeconds: Int?
 
     static let fields: Set<String> = ["name", "image", "cpu", "ram", "gpu", "gpuModel", "ephemeralStorage", "port", "env", "keepWarm",
-                                      "concurrency", "minInstances", "maxInstances", "timeoutSeconds"]
+                                      "volumes", "secretMounts", "concurrency", "minInstances", "maxInstances", "timeoutSeconds"]
 
     /// Parses a JSON body; `requireCreateFields` demands what a create needs (name, image).
     static func parse(_ body: [UInt8], configuration: APIConfiguration, requireCreateFields: Bool) throws(APIError) -> ContainerRequest {
@@ -99,6 +103,7 @@ struct ContainerRequest: Sendable {
         if let value = object["env"] {
             if case .object(let variables) = value {
                 var env: [String: String] = [:]
+                var secretEnv: [String: String] = [:]
                 for (key, variable) in variables.sorted(by: { $0.key < $1.key }) {
                     guard Self.isEnvironmentName(key) else {
                         fail("env.\(key)", "names must match [A-Za-z_][A-Za-z0-9_]*")
@@ -108,8 +113,16 @@ struct ContainerRequest: Sendable {
                         fail("env.PORT", "PORT is set by Berth to the container's port")
                         continue
                     }
+                    if case .object(let reference) = variable {
+                        if reference.count == 1, case .string(let secret)? = reference["secret"], Self.isDNSLabel(secret) {
+                            secretEnv[key] = secret
+                        } else {
+                            fail("env.\(key)", "must be a string, or {\"secret\": \"<name>\"} naming one of your secrets")
+                        }
+                        continue
+                    }
                     guard case .string(let text) = variable else {
-                        fail("env.\(key)", "must be a string, not \(variable.typeName)")
+                        fail("env.\(key)", "must be a string or {\"secret\": \"<name>\"}, not \(variable.typeName)")
                         continue
                     }
                     guard !text.contains("\0") else {
@@ -119,10 +132,13 @@ struct ContainerRequest: Sendable {
                     env[key] = text
                 }
                 request.env = env
+                request.secretEnv = secretEnv
             } else {
                 fail("env", "must be an object of string values")
             }
         }
+        request.volumes = MountRequest.volumes(object["volumes"], errors: &errors)
+        request.secretMounts = MountRequest.secretMounts(object["secretMounts"], errors: &errors)
         if let value = object["keepWarm"] {
             if case .bool(let keepWarm) = value { request.keepWarm = keepWarm } else { fail("keepWarm", "must be true or false") }
         }
@@ -218,6 +234,7 @@ struct ContainerRequest: Sendable {
                                 memory: try memory ?? Quantity(parsing: defaults.memory),
                                 ephemeralStorage: try ephemeralStorage ?? Quantity(parsing: defaults.ephemeralStorage),
                                 gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port, env: env ?? [:],
+                                secretEnv: secretEnv ?? [:], volumes: volumes ?? [], secretMounts: secretMounts ?? [],
                                 scaling: scaling(.default))
         try Self.checkInstances(spec, configuration: configuration, node: node)
         return spec
@@ -260,6 +277,16 @@ struct ContainerRequest: Sendable {
         let cores = node.bounds[.cpu].map { Double($0) / 1000 } ?? configuration.maxCPU
         let memory = node.bounds[.ram] ?? configuration.maxMemoryBytes
         let fitting = min(Int((cores / spec.cpu + 1e-9).rounded(.down)), Int(memory / max(spec.memory.bytes, 1)))
+        if scaling.maxInstances > 1, let index = spec.volumes.firstIndex(where: { !$0.readOnly }) {
+            errors.append(.init("volumes[\(index)].readOnly", "a volume mounted read-write has one writer: set readOnly, or maxInstances 1 (it is \(scaling.maxInstances))"))
+        }
+        let paths = spec.volumes.map(\.mountPath) + spec.secretMounts.map(\.path)
+        for (index, path) in paths.enumerated() {
+            if let other = paths[..<index].first(where: { MountPath.overlaps($0, path) }) {
+                let field = index < spec.volumes.count ? "volumes[\(index)].mountPath" : "secretMounts[\(index - spec.volumes.count)].path"
+                errors.append(.init(field, "\(path) overlaps \(other), mounted by the same revision"))
+            }
+        }
         if scaling.maxInstances > max(fitting, 1) {
             errors.append(.init("maxInstances", "\(scaling.maxInstances) instances of \(spec.cpu.formatted()) cpu and \(spec.memory) ram do not fit this node: at most \(max(fitting, 1))"))
         }
@@ -276,6 +303,9 @@ struct ContainerRequest: Sendable {
         if let gpuModel { spec.gpuModel = gpuModel }
         if let port { spec.port = port }
         if let env { spec.env = env }
+        if let secretEnv { spec.secretEnv = secretEnv }
+        if let volumes { spec.volumes = volumes }
+        if let secretMounts { spec.secretMounts = secretMounts }
         spec.scaling = scaling(current.scaling)
         return spec
     }

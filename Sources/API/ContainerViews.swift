@@ -14,7 +14,9 @@ struct ContainerView: Encodable, Sendable {
     var gpuModel: String?
     var ephemeralStorage: String
     var port: String
-    var env: [String: String]
+    var env: EnvironmentView
+    var volumes: [VolumeMount]
+    var secretMounts: [SecretMount]
     var keepWarm: Bool
     var concurrency: Int
     var minInstances: Int
@@ -44,7 +46,9 @@ struct ContainerView: Encodable, Sendable {
         gpuModel = revision.spec.gpuModel
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
-        env = revision.spec.env
+        env = EnvironmentView(revision.spec)
+        volumes = revision.spec.volumes
+        secretMounts = revision.spec.secretMounts
         let scaling = revision.spec.scaling
         keepWarm = scaling.minInstances > 0
         concurrency = scaling.concurrency
@@ -73,7 +77,9 @@ struct RevisionView: Encodable, Sendable {
     var gpuModel: String?
     var ephemeralStorage: String
     var port: String
-    var env: [String: String]
+    var env: EnvironmentView
+    var volumes: [VolumeMount]
+    var secretMounts: [SecretMount]
     var concurrency: Int
     var minInstances: Int
     var maxInstances: Int
@@ -92,7 +98,9 @@ struct RevisionView: Encodable, Sendable {
         gpuModel = revision.spec.gpuModel
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
-        env = revision.spec.env
+        env = EnvironmentView(revision.spec)
+        volumes = revision.spec.volumes
+        secretMounts = revision.spec.secretMounts
         concurrency = revision.spec.scaling.concurrency
         minInstances = revision.spec.scaling.minInstances
         maxInstances = revision.spec.scaling.maxInstances
@@ -147,5 +155,34 @@ enum RFC3339 {
         }
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
             + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
+    }
+}
+
+/// A revision's env as the API shows it: plain values as strings, secret ones as
+/// `{"secret": "<name>"}`, never the secret's value.
+struct EnvironmentView: Encodable, Sendable {
+    var plain: [String: String]
+    var secrets: [String: String]
+
+    init(_ spec: RevisionSpec) {
+        plain = spec.env
+        secrets = spec.secretEnv
+    }
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    private struct Reference: Encodable {
+        var secret: String
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (name, value) in plain { try container.encode(value, forKey: Key(stringValue: name)) }
+        for (name, secret) in secrets { try container.encode(Reference(secret: secret), forKey: Key(stringValue: name)) }
     }
 }

@@ -16,11 +16,19 @@ public struct RevisionSpec: Hashable, Sendable, Codable {
     /// The port the container listens on; also its `PORT` variable.
     public var port: Int
     public var env: [String: String]
+    /// Variables whose values are the owner's secrets: variable name → secret name. Only the
+    /// names are in the spec; the runtime opens the values when it starts an instance.
+    public var secretEnv: [String: String]
+    /// The owner's volumes, by name, and where they appear.
+    public var volumes: [VolumeMount]
+    /// The owner's secrets given as files.
+    public var secretMounts: [SecretMount]
     /// Concurrency, instances and the request timeout.
     public var scaling: ScalingPolicy
 
     public init(image: String, cpu: Double, memory: Quantity, ephemeralStorage: Quantity, gpu: Int = 0,
-                gpuModel: String? = nil, port: Int, env: [String: String] = [:], scaling: ScalingPolicy = .default) {
+                gpuModel: String? = nil, port: Int, env: [String: String] = [:], secretEnv: [String: String] = [:],
+                volumes: [VolumeMount] = [], secretMounts: [SecretMount] = [], scaling: ScalingPolicy = .default) {
         self.image = image
         self.cpu = cpu
         self.memory = memory
@@ -29,6 +37,14 @@ public struct RevisionSpec: Hashable, Sendable, Codable {
         self.gpuModel = gpuModel
         self.port = port
         self.env = env
+        self.secretEnv = secretEnv
+        self.volumes = volumes
+        self.secretMounts = secretMounts
         self.scaling = scaling
     }
+}
+
+extension RevisionSpec {
+    /// The secrets the revision uses, by name, sorted.
+    public var secretNames: [String] { Set(secretEnv.values).union(secretMounts.map(\.secret)).sorted() }
 }

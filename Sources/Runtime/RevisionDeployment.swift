@@ -17,15 +17,23 @@ public struct RevisionDeployment: Sendable, Hashable {
     public var gpuDevices: [String]
     /// 0 for the first instance, which scales to zero and wakes; 1, 2… for those the autoscaler adds.
     public var instance: Int
+    /// The spec's volumes with the ids of the volumes their names stood for when the deployment
+    /// was made, in the spec's order.
+    public var volumes: [DeployedVolume]
+    /// The spec's secrets by name, still sealed: the runtime opens them only to start an
+    /// instance, so a deployment in a log or an error shows no value.
+    public var secrets: [String: SealedSecret]
 
     public init(containerID: String, name: String, revision: Int, spec: RevisionSpec, gpuDevices: [String] = [],
-                instance: Int = 0) {
+                instance: Int = 0, volumes: [DeployedVolume] = [], secrets: [String: SealedSecret] = [:]) {
         self.containerID = containerID
         self.name = name
         self.revision = revision
         self.spec = spec
         self.gpuDevices = gpuDevices
         self.instance = instance
+        self.volumes = volumes
+        self.secrets = secrets
     }
 
     /// The same revision's instance `index`, with its own GPUs: the revision's (the first
@@ -66,4 +74,33 @@ public struct RevisionDeployment: Sendable, Hashable {
         guard Self.runtimeID(containerID: containerID, revision: revision, instance: instance) == runtimeID else { return nil }
         return (containerID, revision, instance)
     }
+}
+
+/// A volume mount as the runtime carries it out: the volume's id (its folder) and where it goes.
+public struct DeployedVolume: Sendable, Hashable {
+    public var id: String
+    public var mountPath: String
+    public var readOnly: Bool
+
+    public init(id: String, mountPath: String, readOnly: Bool) {
+        self.id = id
+        self.mountPath = mountPath
+        self.readOnly = readOnly
+    }
+}
+
+/// A secret's value sealed with the node's key, with the owner and name it is bound to.
+public struct SealedSecret: Sendable, Hashable, CustomStringConvertible {
+    public var owner: String
+    public var name: String
+    public var sealed: [UInt8]
+
+    public init(owner: String, name: String, sealed: [UInt8]) {
+        self.owner = owner
+        self.name = name
+        self.sealed = sealed
+    }
+
+    /// Never the bytes, not even sealed.
+    public var description: String { "secret \"\(name)\"" }
 }

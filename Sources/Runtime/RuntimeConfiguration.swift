@@ -1,6 +1,7 @@
 import BerthModel
 import CNI
 import OCI
+import Secrets
 
 /// How the runtime runs containers on this host.
 public struct RuntimeConfiguration: Sendable {
@@ -36,6 +37,9 @@ public struct RuntimeConfiguration: Sendable {
     /// Which containerd objects are this node's: it labels what it makes with its identity and
     /// lists and removes only what carries it (`NodeOwnership`).
     public var ownership: NodeOwnership
+    /// Opens the secrets a deployment carries sealed (`RevisionDeployment.secrets`) when an
+    /// instance starts; nil fails the start of a revision that uses secrets.
+    public var secretBox: SecretBox?
 
     public init(
         dataDirectory: String,
@@ -53,7 +57,8 @@ public struct RuntimeConfiguration: Sendable {
         },
         userNamespace: UserNamespaceMapping? = nil,
         seccomp: SeccompMode = .default,
-        ownership: NodeOwnership = .unlabelled
+        ownership: NodeOwnership = .unlabelled,
+        secretBox: SecretBox? = nil
     ) {
         self.dataDirectory = dataDirectory
         self.snapshotter = snapshotter
@@ -69,9 +74,15 @@ public struct RuntimeConfiguration: Sendable {
         self.userNamespace = userNamespace
         self.seccomp = seccomp
         self.ownership = ownership
+        self.secretBox = secretBox
     }
 
     var containersDirectory: String { dataDirectory + "/containers" }
+
+    /// The node's volumes, under `<data>/volumes`, owned by a container's root.
+    public var volumes: VolumeStorage {
+        VolumeStorage(directory: dataDirectory + "/volumes", ownerID: userNamespace?.base ?? 0)
+    }
 }
 
 /// Labels Berth puts on its containerd containers, so it can find its own after a restart.

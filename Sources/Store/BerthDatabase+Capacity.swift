@@ -58,7 +58,40 @@ extension BerthDatabase {
             reservation.reserved = reservation.reserved.maximum(amounts)
             result[id] = reservation
         }
+        // A volume reserves its whole size of ephemeral storage for as long as it exists: its
+        // image is sparse, but a writer may fill it at any time.
+        for row in try Row.fetchAll(db, sql: "SELECT id, owner, size FROM volume") {
+            let amounts = ResourceAmounts(ephemeralStorage: try StoredSpec.quantity(row[2]).bytes)
+            result["volume:" + (row[0] as String)] = Reservation(owner: row[1], serving: amounts, reserved: amounts)
+        }
         return result
+    }
+
+    /// Throws `.overCapacity` when reserving `amounts` more (a new volume) would take the owner
+    /// past their quota or the node past its capacity.
+    static func checkCapacity(_ db: Database, policy: CapacityPolicy, owner: String, adding amounts: ResourceAmounts) throws {
+        let quota = policy.quota(of: owner)
+        if policy.node.isUnlimited && quota.isUnlimited { return }
+        let all = Array(try reservations(db).values)
+        if let short = shortfall(quota, .owner(owner), all.filter { $0.owner == owner }, before: ResourceAmounts(), after: amounts) {
+            throw StoreError.overCapacity(short)
+        }
+        if let short = shortfall(policy.node, .node, all, before: ResourceAmounts(), after: amounts) {
+            throw StoreError.overCapacity(short)
+        }
+    }
+
+    /// What `limits` lack for reserving `after` in place of `before` beside `reservations`;
+    /// nil when they hold it. A resource that does not grow is never short.
+    static func shortfall(_ limits: ResourceLimits, _ scope: CapacityShortfall.Scope, _ reservations: [Reservation],
+                          before: ResourceAmounts, after: ResourceAmounts) -> CapacityShortfall? {
+        let used = reservations.reduce(ResourceAmounts()) { $0 + $1.reserved }
+        let items = ReservedResource.allCases.compactMap { resource -> CapacityShortfall.Item? in
+            guard let limit = limits.bounds[resource], after[resource] > before[resource],
+                  used[resource] + after[resource] > limit else { return nil }
+            return .init(resource: resource, asked: after[resource], available: max(0, limit - used[resource]), limit: limit)
+        }
+        return items.isEmpty ? nil : CapacityShortfall(scope: scope, items: items)
     }
 
     /// Throws `.overCapacity` when recording `spec` (as a new container, or as the next revision
@@ -78,20 +111,11 @@ extension BerthDatabase {
         let after = (current?.serving ?? ResourceAmounts()).maximum(ResourceAmounts(spec))
         let others = all.filter { $0.key != containerID }.map(\.value)
 
-        func shortfall(_ limits: ResourceLimits, _ scope: CapacityShortfall.Scope, _ reservations: [Reservation]) -> CapacityShortfall? {
-            let used = reservations.reduce(ResourceAmounts()) { $0 + $1.reserved }
-            let items = ReservedResource.allCases.compactMap { resource -> CapacityShortfall.Item? in
-                guard let limit = limits.bounds[resource], after[resource] > before[resource],
-                      used[resource] + after[resource] > limit else { return nil }
-                return .init(resource: resource, asked: after[resource], available: max(0, limit - used[resource]), limit: limit)
-            }
-            return items.isEmpty ? nil : CapacityShortfall(scope: scope, items: items)
-        }
         // The owner's own limit first: it is the one the caller can do something about.
-        if let short = shortfall(quota, .owner(owner), others.filter { $0.owner == owner }) {
+        if let short = shortfall(quota, .owner(owner), others.filter { $0.owner == owner }, before: before, after: after) {
             throw StoreError.overCapacity(short)
         }
-        if let short = shortfall(policy.node, .node, others) {
+        if let short = shortfall(policy.node, .node, others, before: before, after: after) {
             throw StoreError.overCapacity(short)
         }
     }

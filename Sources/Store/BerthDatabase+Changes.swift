@@ -24,6 +24,7 @@ extension BerthDatabase {
         if try StoredContainer.filter(Column("name") == name).isEmpty(db) == false {
             throw StoreError.nameTaken(name)
         }
+        try checkReferences(db, owner: owner, containerID: nil, spec: spec)
         try checkCapacity(db, policy: policy, owner: owner, containerID: nil, spec: spec)
         do {
             try container.insert(db)
@@ -64,6 +65,7 @@ extension BerthDatabase {
     /// Throws `.overCapacity` (see `checkCapacity`) before writing anything.
     static func insertRevision(_ db: Database, container: StoredContainer, spec: RevisionSpec, keepWarm: Bool?,
                                policy: CapacityPolicy, now: Date) throws -> StoredRevision {
+        try checkReferences(db, owner: container.owner, containerID: container.id, spec: spec)
         try checkCapacity(db, policy: policy, owner: container.owner, containerID: container.id, spec: spec)
         let now = StoredDate.stored(now)
         var container = container

@@ -102,6 +102,34 @@ enum Migrations {
             // GPUs of the instances above the first, which the reconciler allocates as it starts them.
             try db.execute(sql: "ALTER TABLE gpu_allocation ADD COLUMN instance INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v6 volumes and secrets") { db in
+            // Volumes and secrets are their owner's, named per owner. A secret's value is stored
+            // sealed with the node's key (never in the clear); `version` grows with each change.
+            // A revision names the volumes and secrets it uses; the values stay in `secret`.
+            try db.execute(sql: """
+                CREATE TABLE volume (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    owner TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    size TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    UNIQUE (owner, name)
+                );
+                CREATE TABLE secret (
+                    owner TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    sealed BLOB NOT NULL,
+                    size INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    updatedAt INTEGER NOT NULL,
+                    PRIMARY KEY (owner, name)
+                );
+                ALTER TABLE revision ADD COLUMN secretEnv TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE revision ADD COLUMN volumes TEXT NOT NULL DEFAULT '[]';
+                ALTER TABLE revision ADD COLUMN secretMounts TEXT NOT NULL DEFAULT '[]';
+                """)
+        }
         return migrator
     }
 }

@@ -49,7 +49,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "revision"
     static let columns = ["containerID", "number", "image", "cpu", "memory", "ephemeralStorage", "gpu", "port",
                           "env", "imageDigest", "phase", "message", "createdAt", "gpuModel", "concurrency", "minInstances",
-                          "maxInstances", "timeoutSeconds"]
+                          "maxInstances", "timeoutSeconds", "secretEnv", "volumes", "secretMounts"]
     public static var databaseSelection: [any SQLSelectable] { columns.map { Column($0) } }
 
     public init(row: Row) throws { try self.init(row: row, from: 0) }
@@ -66,6 +66,9 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
             gpuModel: try row.decode(atIndex: i + 13),
             port: try row.decode(atIndex: i + 7),
             env: try StoredSpec.env(row.decode(atIndex: i + 8)),
+            secretEnv: try StoredSpec.env(row.decode(atIndex: i + 18)),
+            volumes: try StoredSpec.list(row.decode(atIndex: i + 19)),
+            secretMounts: try StoredSpec.list(row.decode(atIndex: i + 20)),
             scaling: ScalingPolicy(concurrency: try row.decode(atIndex: i + 14), minInstances: try row.decode(atIndex: i + 15),
                                    maxInstances: try row.decode(atIndex: i + 16), timeoutSeconds: try row.decode(atIndex: i + 17)))
         self.init(
@@ -89,6 +92,9 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
         container["gpuModel"] = spec.gpuModel
         container["port"] = spec.port
         container["env"] = StoredSpec.envText(spec.env)
+        container["secretEnv"] = StoredSpec.envText(spec.secretEnv)
+        container["volumes"] = try StoredSpec.listText(spec.volumes)
+        container["secretMounts"] = try StoredSpec.listText(spec.secretMounts)
         container["concurrency"] = spec.scaling.concurrency
         container["minInstances"] = spec.scaling.minInstances
         container["maxInstances"] = spec.scaling.maxInstances
@@ -173,4 +179,21 @@ enum StoredSpec {
     }
 
     static func envText(_ env: [String: String]) -> String { EnvironmentJSON.encode(env) }
+
+    /// Volumes and secret mounts as a JSON array; most revisions have none, read without a decoder.
+    static func list<Element: Decodable>(_ text: String) throws -> [Element] {
+        if text == "[]" { return [] }
+        do {
+            return try JSONDecoder().decode([Element].self, from: Data(text.utf8))
+        } catch {
+            throw StoreError.invalidStoredValue("\(error)")
+        }
+    }
+
+    static func listText<Element: Encodable>(_ list: [Element]) throws -> String {
+        if list.isEmpty { return "[]" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(list), as: UTF8.self)
+    }
 }

@@ -18,6 +18,14 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Another change to the container was recorded since the caller read it: read and derive
     /// the change again (optimistic concurrency for read-modify-write).
     case concurrentChange(String)
+    /// A revision names a volume or secret its owner does not have: the field (e.g.
+    /// "volumes[0].name") and why.
+    case invalidReference(field: String, message: String)
+    /// A volume or secret is used by containers in a way the change does not allow (deleting
+    /// one in use, a second writer, a reader beside a writer).
+    case inUse(String)
+    /// Another volume or secret of the owner has this name.
+    case duplicate(String)
     /// The disk holding the database is full: nothing of the change was written.
     case diskFull
     /// The database cannot take writes right now (locked by another process, an I/O error, a
@@ -33,6 +41,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .overCapacity(let shortfall): shortfall.description
         case .invalidStoredValue(let detail): "invalid value in the database: \(detail)"
         case .concurrentChange(let id): "container \(id) was changed at the same time; try again"
+        case .invalidReference(let field, let message): "\(field): \(message)"
+        case .inUse(let detail): detail
+        case .duplicate(let detail): detail
         case .diskFull: "the disk holding the database is full"
         case .unavailable(let detail): "the database cannot take writes: \(detail)"
         case .newerSchema(let migrations):

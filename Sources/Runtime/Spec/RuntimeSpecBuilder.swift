@@ -55,6 +55,7 @@ public struct RuntimeSpecBuilder: Sendable {
                                                 options: SpecDefaults.readonlyBindOptions))
             }
         }
+        mounts += inputs.extraMounts
 
         var namespaces = SpecDefaults.namespaceTypes.map { type in
             RuntimeSpec.Namespace(type: type, path: type == "network" ? inputs.networkNamespacePath : nil)

@@ -33,6 +33,8 @@ public struct SpecInputs: Sendable {
     public var hostsPath: String?
     public var resolvConfPath: String?
     public var hostnamePath: String?
+    /// Volumes and secret files, mounted after Berth's files in order.
+    public var extraMounts: [RuntimeSpec.Mount] = []
     /// cgroupfs style, relative to each hierarchy's root on v1 and the unified root on v2.
     public var cgroupsPath: String
     /// Relative to the bundle, like containerd's: the task's rootfs mounts are made there.

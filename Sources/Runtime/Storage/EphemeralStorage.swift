@@ -10,20 +10,12 @@ import Glibc
 /// the host's disk never fills. A sparse image costs disk only for what is written.
 struct EphemeralStorage: Sendable {
     let directory: String
-    /// Deadlines for the host tools: lazy init formats in milliseconds, so minutes mean a
-    /// host in trouble, and a create or delete must fail rather than hang.
-    static let formatTimeout: Duration = .seconds(300)
-    static let mountTimeout: Duration = .seconds(60)
+    static let mountTimeout: Duration = SizedFilesystem.mountTimeout
 
     var imagePath: String { directory + "/ephemeral.img" }
     var mountPoint: String { directory + "/ephemeral" }
     var upperDirectory: String { mountPoint + "/upper" }
     var workDirectory: String { mountPoint + "/work" }
-
-    /// The host's mount options: what the container writes (a setuid binary, a device node made
-    /// with CAP_MKNOD) is inert on the host side of the mount. Inside the container the overlay's
-    /// own mount and the device cgroup decide.
-    static let mountOptions = "loop,noatime,nosuid,nodev"
 
     /// Creates (once) and mounts the filesystem. An existing image is kept: a restarted or
     /// woken container finds the files it wrote. The container's folders are 0700 and the
@@ -38,31 +30,8 @@ struct EphemeralStorage: Sendable {
     }
 
     private func mount(bytes: Int64) async throws {
-        let fileManager = FileManager.default
-        try fileManager.createDirectory(atPath: mountPoint, withIntermediateDirectories: true,
-                                        attributes: [.posixPermissions: 0o700])
-        if !fileManager.fileExists(atPath: imagePath) {
-            let scratch = imagePath + ".new"
-            try? fileManager.removeItem(atPath: scratch)
-            guard fileManager.createFile(atPath: scratch, contents: nil, attributes: [.posixPermissions: 0o600]),
-                  truncate(scratch, off_t(bytes)) == 0 else {
-                throw RuntimeError.storage("cannot create \(scratch): \(String(cString: strerror(errno)))")
-            }
-            // No journal and no reserved blocks: the data is disposable and the whole size is
-            // the container's. Lazy init keeps formatting a large sparse image to milliseconds.
-            try await HostProcess.check("/sbin/mkfs.ext4", [
-                "-q", "-F", "-m", "0", "-O", "^has_journal",
-                "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", scratch,
-            ], timeout: Self.formatTimeout)
-            try fileManager.moveItem(atPath: scratch, toPath: imagePath)
-        }
-        // An image made by an older berthd may still be world-readable.
-        chmod(imagePath, 0o600)
-        try await HostProcess.check("/bin/mount", ["-o", Self.mountOptions, imagePath, mountPoint], timeout: Self.mountTimeout)
-        // The container's writes must land on the sized filesystem, never on the host's disk.
-        guard Self.isMountPoint(mountPoint) else {
-            throw RuntimeError.storage("mount reported success, but \(mountPoint) is not a mount point")
-        }
+        // No journal: the data is disposable and the whole size is the container's.
+        try await SizedFilesystem(imagePath: imagePath, mountPoint: mountPoint).mount(bytes: bytes, journal: false)
     }
 
     /// Gives the writable layer to a user namespace's root (host ids `uid`:`gid`): the overlay
@@ -107,11 +76,5 @@ struct EphemeralStorage: Sendable {
         try? FileManager.default.removeItem(atPath: mountPoint)
     }
 
-    /// A directory on another device than its parent is a mount point.
-    static func isMountPoint(_ path: String) -> Bool {
-        var directory = stat()
-        var parent = stat()
-        guard stat(path, &directory) == 0, stat(path + "/..", &parent) == 0 else { return false }
-        return directory.st_dev != parent.st_dev
-    }
+    static func isMountPoint(_ path: String) -> Bool { SizedFilesystem.isMountPoint(path) }
 }

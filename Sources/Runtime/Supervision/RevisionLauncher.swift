@@ -43,9 +43,21 @@ struct RevisionLauncher: Sendable {
                 try storage.ownWritableLayer(uid: userNamespace.base, gid: userNamespace.base)
                 try Self.give([files.hostsPath, files.hostnamePath, files.resolvConfPath], to: userNamespace)
             }
+            try checkVolumesMounted()
+            let secrets = try openSecrets()
+            var assembly = SpecAssembly(context: context, deployment: deployment, image: image,
+                                        lowerDirectories: lowerDirectories, files: files)
+            assembly.userNamespace = userNamespace
+            assembly.secretValues = secrets
+            if !deployment.spec.secretMounts.isEmpty {
+                let user = try assembly.processUser()
+                let uid = (userNamespace?.base ?? 0) + user.uid
+                let gid = (userNamespace?.base ?? 0) + user.gid
+                try await context.secretFiles(runtimeID).write(deployment.spec.secretMounts.map { secrets[$0.secret] ?? [] },
+                                                               uid: uid, gid: gid)
+            }
             if existing == nil {
-                try await createContainer(image: image, lowerDirectories: lowerDirectories, userNamespace: userNamespace,
-                                          using: client.leased(lease))
+                try await createContainer(assembly, image: image, using: client.leased(lease))
             }
         } catch {
             try? await client.deleteLease(lease)
@@ -117,11 +129,35 @@ struct RevisionLauncher: Sendable {
         }
     }
 
-    private func createContainer(image: PulledImage, lowerDirectories: [String], userNamespace: UserNamespaceMapping?,
-                                 using client: ContainerdClient) async throws {
-        var assembly = SpecAssembly(context: context, deployment: deployment, image: image,
-                                    lowerDirectories: lowerDirectories, files: context.files(runtimeID))
-        assembly.userNamespace = userNamespace
+    /// A volume's mount point that is not mounted is a folder on the host's disk: binding it
+    /// would let the container write there, unbounded. The start fails and is retried.
+    private func checkVolumesMounted() throws {
+        let volumes = context.configuration.volumes
+        for volume in deployment.volumes where !volumes.filesystem(volume.id).isMounted {
+            throw RuntimeError.storage("volume for \(volume.mountPath) is not mounted on the node yet")
+        }
+    }
+
+    /// The deployment's secrets in the clear, by name; only for the spec and the secret files.
+    private func openSecrets() throws -> [String: [UInt8]] {
+        guard !deployment.secrets.isEmpty else { return [:] }
+        guard let box = context.configuration.secretBox else {
+            throw RuntimeError.storage("the revision uses secrets, but this node has no secret key loaded")
+        }
+        var values: [String: [UInt8]] = [:]
+        for (name, secret) in deployment.secrets {
+            do { values[name] = try box.open(secret.sealed, owner: secret.owner, name: secret.name) } catch {
+                throw RuntimeError.storage(error.description)
+            }
+        }
+        for name in deployment.spec.secretNames where values[name] == nil {
+            throw RuntimeError.storage("secret \"\(name)\" is not on the node")
+        }
+        return values
+    }
+
+    private func createContainer(_ assembly: SpecAssembly, image: PulledImage, using client: ContainerdClient) async throws {
+        let userNamespace = assembly.userNamespace
         let spec = try assembly.specJSON()
         var labels = [
             RuntimeLabel.managed: "true",
@@ -194,6 +230,10 @@ struct RevisionResources: Sendable {
         do { try await context.storage(runtimeID).unmount() } catch {
             context.logger.warning("unmount failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
         }
+        // A stopped instance keeps no secret on the host; its next start writes them again.
+        do { try await context.secretFiles(runtimeID).remove() } catch {
+            context.logger.warning("unmounting secret files failed", metadata: ["container": "\(runtimeID)", "error": "\(error)"])
+        }
     }
 
     /// Task, container record, view snapshot, network, storage, logs and files: everything.
@@ -203,6 +243,7 @@ struct RevisionResources: Sendable {
         do { try await client.removeSnapshot(RuntimeContext.viewKey(runtimeID)) } catch let error as ContainerdError where error.code == .notFound {}
         try await context.network.detach(containerID: runtimeID)
         try await context.storage(runtimeID).remove()
+        try await context.secretFiles(runtimeID).remove()
         try? context.logs.remove(containerID: runtimeID)
         context.files(runtimeID).remove()
         try? FileManager.default.removeItem(atPath: context.directory(runtimeID))

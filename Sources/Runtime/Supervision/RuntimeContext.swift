@@ -25,5 +25,9 @@ struct RuntimeContext: Sendable {
         ContainerFiles(directory: directory(runtimeID) + "/etc")
     }
 
+    func secretFiles(_ runtimeID: String) -> SecretFiles {
+        SecretFiles(directory: directory(runtimeID) + "/secrets")
+    }
+
     static func viewKey(_ runtimeID: String) -> String { "berth-view-\(runtimeID)" }
 }

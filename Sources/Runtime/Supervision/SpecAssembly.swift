@@ -1,5 +1,6 @@
 import Foundation
 import ImagePull
+import OCI
 
 /// Puts together the spec inputs for a revision from what the launcher prepared.
 struct SpecAssembly {
@@ -9,6 +10,8 @@ struct SpecAssembly {
     let lowerDirectories: [String]
     let files: ContainerFiles
     var userNamespace: UserNamespaceMapping? = nil
+    /// The deployment's secrets, opened, by name.
+    var secretValues: [String: [UInt8]] = [:]
 
     func specJSON() throws -> Data {
         var inputs = SpecInputs(
@@ -26,11 +29,32 @@ struct SpecAssembly {
         inputs.resolvConfPath = files.resolvConfPath
         inputs.hostnamePath = files.hostnamePath
         inputs.userNamespace = userNamespace
+        for (variable, secret) in deployment.spec.secretEnv {
+            inputs.env[variable] = String(decoding: secretValues[secret] ?? [], as: UTF8.self)
+        }
+        let volumes = context.configuration.volumes
+        inputs.extraMounts = deployment.volumes.map { volume in
+            RuntimeSpec.Mount(destination: volume.mountPath, type: "bind", source: volumes.mountPoint(volume.id),
+                              options: ["rbind", "nosuid", "nodev", volume.readOnly ? "ro" : "rw"])
+        } + deployment.spec.secretMounts.enumerated().map { index, mount in
+            RuntimeSpec.Mount(destination: mount.path, type: "bind", source: context.secretFiles(deployment.runtimeID).path(index),
+                              options: ["rbind", "ro", "nosuid", "nodev", "noexec"])
+        }
         if deployment.spec.gpu > 0 {
             inputs.edits = try context.configuration.deviceEdits(deployment)
         }
         inputs.annotations = ["berth.container": deployment.containerID, "berth.revision": String(deployment.revision)]
         return try RuntimeSpecBuilder.build(inputs).encoded()
+    }
+
+    /// The image's user as the container runs it (ids inside the container).
+    func processUser() throws -> UserResolver.Resolved {
+        do {
+            return try UserResolver.resolveUser(image.config.config?.User ?? "", passwd: try imageFile("/etc/passwd"),
+                                                group: try imageFile("/etc/group"))
+        } catch let error as SpecError {
+            throw RuntimeError.invalidImage(error.description)
+        }
     }
 
     /// An image's passwd or group, read inside the image's root. One that exists but is not a
