@@ -125,7 +125,7 @@ final class RevisionSpecTests: XCTestCase {
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(spec)
         XCTAssertEqual(String(decoding: data, as: UTF8.self),
-                       #"{"cpu":0.25,"env":{"FOO":"bar"},"ephemeralStorage":"10Gi","gpu":1,"image":"docker.io\/nginxdemos\/hello:0.4","memory":"512Mi","port":8080,"scaling":{"concurrency":0,"maxInstances":1,"minInstances":0,"timeoutSeconds":300}}"#)
+                       #"{"cpu":0.25,"env":{"FOO":"bar"},"ephemeralStorage":"10Gi","gpu":1,"image":"docker.io\/nginxdemos\/hello:0.4","memory":"512Mi","port":8080,"scaling":{"concurrency":0,"maxInstances":1,"minInstances":0,"timeoutSeconds":300},"secretEnv":{},"secretMounts":[],"volumes":[]}"#)
         let decoded = try JSONDecoder().decode(RevisionSpec.self, from: data)
         XCTAssertEqual(decoded, spec)
         XCTAssertEqual(decoded.memory.text, "512Mi")
