@@ -290,7 +290,7 @@ let package = Package(
         .testTarget(
             name: "APITests",
             dependencies: [
-                "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "JSONValue", "TestSupport", "NodeTestSupport",
+                "API", "Daemon", "Reconciler", "Store", "Auth", "Runtime", "BerthModel", "JSONValue", "TestSupport", "NodeTestSupport", "Secrets",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

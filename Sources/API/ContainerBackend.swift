@@ -1,5 +1,6 @@
 import Foundation
 import Runtime
+import Secrets
 import Store
 
 /// What the API asks of the rest of Berth once a change is recorded in the store. The API
@@ -11,6 +12,10 @@ public protocol ContainerBackend: Sendable {
     var isReady: Bool { get }
     /// Log files of revisions.
     var logs: ContainerLogs { get }
+    /// The node's volumes: their filesystems and the files in them.
+    var volumes: VolumeStorage { get }
+    /// Seals secret values before the store records them.
+    var secretBox: SecretBox { get }
     /// The node's GPUs by model, with how many are free.
     func gpuModels() async throws -> [GPUModel]
     /// Chooses `count` whole GPUs of one model (`model`, if given) among those not taken; the

@@ -12,6 +12,7 @@ import Proxy
 import Reconciler
 import RegistryClient
 import Runtime
+import Secrets
 import ServiceLifecycle
 import Store
 import Traffic
@@ -31,9 +32,15 @@ public final class Node: Sendable {
     public let metrics: APIMetrics
     public let verifier: TokenVerifier
     let gpus: NodeGPUs
+    /// The node's volumes and the key that seals secrets (`<data>/secret.key`).
+    let volumes: VolumeStorage
+    let secretBox: SecretBox
     let logger: Logger
     /// Held from `init` until the node's services stop (or the node is gone).
     let dataFolderLock: DataFolderLock
+
+    /// The key file that seals secrets, in the data folder.
+    static let secretKeyFileName = "secret.key"
 
     public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd")) async throws {
         self.configuration = configuration
@@ -82,15 +89,28 @@ public final class Node: Sendable {
             allowPrivateHosts: Set(configuration.allowPrivateRegistries)))
         let gpus = await NodeGPUs.discover(hostRoot: configuration.gpuHostRoot, database: database, logger: logger)
         self.gpus = gpus
+        // Seals secret values in the database; made once, 0600, beside it. Losing the file
+        // loses every secret's value (they must be set again), never anything else.
+        let secretBox = try SecretBox.loadOrCreateKey(path: configuration.dataDirectory + "/" + Self.secretKeyFileName)
+        self.secretBox = secretBox
+        let runtimeConfiguration = RuntimeConfiguration(
+            dataDirectory: configuration.dataDirectory, network: network.configuration,
+            readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod,
+            pullTimeout: configuration.pullTimeout, startTimeout: configuration.startTimeout,
+            deviceEdits: { try gpus.edits(for: $0) }, userNamespace: try configuration.userNamespaceMapping(),
+            seccomp: configuration.seccomp, ownership: ownership, secretBox: secretBox)
+        volumes = runtimeConfiguration.volumes
         runtime = ContainerRuntime(
-            configuration: RuntimeConfiguration(
-                dataDirectory: configuration.dataDirectory, network: network.configuration,
-                readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod,
-                pullTimeout: configuration.pullTimeout, startTimeout: configuration.startTimeout,
-                deviceEdits: { try gpus.edits(for: $0) }, userNamespace: try configuration.userNamespaceMapping(),
-                seccomp: configuration.seccomp, ownership: ownership),
+            configuration: runtimeConfiguration,
             containerd: client, puller: ImagePuller(containerd: client, registry: registry, labels: ownership.labels),
             network: network, logger: logger)
+        // Every volume the store has is mounted before a container that mounts it can start; the
+        // folders of volumes it no longer has (a delete cut short) go.
+        let volumeFailures = await volumes.recover(
+            volumes: try database.volumes(owner: nil).map { ($0.id, $0.size.bytes) })
+        for (id, failure) in volumeFailures.sorted(by: { $0.key < $1.key }) {
+            logger.error("volume not recovered", metadata: ["volume": "\(id)", "error": "\(failure)"])
+        }
         metrics = APIMetrics(registry: PrometheusCollectorRegistry())
         let proxyMetrics = ProxyMetrics(registry: metrics.registry)
         // A deleted container's series go with it: the store tells inside the delete's commit.
@@ -164,7 +184,8 @@ public final class Node: Sendable {
     }
 
     var backend: NodeBackend {
-        NodeBackend(reconciler: reconciler, runtime: runtime, traffic: traffic, gpus: gpus, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
+        NodeBackend(reconciler: reconciler, runtime: runtime, traffic: traffic, gpus: gpus, volumes: volumes,
+                    secretBox: secretBox, logs: ContainerLogs(configuration: LogConfiguration(directory: configuration.dataDirectory + "/logs")))
     }
 
     /// The services in start order.

@@ -1,6 +1,7 @@
 import API
 import Reconciler
 import Runtime
+import Secrets
 import Store
 import Traffic
 
@@ -12,6 +13,8 @@ struct NodeBackend: ContainerBackend {
     let runtime: ContainerRuntime
     let traffic: TrafficController
     let gpus: NodeGPUs
+    let volumes: VolumeStorage
+    let secretBox: SecretBox
     let logs: ContainerLogs
 
     func apply(_ containerID: String) {

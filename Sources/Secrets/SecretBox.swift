@@ -14,6 +14,10 @@ public struct SecretBox: Sendable {
         self.key = key
     }
 
+    /// A box with a new random key that lives only in memory: what it seals no later process
+    /// opens (tests, throwaway nodes).
+    public static func ephemeral() -> SecretBox { SecretBox(key: SymmetricKey(size: .bits256)) }
+
     /// Bytes of a key file: 32 random bytes (AES-256).
     public static let keyBytes = 32
 

@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 import Prometheus
 import Runtime
+import Secrets
 import Store
 import TestSupport
 import XCTest
@@ -96,6 +97,10 @@ final class RecordingBackend: ContainerBackend, @unchecked Sendable {
 
     private var ready = true
     var isReady: Bool { lock.withLock { ready } }
+    /// Plain folders stand in for the sized filesystems (no mount privilege needed in process).
+    let volumes = VolumeStorage(directory: NSTemporaryDirectory() + "berth-volumes-\(UUID().uuidString)", ownerID: getuid(),
+                                sized: false)
+    let secretBox = SecretBox.ephemeral()
     /// Until set back to true, the node is still recovering.
     func setReady(_ value: Bool) { lock.withLock { ready = value } }
     var appliedIDs: [String] { lock.withLock { applied } }
