@@ -1,5 +1,4 @@
 import Foundation
-import HostProcess
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,9 +9,9 @@ import Glibc
 /// the host's disk never fills. A sparse image costs disk only for what is written.
 struct EphemeralStorage: Sendable {
     let directory: String
-    static let mountTimeout: Duration = SizedFilesystem.mountTimeout
 
     var imagePath: String { directory + "/ephemeral.img" }
+    var filesystem: SizedFilesystem { SizedFilesystem(imagePath: imagePath, mountPoint: mountPoint) }
     var mountPoint: String { directory + "/ephemeral" }
     var upperDirectory: String { mountPoint + "/upper" }
     var workDirectory: String { mountPoint + "/work" }
@@ -31,7 +30,7 @@ struct EphemeralStorage: Sendable {
 
     private func mount(bytes: Int64) async throws {
         // No journal: the data is disposable and the whole size is the container's.
-        try await SizedFilesystem(imagePath: imagePath, mountPoint: mountPoint).mount(bytes: bytes, journal: false)
+        try await filesystem.mount(bytes: bytes, journal: false)
     }
 
     /// Gives the writable layer to a user namespace's root (host ids `uid`:`gid`): the overlay
@@ -44,29 +43,17 @@ struct EphemeralStorage: Sendable {
     }
 
     /// Bytes still free; nil when the filesystem is not mounted.
-    func available() -> Int64? {
-        guard Self.isMountPoint(mountPoint) else { return nil }
-        var stats = statvfs()
-        guard statvfs(mountPoint, &stats) == 0 else { return nil }
-        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
-    }
+    func available() -> Int64? { filesystem.usage()?.available }
 
     /// Whether the container used up its storage: less than 1 MiB or 1% of it is left (a write
     /// that failed with ENOSPC leaves whatever was smaller than its block).
     func isFull() -> Bool {
-        guard let available = available(), let size = size() else { return false }
-        return available < max(1 << 20, size / 100)
-    }
-
-    private func size() -> Int64? {
-        var stats = statvfs()
-        guard statvfs(mountPoint, &stats) == 0 else { return nil }
-        return Int64(stats.f_blocks) * Int64(stats.f_frsize)
+        guard let usage = filesystem.usage() else { return false }
+        return usage.available < max(1 << 20, usage.size / 100)
     }
 
     func unmount() async throws {
-        guard Self.isMountPoint(mountPoint) else { return }
-        try await HostProcess.check("/bin/umount", [mountPoint], timeout: Self.mountTimeout)
+        try await filesystem.unmount()
     }
 
     /// Unmounts and deletes the image: the container's written files are gone.
