@@ -144,6 +144,7 @@ let package = Package(
             dependencies: [
                 "BerthModel", "OCI", "Store", "Auth", "Runtime", "JSONValue", "Secrets",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

@@ -38,6 +38,8 @@ public func buildRouter<Backend: ContainerBackend>(
     system.addRoutes(to: router)
     let v1 = router.group("v1").add(middleware: AuthenticationMiddleware(verifier: verifier))
     ContainersController(database: database, backend: backend, configuration: configuration).addRoutes(to: v1)
+    VolumesController(database: database, backend: backend).addRoutes(to: v1)
+    SecretsController(database: database, backend: backend).addRoutes(to: v1)
     system.addAuthenticatedRoutes(to: v1)
     methods.record(router.routes)
     return router

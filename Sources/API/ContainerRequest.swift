@@ -170,7 +170,7 @@ struct ContainerRequest: Sendable {
         return nil
     }
 
-    private static func quantity(_ value: JSONValue?, field: String, minimum: Int64, maximum: Int64,
+    static func quantity(_ value: JSONValue?, field: String, minimum: Int64, maximum: Int64,
                                  errors: inout [APIError.FieldError]) -> Quantity? {
         guard let value else { return nil }
         let text: String

@@ -94,43 +94,21 @@ struct ContainersController<Backend: ContainerBackend> {
     }
 
     @Sendable func update(_ request: Request, context: APIContext) async throws -> Response {
-        var (container, serving) = try authorized(context)
+        let (container, _) = try authorized(context)
         try requireRecovered()
         let parsed = try ContainerRequest.parse(try await Self.body(request, context: context),
                                                 configuration: configuration, requireCreateFields: false)
         if let name = parsed.name, name != container.name {
             throw APIError.invalid([.init("name", "cannot change: it is the container's hostname")])
         }
-        // Read, modify, write: fields absent keep the latest recorded value (the desired
-        // template, as in Cloud Run), which is the serving one unless a rollout is under way or
-        // failed. The write goes through only if no other revision was recorded since the read;
-        // otherwise this PUT is derived again from the newer one, so no change is lost.
-        for attempt in 1...Self.updateAttempts {
-            let latest = try database.revision(containerID: container.id, number: container.latestRevision) ?? serving
-            let spec = try parsed.updatedSpec(latest.spec, configuration: configuration, node: database.capacityPolicy.node)
-                let revision: StoredRevision
-            do {
-                if spec.gpu > 0 {
-                    let chooser = try await backend.gpuChooser(count: spec.gpu, model: spec.gpuModel)
-                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: spec.scaling.minInstances > 0,
-                                                        choosingGPUs: chooser, expectedLatest: latest.number)
-                } else {
-                    revision = try database.addRevision(containerID: container.id, spec: spec, keepWarm: spec.scaling.minInstances > 0,
-                                                        expectedLatest: latest.number)
-                }
-            } catch StoreError.concurrentChange where attempt < Self.updateAttempts {
-                (container, serving) = try authorized(context)
-                continue
-            }
-            backend.apply(container.id)
-            let updated = try database.container(id: container.id) ?? container
-            return try .json(view(updated, revision))
+        // Fields absent keep the latest recorded value.
+        let revision = try await RevisionRecorder(database: database, backend: backend).record(container) {
+            try parsed.updatedSpec($0, configuration: configuration, node: database.capacityPolicy.node)
         }
-        throw APIError.conflict("the container kept changing while this update was recorded; try again")
+        backend.apply(container.id)
+        let updated = try database.container(id: container.id) ?? container
+        return try .json(view(updated, revision))
     }
-
-    /// A PUT re-derives its revision this many times when other PUTs land in between.
-    static var updateAttempts: Int { 8 }
 
     /// 204 as soon as the deletion is recorded: from then on the container is gone from the API
     /// and the proxy, and its name is free. Its tasks, address, storage and GPUs are torn down in

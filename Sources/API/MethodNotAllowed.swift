@@ -21,8 +21,12 @@ final class RouteMethods: Sendable {
         let parts = path.split(separator: "/")
         return table.withLock { rows in
             rows.first { row in
-                row.segments.count == parts.count
-                    && zip(row.segments, parts).allSatisfy { pattern, part in pattern.hasPrefix(":") || pattern.hasPrefix("{") || pattern == part }
+                // `**` (a file path in a volume) takes one component or more.
+                let rest = row.segments.last == "**"
+                return (rest ? parts.count >= row.segments.count : parts.count == row.segments.count)
+                    && zip(row.segments, parts).allSatisfy { pattern, part in
+                        pattern.hasPrefix(":") || pattern.hasPrefix("{") || pattern == "**" || pattern == part
+                    }
             }?.methods
         }
     }

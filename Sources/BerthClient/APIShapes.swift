@@ -40,7 +40,7 @@ public struct Container: Decodable, Sendable {
     public var gpuModel: String?
     public var ephemeralStorage: String
     public var port: String
-    public var env: [String: String]
+    public var env: [String: EnvironmentValue]
     public var concurrency: Int
     public var minInstances: Int
     public var maxInstances: Int
@@ -97,7 +97,10 @@ public struct Revision: Decodable, Sendable {
     public var gpuModel: String?
     public var ephemeralStorage: String
     public var port: String
-    public var env: [String: String]
+    public var env: [String: EnvironmentValue]
+    /// As the API gives them (absent from nodes older than the fields), for a rollback's body.
+    public var volumes: JSONValue?
+    public var secretMounts: JSONValue?
     public var concurrency: Int
     public var minInstances: Int
     public var maxInstances: Int

@@ -23,6 +23,17 @@ final class OpenAPIDocumentTests: XCTestCase {
         ("get", "/v1/containers/{id}/revisions", [200, 401, 403, 404, 500]),
         ("get", "/v1/containers/{id}/instances", [200, 401, 403, 404, 500]),
         ("get", "/v1/containers/{id}/logs", [200, 400, 401, 403, 404, 500]),
+        ("get", "/v1/volumes", [200, 401, 403, 500]),
+        ("post", "/v1/volumes", [201, 400, 401, 403, 409, 413, 415, 500, 503, 507]),
+        ("get", "/v1/volumes/{name}", [200, 401, 403, 404, 500]),
+        ("delete", "/v1/volumes/{name}", [204, 401, 403, 404, 409, 500, 503, 507]),
+        ("put", "/v1/volumes/{name}/files/{path}", [200, 201, 400, 401, 403, 404, 409, 500, 503, 507]),
+        ("get", "/v1/volumes/{name}/files/{path}", [200, 400, 401, 403, 404, 500, 503]),
+        ("get", "/v1/secrets", [200, 401, 403, 500]),
+        ("post", "/v1/secrets", [201, 400, 401, 403, 409, 413, 415, 500, 503, 507]),
+        ("get", "/v1/secrets/{name}", [200, 401, 403, 404, 500]),
+        ("put", "/v1/secrets/{name}", [200, 400, 401, 403, 404, 409, 413, 415, 500, 503, 507]),
+        ("delete", "/v1/secrets/{name}", [204, 401, 403, 404, 409, 500, 503, 507]),
         ("get", "/v1/gpu-models", [200, 401, 500]),
         ("get", "/healthz", [200]),
         ("get", "/readyz", [200, 503]),
@@ -79,7 +90,10 @@ final class OpenAPIDocumentTests: XCTestCase {
                 let receiver = String(source[Range(match.range(at: 1), in: source)!])
                 let method = String(source[Range(match.range(at: 2), in: source)!])
                 let path = String(source[Range(match.range(at: 3), in: source)!])
-                let segments = path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                // `**`, the rest of the path, is the file path in a volume.
+                let segments = path.split(separator: "/").map {
+                    $0 == "**" ? "{path}" : $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0)
+                }
                 let full = (receiver == "group" ? "/v1/" : "/") + segments.joined(separator: "/")
                 found.insert("\(method) \(full)")
             }

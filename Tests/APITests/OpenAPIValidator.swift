@@ -204,6 +204,8 @@ struct OpenAPIValidator: Sendable {
             return mismatches(value, schema: schema)
         }
         guard let schema else { return [] }
+        // Any bytes are a binary string (a file from a volume).
+        if resolved(schema)?["format"] == .string("binary") { return [] }
         guard let text = String(data: body, encoding: .utf8) else {
             return [.init(pointer: "", message: "the \(mediaType) body is not UTF-8")]
         }

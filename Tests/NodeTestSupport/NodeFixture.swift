@@ -90,6 +90,12 @@ public final class NodeFixture: @unchecked Sendable {
             }
             // DELETE answers at once; the teardown runs in the background.
             for container in list { try? await waitUntilDeleted(container["id"] as! String) }
+            // Volumes stay mounted until deleted (they outlive berthd by design).
+            let volumes = try? await request("GET", "/v1/volumes?all=true", token: token).json()["volumes"] as? [[String: Any]]
+            for volume in volumes ?? [] {
+                let owner = (volume["owner"] as? String)?.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+                _ = try? await request("DELETE", "/v1/volumes/\(volume["name"] as? String ?? "")?owner=\(owner)", token: token)
+            }
         }
         runner?.cancel()
         _ = try? await runner?.value

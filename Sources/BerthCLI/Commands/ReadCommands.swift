@@ -69,7 +69,7 @@ struct DescribeCommand: AsyncParsableCommand {
             fields.append(("Pulling", "\(pull.image.shown): \(pull.layers.done)/\(pull.layers.total) layers, "
                            + "\(ByteCountText.decimal(pull.bytes.done)) / \(ByteCountText.decimal(pull.bytes.total))"))
         }
-        fields.append(("Env", c.env.isEmpty ? "none" : c.env.keys.sorted().map { "\($0)=\(c.env[$0]!)".shown }.joined(separator: " ")))
+        fields.append(("Env", c.env.isEmpty ? "none" : c.env.keys.sorted().map { "\($0)=\(c.env[$0]!.shown)".shown }.joined(separator: " ")))
         fields.append(("Created", c.createdAt))
         fields.append(("Updated", c.updatedAt))
         let width = fields.map(\.0.count).max() ?? 0

@@ -79,13 +79,15 @@ struct RollbackCommand: AsyncParsableCommand {
             "gpu": .integer(Int64(revision.gpu)),
             "ephemeralStorage": .string(revision.ephemeralStorage),
             "port": .string(revision.port),
-            "env": .object(revision.env.mapValues { .string($0) }),
+            "env": .object(revision.env.mapValues(\.json)),
             "concurrency": .integer(Int64(revision.concurrency)),
             "minInstances": .integer(Int64(revision.minInstances)),
             "maxInstances": .integer(Int64(revision.maxInstances)),
             "timeoutSeconds": .integer(Int64(revision.timeoutSeconds)),
         ]
         if let model = revision.gpuModel { fields["gpuModel"] = .string(model) }
+        if let volumes = revision.volumes { fields["volumes"] = volumes }
+        if let secretMounts = revision.secretMounts { fields["secretMounts"] = secretMounts }
         return .object(fields)
     }
 }

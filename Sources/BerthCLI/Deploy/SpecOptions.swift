@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthClient
 import BerthModel
 import Foundation
 import JSONValue
@@ -25,6 +26,9 @@ struct SpecOptions: ParsableArguments {
     var env: [String] = []
     @Option(name: .customLong("env-file"), help: ArgumentHelp("A file of KEY=VALUE lines (blank lines and # comments skipped); repeatable.", valueName: "file"))
     var envFiles: [String] = []
+    @Option(name: .customLong("env-secret"), help: ArgumentHelp("A variable whose value is one of your secrets (berth secret); repeatable.",
+                                                               valueName: "KEY=SECRET"))
+    var envSecret: [String] = []
     @Option(name: .customLong("unset-env"), help: ArgumentHelp("On an update, a variable to remove; repeatable.", valueName: "KEY"))
     var unsetEnv: [String] = []
     @Option(help: ArgumentHelp("Requests one instance serves at once (0: no limit).", valueName: "requests"))
@@ -38,11 +42,11 @@ struct SpecOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Keep one instance warm instead of scaling to zero (--no-keep-warm: scale to zero).")
     var keepWarm: Bool?
 
-    var changesEnvironment: Bool { !env.isEmpty || !envFiles.isEmpty || !unsetEnv.isEmpty }
+    var changesEnvironment: Bool { !env.isEmpty || !envFiles.isEmpty || !envSecret.isEmpty || !unsetEnv.isEmpty }
 
     /// The body for a create (`name` set) or an update; `currentEnv` is the environment the env
     /// flags change: the latest revision's for an update, none for a create.
-    func body(name: String?, currentEnv: [String: String]) throws -> JSONValue {
+    func body(name: String?, currentEnv: [String: EnvironmentValue]) throws -> JSONValue {
         var fields: [String: JSONValue] = [:]
         if let name { fields["name"] = .string(name) }
         if let image { fields["image"] = .string(image) }
@@ -60,14 +64,18 @@ struct SpecOptions: ParsableArguments {
         if changesEnvironment {
             var environment = currentEnv
             for file in envFiles {
-                environment.merge(try Self.readEnvFile(file)) { $1 }
+                environment.merge(try Self.readEnvFile(file).mapValues(EnvironmentValue.plain)) { $1 }
             }
             for pair in env {
                 let (key, value) = try Self.pair(pair, source: "--env")
-                environment[key] = value
+                environment[key] = .plain(value)
+            }
+            for pair in envSecret {
+                let (key, secret) = try Self.pair(pair, source: "--env-secret")
+                environment[key] = .secret(secret)
             }
             for key in unsetEnv { environment[key] = nil }
-            fields["env"] = .object(environment.mapValues { .string($0) })
+            fields["env"] = .object(environment.mapValues(\.json))
         }
         return .object(fields)
     }

@@ -119,21 +119,27 @@ public final class VolumeUpload: @unchecked Sendable {
     }
 
     /// Flushes the file to disk and puts it in place, mode 0644, owned by the containers' root.
-    public func commit() throws(VolumeFileError) {
+    /// True when it replaced a file of that name.
+    @discardableResult
+    public func commit() throws(VolumeFileError) -> Bool {
         defer { finish() }
         guard fsync(fd) == 0 else { let failure = errno; unlinkat(directory, scratch, 0); throw VolumeFiles.error(failure, name) }
         fchown(fd, ownerID, ownerID)
         fchmod(fd, 0o644)
+        var existing = stat()
+        let replaced = fstatat(directory, name, &existing, AT_SYMLINK_NOFOLLOW) == 0
         guard renameat(directory, scratch, directory, name) == 0 else {
             let failure = errno
             unlinkat(directory, scratch, 0)
             throw VolumeFiles.error(failure, name)
         }
         fsync(directory)
+        return replaced
     }
 
     /// Drops what was written; the old file, if any, stays.
     public func abort() {
+        guard !finished else { return }
         unlinkat(directory, scratch, 0)
         finish()
     }
