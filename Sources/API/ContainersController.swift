@@ -27,9 +27,7 @@ struct ContainersController<Backend: ContainerBackend> {
 
     @Sendable func list(_ request: Request, context: APIContext) async throws -> Response {
         let caller = try context.caller()
-        let all = request.uri.queryParameters["all"].map { $0 == "true" || $0 == "1" } ?? false
-        if all, !caller.isAdmin { throw APIError.forbidden("?all=true needs the ADMIN role") }
-        let owner = all ? nil : caller.subject
+        let owner = try OwnerScope.all(request, caller: caller) ? nil : caller.subject
         if let name = request.uri.queryParameters["name"] {
             // A name lookup: the one container of that name among those the list would show.
             var views: [ContainerView] = []

@@ -18,13 +18,14 @@ enum OwnerScope {
 
     /// The owner a list shows, or nil for every owner's (`?all=true`, ADMIN only).
     static func listOwner(_ request: Request, context: APIContext) throws -> String? {
-        let caller = try context.caller()
-        let all = request.uri.queryParameters["all"].map { $0 == "true" || $0 == "1" } ?? false
-        if all {
-            guard caller.isAdmin else { throw APIError.forbidden("?all=true needs the ADMIN role") }
-            return nil
-        }
-        return try owner(request, context: context)
+        try all(request, caller: context.caller()) ? nil : owner(request, context: context)
+    }
+
+    /// `?all=true` (or `1`): every owner's, for ADMIN only.
+    static func all(_ request: Request, caller: Principal) throws -> Bool {
+        guard request.uri.queryParameters["all"].map({ $0 == "true" || $0 == "1" }) ?? false else { return false }
+        guard caller.isAdmin else { throw APIError.forbidden("?all=true needs the ADMIN role") }
+        return true
     }
 
     /// `?owner=<owner>` when the caller is not the owner (an ADMIN acting for one), for `Location`.

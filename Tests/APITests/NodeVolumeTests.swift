@@ -28,7 +28,7 @@ final class NodeVolumeTests: XCTestCase {
     }
 
     func hostMount(_ path: String) throws -> String? {
-        try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8).split(separator: "\n")
+        try readProcFile("/proc/self/mounts").split(separator: "\n")
             .first { $0.split(separator: " ").dropFirst().first.map(String.init) == path }.map(String.init)
     }
 

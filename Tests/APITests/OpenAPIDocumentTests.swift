@@ -181,7 +181,7 @@ final class OpenAPIDocumentTests: XCTestCase {
     // MARK: - Valid examples are accepted
 
     static let container = #"""
-    {"cpu":0.5,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"ephemeralStorage":"1Gi","gpu":0,
+    {"cpu":0.5,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"volumes":[],"secretMounts":[],"ephemeralStorage":"1Gi","gpu":0,
      "id":"93cfc912-0660-44a7-ae26-e7e23f919659","image":"docker.io/nginxdemos/hello:0.4","keepWarm":false,
      "concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300,"instances":{"desired":1,"ready":0,"starting":1},
      "name":"hello-world","owner":"alice","port":"8080","ram":"64Mi","revision":1,"latestRevision":1,"status":"pending",
@@ -189,7 +189,8 @@ final class OpenAPIDocumentTests: XCTestCase {
     """#
 
     static let gpuContainer = #"""
-    {"cpu":8,"createdAt":"2025-05-30T08:00:00.000Z","env":{},"ephemeralStorage":"100Gi","gpu":1,
+    {"cpu":8,"createdAt":"2025-05-30T08:00:00.000Z","env":{"HF_TOKEN":{"secret":"hf"},"HF_HOME":"/models"},"ephemeralStorage":"100Gi","gpu":1,
+     "volumes":[{"name":"qwen","mountPath":"/models","readOnly":true}],"secretMounts":[{"secret":"hf","path":"/run/secrets/hf"}],
      "gpuModel":"NVIDIA H200","id":"4c00e32c-ebd4-4a0c-b62a-34d74f630b5f","image":"registry.example.com/ml/vllm:0.6.3",
      "keepWarm":true,"concurrency":4,"minInstances":1,"maxInstances":1,"timeoutSeconds":900,
      "instances":{"desired":1,"ready":1,"starting":0},"name":"llm","owner":"bob","port":"8000","ram":"64Gi","revision":3,"latestRevision":4,"status":"running",
@@ -198,13 +199,13 @@ final class OpenAPIDocumentTests: XCTestCase {
     """#
 
     static let revision = #"""
-    {"cpu":1,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"ephemeralStorage":"1Gi","gpu":0,
+    {"cpu":1,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"volumes":[],"secretMounts":[],"ephemeralStorage":"1Gi","gpu":0,
      "image":"docker.io/library/nginx:1.27","imageDigest":"sha256:3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
      "port":"80","ram":"512Mi","revision":1,"status":"active","concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300}
     """#
 
     static let failedRevision = #"""
-    {"cpu":1,"createdAt":"2025-06-01T12:10:00.250Z","env":{},"ephemeralStorage":"1Gi","gpu":0,
+    {"cpu":1,"createdAt":"2025-06-01T12:10:00.250Z","env":{},"volumes":[],"secretMounts":[],"ephemeralStorage":"1Gi","gpu":0,
      "image":"docker.io/library/nginx:1.28","port":"80","ram":"512Mi","revision":2,"status":"failed",
      "concurrency":1,"minInstances":0,"maxInstances":4,"timeoutSeconds":60,
      "statusMessage":"pulling docker.io/library/nginx:1.28: manifest unknown"}
@@ -232,6 +233,15 @@ final class OpenAPIDocumentTests: XCTestCase {
             ("UpdateContainerRequest", #"{"image":"nginxdemos/hello:updated","env":{"FOO":"updated-bar"}}"#),
             ("UpdateContainerRequest", #"{}"#),
             ("UpdateContainerRequest", #"{"name":"hello-world","cpu":2,"ram":"1Gi","port":"+0080","gpuModel":null,"keepWarm":false}"#),
+            ("Volume", #"{"name":"qwen","owner":"alice","size":"20Gi","sizeBytes":21474836480,"usedBytes":24576,"availableBytes":20940644352,"mountedBy":[{"id":"4c00e32c-ebd4-4a0c-b62a-34d74f630b5f","name":"llm","readOnly":true}],"createdAt":"2025-06-01T12:00:00.000Z"}"#),
+            ("VolumeList", #"{"volumes":[{"name":"v","owner":"bob","size":"16Mi","sizeBytes":16777216,"mountedBy":[],"createdAt":"2025-06-01T12:00:00.000Z"}]}"#),
+            ("CreateVolumeRequest", #"{"name":"qwen","size":"20Gi"}"#),
+            ("CreateVolumeRequest", #"{"name":"qwen","size":21474836480}"#),
+            ("VolumeFile", #"{"path":"models/a.bin","bytes":0}"#),
+            ("Secret", #"{"name":"hf","owner":"alice","size":37,"version":3,"createdAt":"2025-06-01T12:00:00.000Z","updatedAt":"2025-06-02T12:00:00.000Z"}"#),
+            ("SecretList", #"{"secrets":[]}"#),
+            ("CreateSecretRequest", #"{"name":"hf","value":""}"#),
+            ("ReplaceSecretRequest", #"{"value":"hf_x"}"#),
             ("Problem", #"{"detail":"no container with id x","requestId":"5f1c2a9e8b7d4c3a0000000000000007","status":404,"title":"Not found","type":"https://berth.dev/problems/not-found"}"#),
             ("Problem", #"{"requestId":"r1","status":404,"title":"Not Found","type":"https://berth.dev/problems/http"}"#),
             ("ValidationProblem", #"{"detail":"cpu: must be a number","errors":[{"field":"cpu","message":"must be a number"}],"requestId":"r1","status":400,"title":"Invalid request","type":"https://berth.dev/problems/validation"}"#),
@@ -298,6 +308,14 @@ final class OpenAPIDocumentTests: XCTestCase {
         XCTAssertEqual(try mismatches(#"{"containers":{}}"#, "ContainerList"), ["/containers"])
         XCTAssertEqual(try mismatches(#"{"items":[]}"#, "ContainerList")?.sorted(), ["", "/items"])
         XCTAssertEqual(try mismatches(#"[]"#, "ContainerList"), [""])
+    }
+
+    func testTheDocumentRefusesASecretsValueInAResponseAndAnUnsizedVolume() throws {
+        let secret = #"{"name":"hf","owner":"alice","size":3,"version":1,"createdAt":"2025-06-01T12:00:00.000Z","updatedAt":"2025-06-01T12:00:00.000Z""#
+        XCTAssertNil(try mismatches(secret + "}", "Secret"))
+        XCTAssertEqual(try mismatches(secret + #","value":"abc"}"#, "Secret"), ["/value"])
+        XCTAssertNotNil(try mismatches(#"{"name":"qwen"}"#, "CreateVolumeRequest"))
+        XCTAssertNotNil(try mismatches(#"{"name":"q","owner":"a","size":"1Gi","sizeBytes":1,"mountedBy":[],"createdAt":"2025-06-01T12:00:00.000Z"}"#, "Volume"))
     }
 
     func testTheValidatorCatchesWhatARevisionOrGPUModelGetsWrong() throws {
