@@ -55,6 +55,12 @@ public final class Node: Sendable {
         // Before the database is opened or anything recovered: a second berthd on this folder
         // would remove what the first one runs.
         dataFolderLock = try DataFolderLock(dataDirectory: configuration.dataDirectory)
+        // Seals secret values in the database; made once, 0600 (beside it unless configured
+        // elsewhere). Losing the file loses every secret's value (they must be set again), never
+        // anything else. Early: a refused key must stop the start before anything needs a shutdown.
+        let secretBox = try SecretBox.loadOrCreateKey(
+            path: configuration.secretKeyFile ?? configuration.dataDirectory + "/" + Self.secretKeyFileName)
+        self.secretBox = secretBox
         database = try BerthDatabase(path: configuration.dataDirectory + "/berth.sqlite")
         let identity = try database.nodeIdentityRecord()
         let ownership = NodeOwnership(identity: identity.identity, adoptsUnlabelled: identity.adoptsUnlabelled)
@@ -89,10 +95,6 @@ public final class Node: Sendable {
             allowPrivateHosts: Set(configuration.allowPrivateRegistries)))
         let gpus = await NodeGPUs.discover(hostRoot: configuration.gpuHostRoot, database: database, logger: logger)
         self.gpus = gpus
-        // Seals secret values in the database; made once, 0600, beside it. Losing the file
-        // loses every secret's value (they must be set again), never anything else.
-        let secretBox = try SecretBox.loadOrCreateKey(path: configuration.dataDirectory + "/" + Self.secretKeyFileName)
-        self.secretBox = secretBox
         let runtimeConfiguration = RuntimeConfiguration(
             dataDirectory: configuration.dataDirectory, network: network.configuration,
             readinessTimeout: configuration.readinessTimeout, stopGracePeriod: configuration.stopGracePeriod,

@@ -19,6 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Containers are invoked at http://<name>.<domain>.") var domain: String?
     @Option(name: .customLong("data-dir")) var dataDirectory: String?
     @Option(name: .customLong("jwt-secret-file")) var jwtSecretFile: String?
+    @Option(name: .customLong("secret-key-file"), help: "The key that seals secrets (default: <data-dir>/secret.key).") var secretKeyFile: String?
     @Option(name: .customLong("jwt-public-key-file"), help: "PEM public key (RS256/ES256); repeatable.") var jwtPublicKeyFiles: [String] = []
     @Option(name: .customLong("jwt-issuer")) var jwtIssuer: String?
     @Option(name: .customLong("jwt-audience")) var jwtAudience: String?
@@ -105,6 +106,7 @@ struct ServeCommand: AsyncParsableCommand {
         flags.domain = domain
         flags.dataDirectory = dataDirectory
         flags.jwtSecretFile = jwtSecretFile
+        flags.secretKeyFile = secretKeyFile
         flags.jwtPublicKeyFiles = jwtPublicKeyFiles
         flags.jwtIssuer = jwtIssuer
         flags.jwtAudience = jwtAudience

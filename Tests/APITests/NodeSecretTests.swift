@@ -1,3 +1,4 @@
+import Daemon
 import Foundation
 import NodeTestSupport
 import TestSupport
@@ -71,5 +72,26 @@ final class NodeSecretTests: XCTestCase {
         // In use: it stays.
         let reply6 = try await f.request("DELETE", "/v1/secrets/hf", token: token)
         XCTAssertEqual(reply6.status, 409)
+    }
+
+    func testTheKeyFileIsMadeWhereConfiguredAndRefusedWhenOthersCanReadIt() async throws {
+        let keys = try TestEnvironment.current().makeTemporaryDirectory("keys")
+        let f = try NodeFixture { $0.secretKeyFile = keys + "/node.key" }
+        try await f.start()
+        try await f.stop()
+        var info = stat()
+        XCTAssertEqual(stat(keys + "/node.key", &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        XCTAssertEqual(info.st_size, 32)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.configuration.dataDirectory + "/secret.key"))
+
+        chmod(keys + "/node.key", 0o640)
+        do {
+            _ = try await Node(configuration: f.configuration)
+            XCTFail("a node started with a key others can read")
+        } catch {
+            XCTAssertFalse("\(error)".contains("\n"), "\(error)")
+            XCTAssertTrue("\(error)".contains(keys + "/node.key"), "\(error)")
+        }
     }
 }

@@ -89,6 +89,9 @@ final class ConfigurationResolveTests: XCTestCase {
             jwt_audience = "berth"
             roles_claim = "groups"
 
+            [secrets]
+            key_file = "keys/secret.key"
+
             [registry]
             insecure = ["10.0.0.5:5000", "registry.local"]
             docker_config = "/root/.docker/config.json"
@@ -121,6 +124,7 @@ final class ConfigurationResolveTests: XCTestCase {
         XCTAssertEqual(configuration.idleStopAfter, .seconds(3600))
         XCTAssertEqual(configuration.jwtSecretFile, base + "/secret")
         XCTAssertEqual(configuration.jwtPublicKeyFiles, [base + "/keys/a.pem", "/etc/keys/b.pem"])
+        XCTAssertEqual(configuration.secretKeyFile, base + "/keys/secret.key")
         XCTAssertEqual(configuration.jwtIssuer, "https://idp.example.com/")
         XCTAssertEqual(configuration.jwtAudience, "berth")
         XCTAssertEqual(configuration.rolesClaim, "groups")
@@ -206,6 +210,7 @@ final class ConfigurationResolveTests: XCTestCase {
         flags.dataDirectory = "/d"
         flags.jwtSecretFile = "/secret"
         flags.jwtPublicKeyFiles = ["/a.pem"]
+        flags.secretKeyFile = "/sk"
         flags.jwtIssuer = "iss"
         flags.jwtAudience = "aud"
         flags.rolesClaim = "r"
@@ -232,6 +237,7 @@ final class ConfigurationResolveTests: XCTestCase {
             ["/s.sock", "ns", ":1", ":2", "d.example", "/d", "/secret", "iss", "aud", "r", "/dc.json", "10.9.0.0/24",
              "b0", "/g", "trace"])
         XCTAssertEqual(c.jwtPublicKeyFiles, ["/a.pem"])
+        XCTAssertEqual(c.secretKeyFile, "/sk")
         XCTAssertEqual(c.insecureRegistries, ["h:1"])
         XCTAssertEqual(c.registryMirrors, ["docker.io": ["http://m:1"]])
         XCTAssertEqual(c.maxBodyBytes, 100)
@@ -266,9 +272,9 @@ final class ConfigurationResolveTests: XCTestCase {
         XCTAssertEqual(try resolveError("[api]\nlissten = \"127.0.0.1:1\"\n"),
                        "\(path): api.lissten: unknown key; [api] accepts listen, max_body_bytes")
         XCTAssertEqual(try resolveError("datadir = \"/x\"\n"),
-                       "\(path): datadir: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [autoscaler], [auth], [registry], [cni], [runtime], [node], [quota]")
+                       "\(path): datadir: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [autoscaler], [auth], [secrets], [registry], [cni], [runtime], [node], [quota]")
         XCTAssertEqual(try resolveError("[apis]\nlisten = \":1\"\n"),
-                       "\(path): apis: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [autoscaler], [auth], [registry], [cni], [runtime], [node], [quota]")
+                       "\(path): apis: unknown key; the top level accepts data_dir, log_level, [containerd], [api], [proxy], [autoscaler], [auth], [secrets], [registry], [cni], [runtime], [node], [quota]")
         XCTAssertEqual(try resolveError("[proxy]\ndomain = \"x\"\n[proxy.extra]\na = 1\n"),
                        "\(path): proxy.extra: unknown key; [proxy] accepts listen, domain, wake_timeout, idle_pause_after, idle_stop_after, header_timeout, idle_timeout, queue_limit, max_connections, max_connections_per_client, trusted_proxies")
     }
@@ -364,7 +370,7 @@ final class ConfigurationResolveTests: XCTestCase {
 
     func testDocumentedSettingsAreUniqueAndInTheDefaultConfigFile() throws {
         let settings = DaemonConfiguration.documentedSettings
-        XCTAssertEqual(settings.count, 50)
+        XCTAssertEqual(settings.count, 51)
         XCTAssertEqual(Set(settings.map(\.key)).count, settings.count)
         XCTAssertEqual(Set(settings.map(\.environment)).count, settings.count)
         XCTAssertEqual(Set(settings.map(\.flag)).count, settings.count)

@@ -26,6 +26,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var dataDirectory: String
     /// A file holding the shared HS256 secret. TOML `auth.jwt_secret_file`.
     public var jwtSecretFile: String?
+    /// The node's key that seals secret values (32 bytes, made 0600 when missing); nil:
+    /// `<data_dir>/secret.key`. TOML `secrets.key_file`.
+    public var secretKeyFile: String?
     /// PEM files with RS256/ES256 public keys. TOML `auth.jwt_public_key_files`.
     public var jwtPublicKeyFiles: [String]
     /// When set, tokens must carry this `iss`. TOML `auth.jwt_issuer`.

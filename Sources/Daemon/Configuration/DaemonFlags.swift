@@ -20,6 +20,8 @@ public struct DaemonFlags: Sendable, Equatable {
     public var dataDirectory: String?
     /// `--jwt-secret-file`
     public var jwtSecretFile: String?
+    /// `--secret-key-file`
+    public var secretKeyFile: String?
     /// `--jwt-public-key-file` (repeatable)
     public var jwtPublicKeyFiles: [String]
     /// `--jwt-issuer`
@@ -141,6 +143,7 @@ public struct DaemonFlags: Sendable, Equatable {
         add("auth.jwt_issuer", jwtIssuer)
         add("auth.jwt_audience", jwtAudience)
         add("auth.roles_claim", rolesClaim)
+        add("secrets.key_file", secretKeyFile)
         add("registry.insecure", insecureRegistries)
         add("registry.allow_private", allowPrivateRegistries)
         add("registry.mirrors", registryMirrors)

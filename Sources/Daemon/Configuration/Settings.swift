@@ -104,6 +104,7 @@ enum SettingTable {
             Setting("auth.jwt_issuer", env: "BERTH_JWT_ISSUER", flag: "--jwt-issuer", \.jwtIssuer, P.optionalString),
             Setting("auth.jwt_audience", env: "BERTH_JWT_AUDIENCE", flag: "--jwt-audience", \.jwtAudience, P.optionalString),
             Setting("auth.roles_claim", env: "BERTH_ROLES_CLAIM", flag: "--roles-claim", \.rolesClaim, P.string),
+            Setting("secrets.key_file", env: "BERTH_SECRET_KEY_FILE", flag: "--secret-key-file", \.secretKeyFile, P.optionalPath),
             Setting("registry.insecure", env: "BERTH_INSECURE_REGISTRIES", flag: "--insecure-registry", list: true,
                     \.insecureRegistries, P.registryHosts),
             Setting("registry.allow_private", env: "BERTH_REGISTRY_ALLOW_PRIVATE", flag: "--allow-private-registry", list: true,
