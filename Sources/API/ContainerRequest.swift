@@ -31,16 +31,9 @@ struct ContainerRequest: Sendable {
 
     /// Parses a JSON body; `requireCreateFields` demands what a create needs (name, image).
     static func parse(_ body: [UInt8], configuration: APIConfiguration, requireCreateFields: Bool) throws(APIError) -> ContainerRequest {
-        let json: JSONValue
-        do { json = try JSONDecoder().decode(JSONValue.self, from: Data(body)) } catch {
-            throw .badRequest("the body is not valid JSON")
-        }
-        guard case .object(let object) = json else { throw .badRequest("the body must be a JSON object") }
-        var errors: [APIError.FieldError] = []
+        let object = try JSONBody.object(body)
+        var errors = JSONBody.unknownFields(object, known: fields)
         var request = ContainerRequest()
-        for key in object.keys.sorted() where !fields.contains(key) {
-            errors.append(.init(key, "unknown field"))
-        }
         func fail(_ field: String, _ message: String) { errors.append(.init(field, message)) }
 
         if let value = object["name"] {

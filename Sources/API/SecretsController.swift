@@ -72,20 +72,9 @@ struct SecretsController<Backend: ContainerBackend> {
 
     /// `{"name", "value"}` (create) or `{"value"}` (replace).
     static func parse(_ body: [UInt8], named: Bool) throws(APIError) -> (name: String?, value: [UInt8]) {
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
-            throw .badRequest("the body is not valid JSON")
-        }
-        guard case .object(let object) = json else { throw .badRequest("the body must be a JSON object") }
-        let known: Set<String> = named ? ["name", "value"] : ["value"]
-        var errors: [APIError.FieldError] = object.keys.sorted().filter { !known.contains($0) }.map { .init($0, "unknown field") }
-        var name: String?
-        if named {
-            if case .string(let given)? = object["name"], ContainerRequest.isDNSLabel(given) {
-                name = given
-            } else {
-                errors.append(.init("name", "required: a DNS label (lowercase letters, digits and '-', at most 63)"))
-            }
-        }
+        let object = try JSONBody.object(body)
+        var errors = JSONBody.unknownFields(object, known: named ? ["name", "value"] : ["value"])
+        let name = named ? JSONBody.name(object, errors: &errors) : nil
         var value: [UInt8]?
         if case .string(let given)? = object["value"] {
             if given.utf8.count <= maximumValueBytes {

@@ -98,18 +98,9 @@ struct VolumesController<Backend: ContainerBackend> {
     }
 
     static func parse(_ body: [UInt8]) throws(APIError) -> (name: String, size: Quantity) {
-        guard let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body)) else {
-            throw .badRequest("the body is not valid JSON")
-        }
-        guard case .object(let object) = json else { throw .badRequest("the body must be a JSON object") }
-        var errors: [APIError.FieldError] = object.keys.sorted().filter { !["name", "size"].contains($0) }
-            .map { .init($0, "unknown field") }
-        var name: String?
-        if case .string(let given)? = object["name"], ContainerRequest.isDNSLabel(given) {
-            name = given
-        } else {
-            errors.append(.init("name", "required: a DNS label (lowercase letters, digits and '-', at most 63)"))
-        }
+        let object = try JSONBody.object(body)
+        var errors = JSONBody.unknownFields(object, known: ["name", "size"])
+        let name = JSONBody.name(object, errors: &errors)
         let size = ContainerRequest.quantity(object["size"], field: "size", minimum: minimumBytes, maximum: Int64(1) << 60,
                                              errors: &errors)
         if object["size"] == nil { errors.append(.init("size", "required: a quantity such as \"10Gi\"")) }
