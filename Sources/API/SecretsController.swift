@@ -77,10 +77,13 @@ struct SecretsController<Backend: ContainerBackend> {
         let name = named ? JSONBody.name(object, errors: &errors) : nil
         var value: [UInt8]?
         if case .string(let given)? = object["value"] {
-            if given.utf8.count <= maximumValueBytes {
-                value = Array(given.utf8)
-            } else {
+            if given.utf8.count > maximumValueBytes {
                 errors.append(.init("value", "must be at most \(maximumValueBytes) bytes"))
+            } else if given.contains("\0") {
+                // It could not be an environment variable: the kernel ends a variable at NUL.
+                errors.append(.init("value", "must not contain NUL bytes"))
+            } else {
+                value = Array(given.utf8)
             }
         } else {
             errors.append(.init("value", "required: the secret's value, a string"))

@@ -82,7 +82,7 @@ final class SecretAPITests: XCTestCase {
         XCTAssertEqual(mounted.status, 400, mounted.text)
 
         for body in [["name": "x"], ["name": "x", "value": 3], ["name": "X", "value": "v"],
-                     ["name": "x", "value": String(repeating: "a", count: 65537)], ["name": "x", "value": "v", "extra": 1]] as [[String: Any]] {
+                     ["name": "x", "value": String(repeating: "a", count: 65537)], ["name": "x", "value": "a\u{0}b"], ["name": "x", "value": "v", "extra": 1]] as [[String: Any]] {
             let reply = try await api.send(.post, "/v1/secrets", token: alice, json: body)
             XCTAssertEqual(reply.status, 400, "\(body.keys)")
             try checks.check(reply, path: "/v1/secrets", method: "post")

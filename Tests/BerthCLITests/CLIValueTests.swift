@@ -105,6 +105,17 @@ final class CLIValueTests: XCTestCase {
             "name": "web", "image": "r/web:1", "cpu": 0.5, "ephemeralStorage": "1Gi", "timeoutSeconds": 120, "keepWarm": false,
         ]))
         XCTAssertEqual(try SpecOptions.parse([]).body(name: nil, currentEnv: ["A": "1"]), .object([:]), "a redeploy changes nothing")
+        // Secret references are kept as references, and --env-secret adds one.
+        let secret = try SpecOptions.parse(["--env-secret", "HF_TOKEN=hf", "--env", "B=2"])
+        XCTAssertEqual(try secret.body(name: nil, currentEnv: ["A": "1", "OLD": .secret("old")]), .object([
+            "env": .object(["A": .string("1"), "B": .string("2"), "OLD": .object(["secret": .string("old")]),
+                            "HF_TOKEN": .object(["secret": .string("hf")])]),
+        ]))
+        XCTAssertThrowsError(try SpecOptions.parse(["--env-secret", "NOVALUE"]).body(name: nil, currentEnv: [:]))
+        let decoded = try JSONDecoder().decode([String: EnvironmentValue].self, from: Data(#"{"A":"x","B":{"secret":"s"}}"#.utf8))
+        XCTAssertEqual(decoded, ["A": .plain("x"), "B": .secret("s")])
+        XCTAssertEqual(decoded["B"]?.shown, "<secret s>")
+        XCTAssertThrowsError(try JSONDecoder().decode([String: EnvironmentValue].self, from: Data(#"{"A":3}"#.utf8)))
         for bad in [["--env", "NOVALUE"], ["--env", "=x"], ["--timeout", "1.5s"], ["--timeout", "0"], ["--env-file", "/nonexistent"]] {
             XCTAssertThrowsError(try SpecOptions.parse(bad).body(name: nil, currentEnv: [:]), "\(bad)") { error in
                 XCTAssertEqual((error as? CLIFailure)?.kind, .usage, "\(bad): \(error)")
