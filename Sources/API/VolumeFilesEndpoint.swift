@@ -17,6 +17,7 @@ struct VolumeFilesEndpoint<Backend: ContainerBackend> {
     let backend: Backend
 
     static var chunkBytes: Int { 256 << 10 }
+    static var batchBytes: Int { 1 << 20 }
     /// What a path component keeps unencoded in `Location`.
     static var pathCharacters: CharacterSet { CharacterSet.urlPathAllowed.subtracting(["%", ";", "?", "#"]) }
 
@@ -38,11 +39,26 @@ struct VolumeFilesEndpoint<Backend: ContainerBackend> {
         let pool = NIOThreadPool.singleton
         let upload = try await pool.runIfActive { () throws -> VolumeUpload in try Self.mapped(files.upload(path)) }
         do {
-            for try await chunk in request.body {
+            // The body arrives in small buffers; a thread hop per buffer would cost more than the
+            // write, so about 1 MiB is gathered for each.
+            var pending: [ByteBuffer] = []
+            var pendingBytes = 0
+            func flush() async throws {
+                let batch = pending
+                pending.removeAll(keepingCapacity: true)
+                pendingBytes = 0
                 try await pool.runIfActive {
-                    try chunk.withUnsafeReadableBytes { bytes in try Self.mapped(upload.write(bytes)) }
+                    for chunk in batch {
+                        try chunk.withUnsafeReadableBytes { bytes in try Self.mapped(upload.write(bytes)) }
+                    }
                 }
             }
+            for try await chunk in request.body {
+                pending.append(chunk)
+                pendingBytes += chunk.readableBytes
+                if pendingBytes >= Self.batchBytes { try await flush() }
+            }
+            if !pending.isEmpty { try await flush() }
             let replaced = try await pool.runIfActive { try Self.mapped(upload.commit()) }
             let view = VolumeFileView(path: path, bytes: upload.written)
             if replaced { return try .json(view) }
