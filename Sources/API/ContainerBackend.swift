@@ -32,6 +32,13 @@ public protocol ContainerBackend: Sendable {
     var instancesVersion: UInt64 { get }
 }
 
+extension ContainerBackend {
+    /// Writes wait for recovery: until the node knows what runs, a change could be undone by it.
+    func requireRecovered() throws {
+        guard isReady else { throw APIError.unavailable("berthd is recovering the node's containers; try again shortly") }
+    }
+}
+
 /// One instance of a container revision: the contract's Instance.
 public struct InstanceReport: Sendable, Equatable, Encodable {
     public var revision: Int

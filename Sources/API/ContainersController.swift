@@ -119,10 +119,7 @@ struct ContainersController<Backend: ContainerBackend> {
         return Response(status: .noContent)
     }
 
-    /// Writes wait for recovery: until the node knows what runs, a change could be undone by it.
-    func requireRecovered() throws {
-        guard backend.isReady else { throw APIError.unavailable("berthd is recovering the node's containers; try again shortly") }
-    }
+    func requireRecovered() throws { try backend.requireRecovered() }
 
     @Sendable func revisions(_ request: Request, context: APIContext) async throws -> Response {
         let (container, _) = try authorized(context)

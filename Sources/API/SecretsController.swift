@@ -46,7 +46,7 @@ struct SecretsController<Backend: ContainerBackend> {
     /// instances only read secrets when they start, so a rollout is what carries the value there.
     @Sendable func replace(_ request: Request, context: APIContext) async throws -> Response {
         let owner = try OwnerScope.owner(request, context: context)
-        guard backend.isReady else { throw APIError.unavailable("berthd is recovering the node's containers; try again shortly") }
+        try backend.requireRecovered()
         let name = context.parameters.get("name") ?? ""
         let (_, value) = try Self.parse(try await ContainersController<Backend>.body(request, context: context), named: false)
         let sealed = try backend.secretBox.seal(value, owner: owner, name: name)

@@ -84,9 +84,7 @@ struct VolumesController<Backend: ContainerBackend> {
         return volume
     }
 
-    func requireRecovered() throws {
-        guard backend.isReady else { throw APIError.unavailable("berthd is recovering the node's volumes; try again shortly") }
-    }
+    func requireRecovered() throws { try backend.requireRecovered() }
 
     func view(_ volume: StoredVolume) throws -> VolumeView {
         let usage = backend.volumes.usage(id: volume.id)
