@@ -113,6 +113,8 @@ struct RevisionView: Encodable, Sendable {
 
 struct ContainerList: Encodable, Sendable {
     var containers: [ContainerView]
+    /// Present when more containers follow: the next page's `pageToken`.
+    var nextPageToken: String?
 }
 
 struct InstanceList: Encodable, Sendable {

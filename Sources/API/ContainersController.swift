@@ -38,11 +38,15 @@ struct ContainersController<Backend: ContainerBackend> {
             }
             return try .json(ContainerList(containers: views))
         }
+        let scope = owner.map { "owner:" + $0 } ?? "all"
+        let page = try ListPage(request, scope: scope)
         // Read the change count before the rows: a write in between makes the entry stale at once.
         let changeCount = ListCache.Version(changeCount: database.changeCount, instances: backend.instancesVersion)
-        let body = try listCache.body(for: owner ?? "\u{0}all", changeCount: changeCount) {
-            let rows = try database.containersWithServingRevision(owner: owner)
-            let list = ContainerList(containers: try rows.map { try view($0.0, $0.1) })
+        let key = "\(scope)\n\(page.size)\n\(page.after.map { "\($0.createdAt).\($0.rowID)" } ?? "")"
+        let body = try listCache.body(for: key, changeCount: changeCount) {
+            let rows = try database.containerPage(owner: owner, after: page.after, limit: page.size)
+            let list = ContainerList(containers: try rows.rows.map { try view($0.0, $0.1) },
+                                     nextPageToken: rows.next.map { ListPage.token(after: $0, scope: scope) })
             return ByteBuffer(bytes: try JSON.encoder.encode(list))
         }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))

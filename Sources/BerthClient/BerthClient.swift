@@ -25,12 +25,20 @@ public struct BerthClient: Sendable {
 
     // MARK: - Containers
 
+    /// Every page of the list, followed by its `nextPageToken`.
     public func containers(all: Bool = false, name: String? = nil) async throws -> [Fetched<Container>] {
-        var query: [String] = []
+        var query: [String] = ["pageSize=1000"]
         if all { query.append("all=true") }
         if let name { query.append("name=\(Self.escape(name))") }
-        let json = try await send(.GET, "/v1/containers" + (query.isEmpty ? "" : "?" + query.joined(separator: "&")))
-        return try Fetched.list(json, key: "containers")
+        var containers: [Fetched<Container>] = []
+        var token: String?
+        repeat {
+            let page = query + (token.map { ["pageToken=\(Self.escape($0))"] } ?? [])
+            let json = try await send(.GET, "/v1/containers?" + page.joined(separator: "&"))
+            containers += try Fetched.list(json, key: "containers")
+            token = json["nextPageToken"]?.stringValue
+        } while token != nil
+        return containers
     }
 
     public func container(id: String) async throws -> Fetched<Container> {

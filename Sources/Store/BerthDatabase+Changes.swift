@@ -79,7 +79,9 @@ extension BerthDatabase {
         return revision
     }
 
-    /// The rollout finished: `number` becomes the serving revision (active, message cleared), the
+    /// The rollout finished: `number` becomes the serving revision (active, message cleared) and
+    /// the container is running with no message, in the same write, so no reader sees the new
+    /// revision with the old one's status (such as why an earlier rollout failed). The
     /// previously active one is retired, and so is any older revision still pending (a rollout
     /// this one superseded). Newer pending revisions are left to their own rollout. A retired
     /// revision keeps its GPUs until the reconciler has drained and removed it
@@ -99,6 +101,10 @@ extension BerthDatabase {
                 sql: "UPDATE revision SET phase = 'active', message = NULL WHERE containerID = ? AND number = ?",
                 arguments: [containerID, number])
             container.revision = number
+            if container.phase != .deleting {
+                container.phase = .running
+                container.statusMessage = nil
+            }
             container.updatedAt = now
             try container.update(db)
         }

@@ -23,26 +23,7 @@ extension BerthDatabase {
     /// revision, in one query. Containers being deleted are left out: they are gone for the API
     /// and the proxy the moment they are marked.
     public func containersWithServingRevision(owner: String?) throws -> [(StoredContainer, StoredRevision)] {
-        var sql = """
-            SELECT \(Self.selection(StoredContainer.columns, of: "c")), \(Self.selection(StoredRevision.columns, of: "r"))
-            FROM container c JOIN revision r ON r.containerID = c.id AND r.number = c.revision
-            WHERE c.phase != 'deleting'
-            """
-        var arguments = StatementArguments()
-        if let owner {
-            sql += " AND c.owner = ?"
-            arguments = [owner]
-        }
-        sql += " ORDER BY c.createdAt, c.rowid"
-        return try writer.read { db in
-            let revisionStart = StoredContainer.columns.count
-            var result: [(StoredContainer, StoredRevision)] = []
-            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
-            while let row = try rows.next() {
-                result.append((try StoredContainer(row: row, from: 0), try StoredRevision(row: row, from: revisionStart)))
-            }
-            return result
-        }
+        try containerPage(owner: owner, after: nil, limit: nil).rows
     }
 
     /// Newest first.

@@ -15,7 +15,7 @@ final class OpenAPIDocumentTests: XCTestCase {
     /// What the router registers (Application+build.swift, ContainersController.swift,
     /// SystemEndpoints.swift) and every status code each handler can answer with.
     static let routes: [(method: String, path: String, statuses: [Int])] = [
-        ("get", "/v1/containers", [200, 401, 403, 500]),
+        ("get", "/v1/containers", [200, 400, 401, 403, 500]),
         ("post", "/v1/containers", [201, 400, 401, 409, 413, 415, 500, 503, 507]),
         ("get", "/v1/containers/{id}", [200, 401, 403, 404, 500]),
         ("put", "/v1/containers/{id}", [200, 400, 401, 403, 404, 409, 413, 415, 500, 503, 507]),
