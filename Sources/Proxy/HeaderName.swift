@@ -31,6 +31,60 @@ enum HeaderName: Equatable {
         }
     }
 
+    /// One bit per name, to note which ones a head holds in one pass.
+    var bit: UInt32 {
+        switch self {
+        case .other: return 0
+        case .host: return 1 << 0
+        case .contentLength: return 1 << 1
+        case .expect: return 1 << 2
+        case .xForwardedFor: return 1 << 3
+        case .xForwardedProto: return 1 << 4
+        case .xForwardedHost: return 1 << 5
+        case .forwarded: return 1 << 6
+        case .xRealIP: return 1 << 7
+        case .connection: return 1 << 8
+        case .keepAlive: return 1 << 9
+        case .proxyConnection: return 1 << 10
+        case .te: return 1 << 11
+        case .trailer: return 1 << 12
+        case .transferEncoding: return 1 << 13
+        case .upgrade: return 1 << 14
+        case .proxyAuthorization: return 1 << 15
+        case .proxyAuthenticate: return 1 << 16
+        }
+    }
+
+    /// The bits of every hop-by-hop name.
+    static let hopByHopBits: UInt32 = [
+        HeaderName.connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade,
+        .proxyAuthorization, .proxyAuthenticate,
+    ].reduce(0) { $0 | $1.bit }
+
+    /// The name as the proxy writes it (nil-equivalent "" for `.other`).
+    var lowercased: String {
+        switch self {
+        case .other: return ""
+        case .host: return "host"
+        case .contentLength: return "content-length"
+        case .expect: return "expect"
+        case .xForwardedFor: return "x-forwarded-for"
+        case .xForwardedProto: return "x-forwarded-proto"
+        case .xForwardedHost: return "x-forwarded-host"
+        case .forwarded: return "forwarded"
+        case .xRealIP: return "x-real-ip"
+        case .connection: return "connection"
+        case .keepAlive: return "keep-alive"
+        case .proxyConnection: return "proxy-connection"
+        case .te: return "te"
+        case .trailer: return "trailer"
+        case .transferEncoding: return "transfer-encoding"
+        case .upgrade: return "upgrade"
+        case .proxyAuthorization: return "proxy-authorization"
+        case .proxyAuthenticate: return "proxy-authenticate"
+        }
+    }
+
     init(_ name: String) {
         var name = name
         self = name.withUTF8 { Self.classify($0) }
@@ -80,13 +134,26 @@ extension UnsafeBufferPointer<UInt8> {
 }
 
 /// Comma-separated list tokens of a header value (`Connection: keep-alive, Upgrade`), lowercased.
+///
+/// Split and trimmed on the UTF-8 bytes: Character-wise splitting cost more than the rest of a
+/// response head (every `Connection: keep-alive`). Empty elements are dropped, as `split` did.
 func headerTokens(_ value: String) -> [Substring] {
-    value.split(separator: ",").map { token in
-        var token = token
-        while token.first == " " || token.first == "\t" { token = token.dropFirst() }
-        while token.last == " " || token.last == "\t" { token = token.dropLast() }
-        return token
+    let bytes = value.utf8
+    var tokens: [Substring] = []
+    var start = bytes.startIndex
+    func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+    while start < bytes.endIndex {
+        let comma = bytes[start...].firstIndex(of: UInt8(ascii: ",")) ?? bytes.endIndex
+        var first = start
+        var end = comma
+        if first < end {
+            while first < end, isBlank(bytes[first]) { first = bytes.index(after: first) }
+            while first < end, isBlank(bytes[bytes.index(before: end)]) { end = bytes.index(before: end) }
+            tokens.append(Substring(bytes[first..<end]))
+        }
+        start = comma < bytes.endIndex ? bytes.index(after: comma) : comma
     }
+    return tokens
 }
 
 /// ASCII case-insensitive equality of a list token with a lowercase word.

@@ -32,6 +32,10 @@ enum HeaderRewriter {
     /// reads is what this proxy saw. From a trusted proxy they are kept, and the peer is appended
     /// to `X-Forwarded-For` and `Forwarded` (its `X-Forwarded-Proto/-Host` stand, e.g. `https`
     /// from a TLS-terminating balancer).
+    ///
+    /// One pass notes which of the names the proxy treats specially the head holds; the head is
+    /// then sent as it came, less those to drop, plus the forwarding fields. The usual head holds
+    /// none of them, and no header is copied one by one.
     static func upstreamRequestHead(
         for request: RequestInfo,
         client: ClientAddress,
@@ -39,53 +43,50 @@ enum HeaderRewriter {
     ) -> HTTPRequestHead {
         let headers = request.head.headers
         let trusted = client.isTrusted
-        let absolute = request.originFormTarget != nil
-        var out = HTTPHeaders()
-        out.reserveCapacity(headers.count + 6)
-        if absolute, let host = request.host { out.add(name: "host", value: host) }
+        var present: UInt32 = 0
         var forwardedFor: String? = nil
-        var hasProto = false
-        var hasForwardedHost = false
         for (name, value) in headers {
-            switch HeaderName(name) {
-            case .upgrade where request.isUpgrade:
-                out.add(name: name, value: value)
-            case .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade,
-                .proxyAuthorization, .proxyAuthenticate:
-                continue
-            case .expect:
-                // The proxy answers 100-continue itself.
-                continue
-            case .host where absolute:
-                continue
-            case .xForwardedFor:
-                if trusted { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
-            case .xForwardedProto:
-                if trusted {
-                    hasProto = true
-                    out.add(name: name, value: value)
-                }
-            case .xForwardedHost:
-                if trusted {
-                    hasForwardedHost = true
-                    out.add(name: name, value: value)
-                }
-            case .forwarded, .xRealIP:
-                if trusted { out.add(name: name, value: value) }
-            case .other, .host, .contentLength:
-                out.add(name: name, value: value)
-            }
+            let kind = HeaderName(name)
+            present |= kind.bit
+            if kind == .xForwardedFor && trusted { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
         }
+        var out = headers
+        var drop = present & HeaderName.hopByHopBits
+        if request.isUpgrade { drop &= ~HeaderName.upgrade.bit }
+        // The proxy answers 100-continue itself; X-Forwarded-For is written again below.
+        drop |= present & (HeaderName.expect.bit | HeaderName.xForwardedFor.bit)
+        if !trusted {
+            drop |= present & (HeaderName.xForwardedProto.bit | HeaderName.xForwardedHost.bit | HeaderName.forwarded.bit
+                | HeaderName.xRealIP.bit)
+        }
+        if drop != 0 { remove(drop, from: &out) }
+        // For an absolute-form target the target's authority is the Host.
+        if request.originFormTarget != nil, let host = request.host { out.replaceOrAdd(name: "host", value: host) }
         removeNominated(by: request.connectionTokens, from: &out)
         if request.isChunked { out.add(name: "transfer-encoding", value: "chunked") }
         if request.isUpgrade { out.add(name: "connection", value: "upgrade") }
         out.add(name: "x-forwarded-for", value: forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
-        if !hasProto { out.add(name: "x-forwarded-proto", value: "http") }
-        if !hasForwardedHost, let host = request.host { out.add(name: "x-forwarded-host", value: host) }
+        if !trusted || present & HeaderName.xForwardedProto.bit == 0 { out.add(name: "x-forwarded-proto", value: "http") }
+        if !trusted || present & HeaderName.xForwardedHost.bit == 0, let host = request.host {
+            out.add(name: "x-forwarded-host", value: host)
+        }
         out.add(name: "forwarded", value: forwarded)
         let uri = request.originFormTarget ?? request.head.uri
         return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri, headers: out)
     }
+
+    /// Removes every header whose name has its bit in `bits`.
+    private static func remove(_ bits: UInt32, from headers: inout HTTPHeaders) {
+        for kind in removable where bits & kind.bit != 0 {
+            headers.remove(name: kind.lowercased)
+        }
+    }
+
+    private static let removable: [HeaderName] = [
+        .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .proxyAuthorization,
+        .proxyAuthenticate, .expect, .host, .contentLength, .xForwardedFor, .xForwardedProto, .xForwardedHost,
+        .forwarded, .xRealIP,
+    ]
 
     /// The `Forwarded` element this proxy appends: `for=…;host=…;proto=http`.
     static func forwardedElement(client: ClientAddress, host: String?) -> String {
@@ -101,38 +102,39 @@ enum HeaderRewriter {
     ) -> (head: HTTPResponseHead, keepAlive: Bool) {
         let status = head.status.code
         let switching = status == 101
-        var out = HTTPHeaders()
-        out.reserveCapacity(head.headers.count + 2)
+        var present: UInt32 = 0
         var connectionTokens: [Substring] = []
         var contentLength: String? = nil
-        var upstreamChunked = false
+        var lengths = 0
         for (name, value) in head.headers {
-            switch HeaderName(name) {
-            case .upgrade where switching:
-                out.add(name: name, value: value)
-            case .connection:
-                connectionTokens.append(contentsOf: headerTokens(value))
-            case .transferEncoding:
-                upstreamChunked = true
+            let kind = HeaderName(name)
+            present |= kind.bit
+            switch kind {
+            case .connection: connectionTokens.append(contentsOf: headerTokens(value))
             case .contentLength:
                 contentLength = value
-            case .keepAlive, .proxyConnection, .te, .trailer, .upgrade, .proxyAuthorization, .proxyAuthenticate:
-                continue
-            case .other, .forwarded, .host, .expect, .xForwardedFor, .xForwardedProto, .xForwardedHost, .xRealIP:
-                out.add(name: name, value: value)
+                lengths += 1
+            default: break
             }
         }
+        let upstreamChunked = present & HeaderName.transferEncoding.bit != 0
+        // With Transfer-Encoding the upstream's Content-Length is meaningless (RFC 9112 §6.3);
+        // a 101 has none; repeated ones (equal, or the parser refused them) are sent once.
+        let length = upstreamChunked || switching ? nil : contentLength
+        var drop = present & HeaderName.hopByHopBits
+        if switching { drop &= ~HeaderName.upgrade.bit }
+        if length == nil || lengths > 1 { drop |= present & HeaderName.contentLength.bit }
+        var out = head.headers
+        if drop != 0 { remove(drop, from: &out) }
         removeNominated(by: connectionTokens, from: &out)
         var keepAlive = keepAlive
         if switching {
             out.add(name: "connection", value: "upgrade")
             return (HTTPResponseHead(version: .http1_1, status: head.status, headers: out), false)
         }
-        // With Transfer-Encoding the upstream's Content-Length is meaningless (RFC 9112 §6.3).
-        let length = upstreamChunked ? nil : contentLength
         let hasBody = !(request.isHEAD || status < 200 || status == 204 || status == 304)
         if let length {
-            out.add(name: "content-length", value: length)
+            if lengths > 1 { out.add(name: "content-length", value: length) }
         } else if hasBody {
             if request.head.version.major == 1 && request.head.version.minor >= 1 {
                 out.add(name: "transfer-encoding", value: "chunked")

@@ -256,10 +256,14 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         routeGeneration &+= 1
         let generation = routeGeneration
         let routes = core.routes
+        if let route = routes.routeNow(host: host) {
+            routed(route, generation: generation)
+            return
+        }
         let eventLoop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
-        // Starts synchronously: a route table that answers without suspending is consulted
-        // inline; one that waits (a wake-up) resumes on this loop through the task executor.
+        // A route that has to wait (a wake-up, a queue): the task starts synchronously and
+        // resumes on this loop through the task executor.
         Task.immediate(executorPreference: resources.executor) {
             let route = await routes.route(host: host)
             if eventLoop.inEventLoop {

@@ -60,9 +60,15 @@ public protocol RouteTable: Sendable {
     /// implementation, while the container starts or wakes from idle; the proxy holds the
     /// request meanwhile (never reads more of its body than buffers allow).
     ///
-    /// The proxy calls this on the connection's event loop (as the task executor preference);
-    /// an implementation that answers without suspending costs no thread hop.
+    /// The proxy calls this on the connection's event loop (as the task executor preference),
+    /// only when `routeNow(host:)` had no answer.
     func route(host: String) async -> Route
+    /// Where a request for `host` goes when that is known at once, on the event loop, without
+    /// waiting or blocking (a ready instance with room, an unknown host, a full queue); nil when
+    /// the answer has to wait (a wake-up, a queue), and then `route(host:)` decides. An answer
+    /// here costs the request no task: this is every request's path while containers run.
+    /// A nil answer must leave nothing behind (no slot taken, nothing queued).
+    func routeNow(host: String) -> Route?
     /// Bracket every proxied request/exchange, including upgraded tunnels until they close
     /// (used for idle timers, scale to zero, and draining a revision during a rollout).
     /// Called on an event loop: they must not block.
@@ -76,4 +82,5 @@ public protocol RouteTable: Sendable {
 
 extension RouteTable {
     public func routeUnused(_ upstream: Upstream) {}
+    public func routeNow(host: String) -> Route? { nil }
 }

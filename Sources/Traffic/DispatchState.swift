@@ -72,13 +72,19 @@ struct DispatchState: Sendable {
     }
 
     mutating func arrive(_ waiter: WaiterID) -> Arrival {
+        if let now = arriveWithoutWaiting() { return now }
+        queue.append(waiter)
+        return .wait
+    }
+
+    /// `arrive` for a request that must not wait: sent or refused as `arrive` would, nil (and
+    /// nothing queued) where it would wait.
+    mutating func arriveWithoutWaiting() -> Arrival? {
         if queue.isEmpty, let id = leastBusy() {
             instances[id]!.inFlight += 1
             return .send(instances[id]!.upstream)
         }
-        guard queue.count < queueLimit else { return .refuse }
-        queue.append(waiter)
-        return .wait
+        return queue.count < queueLimit ? nil : .refuse
     }
 
     /// A request to the instance ended (or its slot was not used): the slot goes to a waiter.

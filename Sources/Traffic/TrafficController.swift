@@ -81,11 +81,24 @@ public final class TrafficController: RouteTable, Service, Sendable {
 
     // MARK: - RouteTable
 
+    public func routeNow(host: String) -> Route? {
+        guard let label = label(of: host), let entry = routes.entry(for: label), entry.container.phase != .deleting else {
+            return .notFound
+        }
+        let ready = readyInstances(entry)
+        // No instance runs: a wake-up, which waits.
+        guard !ready.isEmpty else { return nil }
+        switch arrive(entry, ready: ready, mayWait: false).arrival {
+        case .send(let upstream): return .upstream(upstream)
+        case .refuse: return refused(entry)
+        case .wait, nil: return nil
+        }
+    }
+
     public func route(host: String) async -> Route {
-        let suffix = "." + configuration.domain
-        guard host.hasSuffix(suffix), host.count > suffix.count else { return .notFound }
-        let label = String(host.dropLast(suffix.count))
-        guard var entry = routes.entry(for: label), entry.container.phase != .deleting else { return .notFound }
+        guard let label = label(of: host), var entry = routes.entry(for: label), entry.container.phase != .deleting else {
+            return .notFound
+        }
         var ready = readyInstances(entry)
         if ready.isEmpty {
             let first = RevisionDeployment(containerID: entry.container.id, name: entry.container.name,
@@ -162,29 +175,26 @@ public final class TrafficController: RouteTable, Service, Sendable {
 
     // MARK: - Dispatch
 
+    /// The host label before `.<domain>`; nil for another domain. Compared as bytes: the host
+    /// is lowercased ASCII by the proxy, as the domain is by configuration.
+    private func label(of host: String) -> String? {
+        let suffix = "." + configuration.domain
+        guard host.utf8.count > suffix.utf8.count, host.utf8.suffix(suffix.utf8.count).elementsEqual(suffix.utf8) else {
+            return nil
+        }
+        return String(Substring(host.utf8.dropLast(suffix.utf8.count)))
+    }
+
     /// Sends the request to an instance with room, or queues it until one has room, up to the
     /// wake timeout (then 503, as when the queue is full).
     private func dispatch(_ entry: RouteCache.Entry, ready: [String: Upstream]) async -> Route {
         let containerID = entry.container.id
-        let policy = entry.serving.spec.scaling
-        let (arrival, waiter, handed) = state.withLock { state in
-            var traffic = state.containers[containerID] ?? newTraffic(policy)
-            traffic.lastActive = .now
-            let handed = traffic.dispatch.update(ready: ready, concurrency: policy.concurrency)
-            state.nextWaiter += 1
-            let waiter = state.nextWaiter
-            let arrival = traffic.dispatch.arrive(waiter)
-            if arrival == .wait { state.waiters[waiter] = .queued }
-            state.containers[containerID] = traffic
-            return (arrival, waiter, Self.claim(handed, in: &state))
-        }
-        Self.resume(handed)
+        let (arrival, waiter) = arrive(entry, ready: ready, mayWait: true)
         switch arrival {
         case .send(let upstream):
             return .upstream(upstream)
-        case .refuse:
-            metrics?.recordQueueRefused(containerID: containerID)
-            return .unavailable("\(entry.container.name): every instance is busy and \(configuration.queueLimit) requests wait already")
+        case .refuse, nil:
+            return refused(entry)
         case .wait:
             // A queue scales up at once, not on the next tick.
             autoscale(containerID)
@@ -196,6 +206,43 @@ public final class TrafficController: RouteTable, Service, Sendable {
             }
             return .upstream(upstream)
         }
+    }
+
+    /// The request takes a slot of the least busy ready instance, or (`mayWait`) a place in the
+    /// queue; without `mayWait` a request that would wait gets nil and leaves nothing behind.
+    private func arrive(_ entry: RouteCache.Entry, ready: [String: Upstream], mayWait: Bool)
+        -> (arrival: DispatchState.Arrival?, waiter: DispatchState.WaiterID) {
+        let policy = entry.serving.spec.scaling
+        let (arrival, waiter, handed) = state.withLock { state in
+            var arrival: DispatchState.Arrival?
+            var waiter: DispatchState.WaiterID = 0
+            if mayWait {
+                state.nextWaiter += 1
+                waiter = state.nextWaiter
+            }
+            let handed = Self.changeTraffic(&state, entry.container.id, default: newTraffic(policy)) { traffic in
+                traffic.lastActive = .now
+                let handed = traffic.dispatch.update(ready: ready, concurrency: policy.concurrency)
+                arrival = mayWait ? traffic.dispatch.arrive(waiter) : traffic.dispatch.arriveWithoutWaiting()
+                return handed
+            }
+            if arrival == .wait { state.waiters[waiter] = .queued }
+            return (arrival, waiter, Self.claim(handed, in: &state))
+        }
+        Self.resume(handed)
+        return (arrival, waiter)
+    }
+
+    private func refused(_ entry: RouteCache.Entry) -> Route {
+        metrics?.recordQueueRefused(containerID: entry.container.id)
+        return .unavailable("\(entry.container.name): every instance is busy and \(configuration.queueLimit) requests wait already")
+    }
+
+    /// The container's traffic, changed in place: a copy taken out and written back would copy
+    /// its dispatch tables on every request.
+    static func changeTraffic<Result>(_ state: inout State, _ containerID: String, default make: @autoclosure () -> ContainerTraffic,
+                                      _ change: (inout ContainerTraffic) -> Result) -> Result {
+        change(&state.containers[containerID, default: make()])
     }
 
     func newTraffic(_ policy: ScalingPolicy, now: ContinuousClock.Instant = .now) -> ContainerTraffic {
@@ -243,10 +290,9 @@ public final class TrafficController: RouteTable, Service, Sendable {
         let id = RevisionDeployment.runtimeID(containerID: upstream.containerID, revision: upstream.revision,
                                               instance: upstream.instance)
         let handed = state.withLock { state -> [(CheckedContinuation<Upstream?, Never>, Upstream)] in
-            guard var traffic = state.containers[upstream.containerID] else { return [] }
-            traffic.lastActive = .now
-            let handed = traffic.dispatch.finished(id)
-            state.containers[upstream.containerID] = traffic
+            // Changed in place (`?.`): no copy of the container's dispatch tables.
+            state.containers[upstream.containerID]?.lastActive = .now
+            guard let handed = state.containers[upstream.containerID]?.dispatch.finished(id) else { return [] }
             return Self.claim(handed, in: &state)
         }
         Self.resume(handed)
@@ -257,9 +303,9 @@ public final class TrafficController: RouteTable, Service, Sendable {
         guard let entry = routes.entry(for: containerID), entry.container.id == containerID else { return }
         let ready = readyInstances(entry)
         let handed = state.withLock { state -> [(CheckedContinuation<Upstream?, Never>, Upstream)] in
-            guard var traffic = state.containers[containerID], traffic.dispatch.queued > 0 else { return [] }
-            let handed = traffic.dispatch.update(ready: ready, concurrency: entry.serving.spec.scaling.concurrency)
-            state.containers[containerID] = traffic
+            guard state.containers[containerID]?.dispatch.queued ?? 0 > 0,
+                  let handed = state.containers[containerID]?.dispatch.update(ready: ready, concurrency: entry.serving.spec.scaling.concurrency)
+            else { return [] }
             return Self.claim(handed, in: &state)
         }
         Self.resume(handed)

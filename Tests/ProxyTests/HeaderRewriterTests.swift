@@ -9,6 +9,26 @@ final class HeaderRewriterTests: XCTestCase {
         RequestInfo(HTTPRequestHead(version: version, method: method, uri: "/p?q=1", headers: HTTPHeaders(headers)))
     }
 
+    /// List tokens as `split(separator: ",")` and trimming made them: empty elements dropped,
+    /// blank ones kept as empty tokens.
+    func testHeaderTokensSplitOnCommasAndTrimBlanks() {
+        XCTAssertEqual(headerTokens("keep-alive"), ["keep-alive"])
+        XCTAssertEqual(headerTokens(" Upgrade ,\tclose\t"), ["Upgrade", "close"])
+        XCTAssertEqual(headerTokens("a,,b,"), ["a", "b"])
+        XCTAssertEqual(headerTokens("a, ,b"), ["a", "", "b"])
+        XCTAssertEqual(headerTokens(""), [])
+        XCTAssertEqual(headerTokens(",,"), [])
+        XCTAssertEqual(headerTokens("  "), [""])
+    }
+
+    func testRoutingKeysTrimPortsAndCase() {
+        XCTAssertEqual(RequestInfo.routingKey(" \tApp.test:80\t"), "app.test")
+        XCTAssertEqual(RequestInfo.routingKey("[2001:DB8::1]:8080"), "[2001:db8::1]")
+        XCTAssertNil(RequestInfo.routingKey(":80"))
+        XCTAssertNil(RequestInfo.routingKey("   "))
+        XCTAssertNil(RequestInfo.routingKey("[::1"))
+    }
+
     func testRoutingKey() {
         XCTAssertEqual(RequestInfo.routingKey("App.Example.COM:8080"), "app.example.com")
         XCTAssertEqual(RequestInfo.routingKey("app.example.com"), "app.example.com")

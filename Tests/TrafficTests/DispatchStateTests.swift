@@ -32,6 +32,23 @@ final class DispatchStateTests: XCTestCase {
         XCTAssertEqual(state.queued, 1)
     }
 
+    /// The proxy's task-free path: what `arrive` would send or refuse, and nil, with nothing
+    /// queued, where it would wait.
+    func testArrivingWithoutWaitingSendsOrRefusesAndNeverQueues() {
+        var state = DispatchState(concurrency: 1, queueLimit: 1)
+        _ = state.update(ready: [id(0): upstream(0)], concurrency: 1)
+        XCTAssertEqual(state.arriveWithoutWaiting(), .send(upstream(0)))
+        XCTAssertNil(state.arriveWithoutWaiting(), "the instance is at its limit: the request would wait")
+        XCTAssertEqual(state.queued, 0, "and nothing was queued for it")
+        XCTAssertEqual(state.inFlight(id(0)), 1)
+        XCTAssertEqual(state.arrive(7), .wait)
+        XCTAssertEqual(state.arriveWithoutWaiting(), .refuse, "the queue is full")
+        XCTAssertEqual(state.finished(id(0)).map(\.waiter), [7])
+        XCTAssertNil(state.arriveWithoutWaiting(), "the freed slot went to the waiter")
+        _ = state.finished(id(0))
+        XCTAssertEqual(state.arriveWithoutWaiting(), .send(upstream(0)))
+    }
+
     func testNoLimitSendsEverythingToTheLeastBusyAndNeverQueues() {
         var state = DispatchState(concurrency: 0, queueLimit: 0)
         _ = state.update(ready: [id(0): upstream(0)], concurrency: 0)

@@ -22,6 +22,14 @@ final class TestRoutes: RouteTable {
         table.withLock { $0[host] = route }
     }
 
+    /// Without a delay the answer comes at once, on the proxy's task-free path, as berthd's does
+    /// while a container runs; with one, through `route(host:)`, as a wake-up does.
+    func routeNow(host: String) -> Route? {
+        guard routeDelay == nil else { return nil }
+        routeCalls.wrappingAdd(1, ordering: .relaxed)
+        return table.withLock { $0[host] } ?? .notFound
+    }
+
     func route(host: String) async -> Route {
         routeCalls.wrappingAdd(1, ordering: .relaxed)
         if let routeDelay { try? await Task.sleep(for: routeDelay) }

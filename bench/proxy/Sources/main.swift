@@ -33,6 +33,11 @@ final class FixedRoutes: RouteTable {
     }
 
     func route(host: String) async -> Route {
+        routeNow(host: host)!
+    }
+
+    /// As berthd's TrafficController answers while the container runs: at once.
+    func routeNow(host: String) -> Route? {
         guard host == self.host else { return .notFound }
         let id = upstream.containerID
         activity.withLock { $0[id, default: Activity(lastActive: .now)].lastActive = .now }
@@ -83,31 +88,52 @@ while let argument = arguments.next() {
 }
 guard let upstreamAddress else { usage("--upstream is required") }
 
-var logger = Logger(label: "berth-proxy-bench")
-logger.logLevel = .warning
-let listenHost = listen.0
-let routes = FixedRoutes(
-    host: routedHost,
-    upstream: Upstream(containerID: "bench", revision: 1, host: upstreamAddress.0, port: upstreamAddress.1)
-)
-let server = ProxyServer(
-    configuration: ProxyConfiguration(host: listen.0, port: listen.1),
-    routes: routes,
-    metrics: ProxyMetrics(registry: PrometheusCollectorRegistry()),
-    logger: logger
-)
-let announce = Task {
-    guard let port = await server.boundPort else { return }
-    if let portFile {
-        try? "\(port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
-        _ = rename(portFile + ".tmp", portFile)
+let settings = (listen: listen, upstream: upstreamAddress, host: routedHost, portFile: portFile)
+
+/// Serves until SIGTERM or SIGINT.
+func serve(listen: (String, Int), upstream: (String, Int), host: String, portFile: String?) async throws {
+    var logger = Logger(label: "berth-proxy-bench")
+    logger.logLevel = .warning
+    let routes = FixedRoutes(host: host, upstream: Upstream(containerID: "bench", revision: 1, host: upstream.0, port: upstream.1))
+    let server = ProxyServer(
+        configuration: ProxyConfiguration(host: listen.0, port: listen.1),
+        routes: routes,
+        metrics: ProxyMetrics(registry: PrometheusCollectorRegistry()),
+        logger: logger
+    )
+    let announce = Task {
+        guard let port = await server.boundPort else { return }
+        if let portFile {
+            try? "\(port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
+            _ = rename(portFile + ".tmp", portFile)
+        }
+        FileHandle.standardOutput.write(Data("listening on \(listen.0):\(port)\n".utf8))
     }
-    FileHandle.standardOutput.write(Data("listening on \(listenHost):\(port)\n".utf8))
+    let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+        services: [.init(service: server)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+    ))
+    try await group.run()
+    announce.cancel()
 }
-let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-    services: [.init(service: server)],
-    gracefulShutdownSignals: [.sigterm, .sigint],
-    logger: logger
-))
-try await group.run()
-announce.cancel()
+
+// Not an async main: that parks the main thread in dispatch_main, which valgrind 3.19 cannot
+// run (bench/proxy/callgrind.sh counts this binary's instructions). The main thread waits on a
+// semaphore instead; the work runs on the concurrency pool, detached from the main actor (whose
+// thread that is).
+let finished = DispatchSemaphore(value: 0)
+let failure = Mutex<(any Error)?>(nil)
+let serving = Task.detached { [settings] in
+    defer { finished.signal() }
+    do {
+        try await serve(listen: settings.listen, upstream: settings.upstream, host: settings.host, portFile: settings.portFile)
+    } catch {
+        failure.withLock { $0 = error }
+    }
+}
+finished.wait()
+if let error = failure.withLock({ $0 }) {
+    FileHandle.standardError.write(Data("berth-proxy-bench: \(error)\n".utf8))
+    exit(1)
+}
