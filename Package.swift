@@ -235,9 +235,12 @@ let package = Package(
         // containerd's binary logging driver: the shim runs it with the task's stdout and stderr,
         // so logs keep flowing (with size-based rotation) while berthd restarts.
         .executableTarget(name: "berth-logger", dependencies: []),
+        // glibc's mallopt, which Swift's Glibc module does not export: berthd caps its arenas.
+        .target(name: "CMallocTuning"),
         .executableTarget(
             name: "berthd",
             dependencies: [
+                "CMallocTuning",
                 "OCI",
                 "ContainerdClient",
                 "RegistryClient",

@@ -174,9 +174,11 @@ extension Reconciler {
         }
     }
 
-    /// The container's revisions the runtime knows.
+    /// The container's revisions the runtime knows, from the status board's index by container:
+    /// a scan of every status for each container made the periodic re-check quadratic (with a
+    /// thousand containers it took most of a core, and the API's tail latency with it).
     func runtimeIDs(of containerID: String) -> [String] {
-        runtime.statuses.keys.filter { Self.parse($0)?.containerID == containerID }.sorted()
+        runtime.statuses(ofContainer: containerID).keys.sorted()
     }
 
     static func parse(_ runtimeID: String) -> (containerID: String, revision: Int)? {

@@ -9,6 +9,8 @@ public protocol RevisionRuntime: Sendable {
     func delete(_ runtimeID: String) async throws
     func status(_ runtimeID: String) -> RuntimeStatus?
     var statuses: [String: RuntimeStatus] { get }
+    /// Those of one Berth container's revisions and instances, by runtime id.
+    func statuses(ofContainer containerID: String) -> [String: RuntimeStatus]
     func statusChanges() -> AsyncStream<(String, RuntimeStatus)>
     func waitForStatus(_ runtimeID: String, timeout: Duration,
                        _ condition: @escaping @Sendable (RuntimeStatus) -> Bool) async throws -> RuntimeStatus

@@ -60,19 +60,30 @@ public struct RevisionDeployment: Sendable, Hashable {
     }
 
     /// The container id, revision and instance a runtime id names.
+    /// On the UTF-8 bytes: the reconciler and the traffic controller parse ids all the time.
     public static func parseInstance(_ runtimeID: String) -> (containerID: String, revision: Int, instance: Int)? {
-        var rest = Substring(runtimeID)
-        var instance = 0
-        if let marker = rest.range(of: "-i", options: .backwards), let index = Int(rest[marker.upperBound...]), index > 0 {
-            instance = index
-            rest = rest[..<marker.lowerBound]
+        let bytes = Array(runtimeID.utf8)
+        // The number after the last `-<marker>` at or before `end`, and where the marker starts.
+        func suffixNumber(_ marker: UInt8, before end: Int) -> (value: Int, start: Int)? {
+            var index = end
+            while index > 0, bytes[index - 1] >= UInt8(ascii: "0"), bytes[index - 1] <= UInt8(ascii: "9") { index -= 1 }
+            guard index < end, end - index <= 9, index >= 2, bytes[index - 1] == marker, bytes[index - 2] == UInt8(ascii: "-")
+            else { return nil }
+            var value = 0
+            for digit in bytes[index..<end] { value = value * 10 + Int(digit - UInt8(ascii: "0")) }
+            return (value, index - 2)
         }
-        guard let marker = rest.range(of: "-r", options: .backwards),
-              let revision = Int(rest[marker.upperBound...]) else { return nil }
-        let containerID = String(rest[..<marker.lowerBound])
-        // Only the spelling `runtimeID` makes (no "+1", no "-i0").
-        guard Self.runtimeID(containerID: containerID, revision: revision, instance: instance) == runtimeID else { return nil }
-        return (containerID, revision, instance)
+        var end = bytes.count
+        var instance = 0
+        if let found = suffixNumber(UInt8(ascii: "i"), before: end), found.value > 0 {
+            instance = found.value
+            end = found.start
+        }
+        guard let revision = suffixNumber(UInt8(ascii: "r"), before: end), revision.start > 0 else { return nil }
+        let containerID = String(decoding: bytes[..<revision.start], as: UTF8.self)
+        // Only the spelling `runtimeID` makes (no "+1", no "-i0", no leading zeros).
+        guard Self.runtimeID(containerID: containerID, revision: revision.value, instance: instance) == runtimeID else { return nil }
+        return (containerID, revision.value, instance)
     }
 }
 

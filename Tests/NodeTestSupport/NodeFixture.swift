@@ -84,7 +84,7 @@ public final class NodeFixture: @unchecked Sendable {
     /// Stops the node as a crash would (containers keep running) unless `cleanUp` deletes them.
     public func stop(cleanUp: Bool = true) async throws {
         if cleanUp, let token = try? await token("cleanup", roles: ["ADMIN"]),
-           let list = try? await request("GET", "/v1/containers?all=true", token: token).json()["containers"] as? [[String: Any]] {
+           let list = try? await request("GET", "/v1/containers?all=true&pageSize=1000", token: token).json()["containers"] as? [[String: Any]] {
             for container in list {
                 _ = try? await request("DELETE", "/v1/containers/\(container["id"] as! String)", token: token)
             }

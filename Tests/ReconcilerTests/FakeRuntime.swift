@@ -83,6 +83,10 @@ final class FakeRuntime: RevisionRuntime, @unchecked Sendable {
 
     var statuses: [String: RuntimeStatus] { state.withLock { $0.statuses } }
 
+    func statuses(ofContainer containerID: String) -> [String: RuntimeStatus] {
+        statuses.filter { RevisionDeployment.parse($0.key)?.containerID == containerID }
+    }
+
     func statusChanges() -> AsyncStream<(String, RuntimeStatus)> {
         let (stream, continuation) = AsyncStream.makeStream(of: (String, RuntimeStatus).self)
         let id = state.withLock { state in

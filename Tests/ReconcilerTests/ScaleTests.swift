@@ -27,7 +27,7 @@ final class ScaleTests: ReconcilerTestCase {
         XCTAssertEqual(RevisionDeployment.parseInstance("\(id)-r3-i2")?.revision, 3)
         XCTAssertEqual(RevisionDeployment.parseInstance("\(id)-r3")?.instance, 0)
         XCTAssertEqual(RevisionDeployment.parse("\(id)-r3-i2")?.containerID, id)
-        for odd in ["\(id)-r3-i0", "\(id)-r3-i+2", "\(id)-r+3", "\(id)-i2", "\(id)"] {
+        for odd in ["\(id)-r3-i0", "\(id)-r3-i+2", "\(id)-r+3", "\(id)-i2", "\(id)", "\(id)-r03", "\(id)-r", "-r3", "\(id)-r3-i"] {
             XCTAssertNil(RevisionDeployment.parseInstance(odd), odd)
         }
     }

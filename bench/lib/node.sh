@@ -103,6 +103,12 @@ bench_secret() { [[ -f $WORK/secret ]] || head -c 32 /dev/urandom | od -An -tx1 
 bench_token() { bench_secret; "$BIN/berthd" token --jwt-secret-file "$WORK/secret" --sub bench --role ADMIN --ttl 4h; }
 
 bench_rss() { awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$BERTHD_PID/status"; }
+# The resident memory by kind: anonymous (the heap: what berthd allocated) and file-backed (its
+# code and libraries, as much of them as ran), and the threads.
+bench_rss_split() {
+  awk '/RssAnon/ { a = $2 } /RssFile/ { f = $2 } /Threads/ { t = $2 }
+    END { printf "anonymous %.1f MiB, file %.1f MiB, %d threads", a / 1024, f / 1024, t }' "/proc/$BERTHD_PID/status"
+}
 
 bench_median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -144,7 +150,7 @@ import http.client, json, os
 api, token = int(os.environ["API_PORT"]), os.environ["TOKEN"]
 h = {"Authorization": "Bearer " + token}
 c = http.client.HTTPConnection("127.0.0.1", api)
-c.request("GET", "/v1/containers?all=true", headers=h)
+c.request("GET", "/v1/containers?all=true&pageSize=1000", headers=h)
 for item in json.loads(c.getresponse().read())["containers"]:
     c.request("DELETE", "/v1/containers/" + item["id"], headers=h); c.getresponse().read()
 PY

@@ -116,6 +116,7 @@ PEER_MEDIAN=$(bench_median <"$WORK/peer.ms")
 # Many containers at once.
 log "starting $MANY containers"
 IDLE_RSS=$(bench_rss)
+IDLE_SPLIT=$(bench_rss_split)
 MANY_STARTED=$SECONDS
 # Each container's create → running (POST sent → first poll that sees it running), every one of them.
 python3 - "$MANY" "$WORK/many-create.ms" <<'PY'
@@ -135,7 +136,7 @@ running_at = {}
 deadline = time.monotonic() + 600
 while time.monotonic() < deadline:
     c = connection()
-    c.request("GET", "/v1/containers", headers=h)
+    c.request("GET", "/v1/containers?pageSize=1000", headers=h)
     items = json.loads(c.getresponse().read())["containers"]
     now = time.monotonic()
     for item in items:
@@ -153,6 +154,7 @@ PY
 MANY_SECONDS=$((SECONDS - MANY_STARTED))
 sleep 5
 MANY_RSS=$(bench_rss)
+MANY_SPLIT=$(bench_rss_split)
 TASKS=$("${CTR[@]}" -n "$NS" tasks ls | grep -c RUNNING || true)
 # Each container's delete → gone: all DELETEs at once (one connection each), then the first
 # poll of the list that no longer shows it.
@@ -165,7 +167,7 @@ h = {"Authorization": "Bearer " + token}
 def connection():
     return http.client.HTTPConnection("127.0.0.1", api, timeout=900)
 def listing():
-    c = connection(); c.request("GET", "/v1/containers?all=true", headers=h)
+    c = connection(); c.request("GET", "/v1/containers?all=true&pageSize=1000", headers=h)
     return {item["id"] for item in json.loads(c.getresponse().read())["containers"]}
 ids = sorted(listing())
 sent, answered = {}, {}
@@ -202,7 +204,8 @@ echo "  berth (POST → answer through the proxy):             ${BERTH_MEDIAN} m
 echo "  ctr run -d (netns + CNI bridge + run → answer):      ${PEER_MEDIAN} ms"
 echo "  ratio berth/ctr: ${RATIO} (goal ≤ 1.2)"
 echo "  $MANY containers at once: all running after ${MANY_SECONDS} s ($TASKS tasks RUNNING in containerd)"
-echo "  berthd RSS: ${IDLE_RSS} MiB before, ${MANY_RSS} MiB with $MANY running (goal < 60 MB)"
+echo "  berthd RSS: ${IDLE_RSS} MiB before, ${MANY_RSS} MiB with $MANY running (goal < 60 MB): $(python3 -c "print('%.0f' % (($MANY_RSS - $IDLE_RSS) * 1048576 / $MANY))") bytes per container"
+echo "    before: ${IDLE_SPLIT}; with $MANY: ${MANY_SPLIT}"
 # Median, 90th percentile and maximum of a column of milliseconds.
 spread() { sort -n | awk '{ v[NR] = $1 } END { p = int(NR * 0.9 + 0.999); if (p < 1) p = 1; printf "median %.0f ms, p90 %.0f ms, max %.0f ms", v[int((NR + 1) / 2)], v[p], v[NR] }'; }
 echo "  $MANY containers, create → running, each: $(spread <"$WORK/many-create.ms")"
