@@ -1,6 +1,16 @@
+/// The HTTP a container serves on its port, as its revision says.
+public enum UpstreamProtocol: Sendable, Hashable {
+    /// HTTP/1.1: requests go over pooled keep-alive connections, one exchange at a time.
+    case http1
+    /// HTTP/2 over cleartext with prior knowledge: each request is a stream on one shared
+    /// connection per event loop (what gRPC servers speak).
+    case h2c
+}
+
 /// One instance of a container revision, at its listening address: where the proxy sends a
 /// routed request. Two upstreams are the same when they name the same instance at the same
-/// address (pooled connections are kept by it); the timeout and the timing are the request's.
+/// address (pooled connections are kept by it); the protocol is the revision's, and the timeout
+/// and the timing are the request's.
 public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var containerID: String
     public var revision: Int
@@ -9,6 +19,8 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     /// The container's IPv4 address.
     public var host: String
     public var port: Int
+    /// What the container speaks on `port`.
+    public var speaks: UpstreamProtocol
     /// How long the response head may take once the request was sent (past it, 504); nil: the
     /// proxy's own `responseTimeout`.
     public var responseTimeout: Duration?
@@ -17,12 +29,13 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
     public var serverTiming: String?
 
     public init(containerID: String, revision: Int, instance: Int = 0, host: String, port: Int,
-                responseTimeout: Duration? = nil, serverTiming: String? = nil) {
+                speaks: UpstreamProtocol = .http1, responseTimeout: Duration? = nil, serverTiming: String? = nil) {
         self.containerID = containerID
         self.revision = revision
         self.instance = instance
         self.host = host
         self.port = port
+        self.speaks = speaks
         self.responseTimeout = responseTimeout
         self.serverTiming = serverTiming
     }
