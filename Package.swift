@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
@@ -162,13 +163,16 @@ let package = Package(
             ]
         ),
         // The invocation proxy: routes http://<name>.<domain> to containers over pooled
-        // keep-alive connections, streaming both ways; upgrades tunnelled.
+        // keep-alive connections (HTTP/1.1) or shared HTTP/2 connections (h2c), streaming both
+        // ways; clients speak HTTP/1.1 or cleartext HTTP/2; upgrades tunnelled.
         .target(
             name: "Proxy",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -271,6 +275,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
             ],
             path: "Tests/TestSupport"
         ),
@@ -284,6 +290,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/NodeTestSupport"
+        ),
+        // A gRPC echo service (raw-byte messages, no generated code) for the proxy's gRPC tests,
+        // and the server that runs it in a test container. The server links the Swift runtime in
+        // statically, so the image needs only the C libraries beside it.
+        .target(
+            name: "GRPCEcho",
+            dependencies: [.product(name: "GRPCCore", package: "grpc-swift-2")],
+            path: "Tests/GRPCEcho"
+        ),
+        .executableTarget(
+            name: "grpc-echo-server",
+            dependencies: [
+                "GRPCEcho",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Tests/GRPCEchoServer"
         ),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "BerthModelTests", dependencies: ["BerthModel"]),
@@ -317,6 +340,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

@@ -36,23 +36,32 @@ enum HeaderRewriter {
     /// One pass notes which of the names the proxy treats specially the head holds; the head is
     /// then sent as it came, less those to drop, plus the forwarding fields. The usual head holds
     /// none of them, and no header is copied one by one.
+    ///
+    /// To an upstream that speaks h2c, `TE: trailers` is kept (gRPC servers ask for it; it is the
+    /// one `TE` HTTP/2 allows); NIO's HTTP/2 codec drops the connection-specific fields.
+    /// `chunked`: the body goes chunked though the client did not say so (an HTTP/2 client's).
     static func upstreamRequestHead(
         for request: RequestInfo,
         client: ClientAddress,
-        forwarded: String
+        forwarded: String,
+        upstream: UpstreamProtocol = .http1,
+        chunked: Bool = false
     ) -> HTTPRequestHead {
         let headers = request.head.headers
         let trusted = client.isTrusted
         var present: UInt32 = 0
         var forwardedFor: String? = nil
+        var onlyTrailersTE = true
         for (name, value) in headers {
             let kind = HeaderName(name)
             present |= kind.bit
             if kind == .xForwardedFor && trusted { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
+            if kind == .te && !tokenEquals(Substring(value), "trailers") { onlyTrailersTE = false }
         }
         var out = headers
         var drop = present & HeaderName.hopByHopBits
         if request.isUpgrade { drop &= ~HeaderName.upgrade.bit }
+        if upstream == .h2c && onlyTrailersTE { drop &= ~HeaderName.te.bit }
         // The proxy answers 100-continue itself; X-Forwarded-For is written again below.
         drop |= present & (HeaderName.expect.bit | HeaderName.xForwardedFor.bit)
         if !trusted {
@@ -63,7 +72,7 @@ enum HeaderRewriter {
         // For an absolute-form target the target's authority is the Host.
         if request.originFormTarget != nil, let host = request.host { out.replaceOrAdd(name: "host", value: host) }
         removeNominated(by: request.connectionTokens, from: &out)
-        if request.isChunked { out.add(name: "transfer-encoding", value: "chunked") }
+        if request.isChunked || chunked { out.add(name: "transfer-encoding", value: "chunked") }
         if request.isUpgrade { out.add(name: "connection", value: "upgrade") }
         out.add(name: "x-forwarded-for", value: forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip)
         if !trusted || present & HeaderName.xForwardedProto.bit == 0 { out.add(name: "x-forwarded-proto", value: "http") }
@@ -128,6 +137,10 @@ enum HeaderRewriter {
         if drop != 0 { remove(drop, from: &out) }
         removeNominated(by: connectionTokens, from: &out)
         var keepAlive = keepAlive
+        if request.head.version.major >= 2 {
+            // The stream frames the body and ends with it: no framing or connection fields.
+            return (HTTPResponseHead(version: request.head.version, status: head.status, headers: out), false)
+        }
         if switching {
             out.add(name: "connection", value: "upgrade")
             return (HTTPResponseHead(version: .http1_1, status: head.status, headers: out), false)

@@ -26,6 +26,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     let core: ProxyCore
     let resources: LoopResources
+    /// How to carry on as HTTP/2 after `Upgrade: h2c`; nil on an HTTP/2 stream.
+    let pipeline: ClientPipeline?
     var state: ProxyConnectionState
     var context: ChannelHandlerContext? = nil
     var upstream: UpstreamConnection? = nil
@@ -37,13 +39,16 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var upstreamNeedsFlush = false
     private var connectGeneration = 0
     private var routeGeneration = 0
-    private var timer: DeadlineTimer? = nil
+    var timer: DeadlineTimer? = nil
     /// The state's `deadlineGeneration` the timer was last set for.
     private var armedGeneration: UInt32 = 0
+    /// The write of the response's end, on an HTTP/2 stream while its request is still read.
+    private var endWritten: EventLoopFuture<Void>? = nil
 
-    init(core: ProxyCore, resources: LoopResources, client: ClientAddress) {
+    init(core: ProxyCore, resources: LoopResources, client: ClientAddress, pipeline: ClientPipeline?) {
         self.core = core
         self.resources = resources
+        self.pipeline = pipeline
         self.state = ProxyConnectionState(client: client)
     }
 
@@ -198,7 +203,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Actions
 
-    private func perform(_ action: ProxyConnectionState.Action) {
+    func perform(_ action: ProxyConnectionState.Action) {
         switch action {
         case .none:
             break
@@ -241,12 +246,14 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context?.close(promise: nil)
         case .startTunnel:
             startTunnel()
+        case .upgradeToHTTP2(let head):
+            upgradeToHTTP2(head)
         case .releaseUnused:
             releaseUpstream(reuse: true)
         case .becameIdle:
             becameIdle()
         case .close:
-            context?.close(promise: nil)
+            close()
         }
         syncDeadline()
     }
@@ -274,16 +281,27 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// A connection for the exchange: a pooled or new HTTP/1.1 one, or a stream on the loop's
+    /// HTTP/2 session with an upstream that speaks h2c.
     private func acquire(_ target: Upstream, fresh: Bool) {
         connectGeneration &+= 1
-        if !fresh, let pooled = resources.takeIdle(target) {
-            bind(pooled)
-            perform(state.upstreamConnected(reused: true))
-            return
+        let connected: EventLoopFuture<any Channel>
+        let reused: Bool
+        switch target.speaks {
+        case .http1:
+            if !fresh, let pooled = resources.takeIdle(target) {
+                bind(pooled)
+                perform(state.upstreamConnected(reused: true))
+                return
+            }
+            connected = resources.connect(target)
+            reused = false
+        case .h2c:
+            (connected, reused) = resources.openStream(target, fresh: fresh)
         }
         let generation = connectGeneration
         let resources = self.resources
-        resources.connect(target).assumeIsolated().whenComplete { result in
+        connected.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let channel):
                 guard let connection = try? channel.pipeline.syncOperations.handler(type: UpstreamConnection.self) else {
@@ -295,7 +313,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     return
                 }
                 self.bind(connection)
-                self.perform(self.state.upstreamConnected(reused: false))
+                self.perform(self.state.upstreamConnected(reused: reused))
             case .failure(let error):
                 guard generation == self.connectGeneration else { return }
                 let timedOut: Bool
@@ -311,7 +329,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         connection.bind(to: self)
     }
 
-    private func releaseUpstream(reuse: Bool) {
+    func releaseUpstream(reuse: Bool) {
         guard let connection = upstream else { return }
         upstream = nil
         connection.unbind()
@@ -359,8 +377,25 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             becameIdle()
         case .discard:
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            if pipeline == nil {
+                let written = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+                endWritten = written.futureResult
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            }
             resumeReadingIfAllowed()
+        }
+    }
+
+    /// On an HTTP/2 stream, a close once the response's end is written: the stream then ends
+    /// cleanly when the request has ended too, where closing it earlier would reset it (CANCEL).
+    private func close() {
+        guard let context else { return }
+        if let endWritten {
+            endWritten.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
         }
     }
 
@@ -407,7 +442,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         containerMetrics(for: target)?.started()
     }
 
-    private func finishExchange() {
+    func finishExchange() {
         guard let target = exchangeUpstream else { return }
         exchangeUpstream = nil
         core.routes.requestFinished(target)
@@ -420,53 +455,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let found = metrics.container(target.containerID)
         metricsCache = found
         return found
-    }
-
-    // MARK: Upgrade
-
-    private func startTunnel() {
-        guard let context, let connection = upstream, let upstreamContext = connection.context,
-            let target = exchangeUpstream
-        else {
-            perform(.abort(finishExchange: true))
-            return
-        }
-        upstream = nil
-        exchangeUpstream = nil
-        timer?.cancel()
-        let routes = core.routes
-        let metrics = containerMetrics(for: target)
-        let start = requestStart
-        let clientChannel = context.channel
-        let proxyMetrics = core.metrics
-        let session = TunnelSession(
-            eventLoop: context.eventLoop,
-            idleTimeout: core.idleTimeout,
-            onIdle: {
-                proxyMetrics?.recordTunnelTimeout()
-                clientChannel.close(promise: nil)
-            },
-            onClose: {
-                routes.requestFinished(target)
-                metrics?.finished(status: 101, duration: elapsed(since: start))
-            }
-        )
-        connection.unbind()
-        context.flush()
-        do {
-            let upstreamChannel = upstreamContext.channel
-            try Tunnel.splice(client: context, upstream: upstreamContext, session: session)
-            if !clientChannel.isActive || !upstreamChannel.isActive {
-                // Closed before the tunnel handlers were there to see it.
-                session.close()
-                clientChannel.close(promise: nil)
-                upstreamChannel.close(promise: nil)
-            }
-        } catch {
-            session.close()
-            context.close(promise: nil)
-            connection.close()
-        }
     }
 }
 

@@ -23,6 +23,8 @@ public struct ProxyConfiguration: Sendable {
     public var maxConnections: Int
     /// Open client connections from one address (one /64 for IPv6).
     public var maxConnectionsPerClient: Int
+    /// Streams one HTTP/2 client connection may have open at once (its SETTINGS).
+    public var maxConcurrentStreams: Int
     /// Peers whose X-Forwarded-For, Forwarded, X-Forwarded-Proto/-Host and X-Real-IP are kept;
     /// from any other peer they are dropped and replaced by what the proxy sees.
     public var trustedProxies: [IPNetwork]
@@ -40,7 +42,8 @@ public struct ProxyConfiguration: Sendable {
         headerTimeout: Duration = .seconds(10),
         maxConnections: Int = 10_000,
         maxConnectionsPerClient: Int = 256,
-        trustedProxies: [IPNetwork] = []
+        trustedProxies: [IPNetwork] = [],
+        maxConcurrentStreams: Int = 100
     ) {
         self.host = host
         self.port = port
@@ -53,6 +56,7 @@ public struct ProxyConfiguration: Sendable {
         self.maxConnections = maxConnections
         self.maxConnectionsPerClient = maxConnectionsPerClient
         self.trustedProxies = trustedProxies
+        self.maxConcurrentStreams = maxConcurrentStreams
     }
 
     func isTrusted(_ peer: IPAddress?) -> Bool {

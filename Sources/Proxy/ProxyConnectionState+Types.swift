@@ -29,6 +29,8 @@ extension ProxyConnectionState {
         case exchanging(Upstream)
         case discarding
         case upgrading(Upstream)
+        /// `Upgrade: h2c` taken: waiting for the request's end, then the connection is HTTP/2.
+        case switchingToHTTP2
         case closed
     }
 
@@ -63,6 +65,8 @@ extension ProxyConnectionState {
         case abort(finishExchange: Bool)
         /// The 101 response is complete: switch both connections to a raw tunnel.
         case startTunnel
+        /// Answer 101 to `Upgrade: h2c` and go on as HTTP/2, this request being stream 1.
+        case upgradeToHTTP2(HTTPRequestHead)
         /// A connection arrived for a request that is gone: pool it unused.
         case releaseUnused
         /// Arm the idle timer and replay pipelined requests.

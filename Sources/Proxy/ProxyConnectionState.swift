@@ -50,6 +50,7 @@ struct ProxyConnectionState {
         case .routing, .connecting: return requestComplete || heldBody.isEmpty
         case .exchanging: return requestComplete || upstreamWritable
         case .upgrading, .closed: return false
+        case .switchingToHTTP2: return !requestComplete
         }
     }
 
@@ -79,6 +80,11 @@ struct ProxyConnectionState {
         }
         if info.host == nil || info.hasInvalidTarget { return answer(.badRequest) }
         if info.hasUnsupportedExpectation { return answer(.expectationFailed) }
+        if info.upgradesToHTTP2 && !quiescing {
+            // The end follows at once (the request has no body); then the connection switches.
+            phase = .switchingToHTTP2
+            return .none
+        }
         phase = .routing
         return .route(host: info.routeHost)
     }
@@ -99,7 +105,7 @@ struct ProxyConnectionState {
         case .discarding:
             restart(.progress)
             return .none
-        case .idle, .closed:
+        case .idle, .closed, .switchingToHTTP2:
             return .none
         }
     }
@@ -128,6 +134,11 @@ struct ProxyConnectionState {
             phase = .closed
             restart(.none)
             return .close
+        case .switchingToHTTP2:
+            requestComplete = true
+            phase = .closed
+            restart(.none)
+            return .upgradeToHTTP2(request!.head)
         case .idle, .closed:
             return .none
         }
@@ -148,7 +159,7 @@ struct ProxyConnectionState {
             return abort()
         case .exchanging where responseStarted:
             return abort()
-        case .idle, .routing, .connecting, .exchanging:
+        case .idle, .routing, .connecting, .exchanging, .switchingToHTTP2:
             requestComplete = true
             return answer(.badRequest)
         }
@@ -220,7 +231,7 @@ struct ProxyConnectionState {
                 phase = .closed
                 restart(.none)
                 return .close
-            case .idle, .routing, .connecting:
+            case .idle, .routing, .connecting, .switchingToHTTP2:
                 return .none
             }
         }
@@ -249,16 +260,20 @@ struct ProxyConnectionState {
         guard case .connecting(let upstream) = phase, let request else { return .releaseUnused }
         phase = .exchanging(upstream)
         connectionReused = reused
+        let held = heldBody
+        heldBody = CircularBuffer()
+        let holdsBody = held.contains(where: { if case .body = $0 { return true } else { return false } })
+        if holdsBody { bodySent = true }
+        // An HTTP/2 request's body is framed by its stream: one that may have a body and gives no
+        // length goes to an HTTP/1.1 upstream chunked.
+        let chunk = request.head.version.major >= 2 && !request.hasContentLength && (holdsBody || !requestComplete)
         let head = HeaderRewriter.upstreamRequestHead(
             for: request,
             client: client,
-            forwarded: forwardedElement(host: request.host)
+            forwarded: forwardedElement(host: request.host),
+            upstream: upstream.speaks,
+            chunked: chunk
         )
-        let held = heldBody
-        heldBody = CircularBuffer()
-        if held.contains(where: { if case .body = $0 { return true } else { return false } }) {
-            bodySent = true
-        }
         let sendContinue = request.expectsContinue && !requestComplete && !retried
         restart(requestComplete ? .response : .progress)
         return .sendRequest(head, held: held, sendContinue: sendContinue)

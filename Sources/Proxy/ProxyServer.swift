@@ -5,8 +5,10 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
-/// The invocation proxy: routes requests by `Host` to containers over pooled keep-alive
-/// connections, streaming bodies both ways with backpressure, tunnelling upgrades.
+/// The invocation proxy: routes requests by `Host` (HTTP/2's `:authority`) to containers over
+/// pooled keep-alive connections or shared HTTP/2 connections, streaming bodies both ways with
+/// backpressure, tunnelling upgrades. Clients speak HTTP/1.x or cleartext HTTP/2 (prior knowledge
+/// or `Upgrade: h2c`), told apart by their first bytes.
 ///
 /// A `Service`: `run()` binds and serves until graceful shutdown, which stops accepting,
 /// lets every in-flight exchange finish (open tunnels are closed), then closes idle connections.
@@ -153,18 +155,13 @@ public final class ProxyServer: Service, Sendable {
                         core.metrics?.recordRefused(perClient: admission == .refusedPerClient)
                         throw ConnectionCapReached()
                     }
-                    var encoderConfiguration = HTTPResponseEncoder.Configuration()
-                    encoderConfiguration.automaticallySetFramingHeaders = false
-                    let handler = ProxyClientHandler(
+                    let pipeline = ClientPipeline(
                         core: core,
                         resources: resources,
-                        client: ClientAddress(ip: channel.remoteAddress?.ipAddress, isTrusted: configuration.isTrusted(peer))
+                        client: ClientAddress(ip: channel.remoteAddress?.ipAddress, isTrusted: configuration.isTrusted(peer)),
+                        maxConcurrentStreams: configuration.maxConcurrentStreams
                     )
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-                        HTTPResponseEncoder(configuration: encoderConfiguration),
-                        handler,
-                    ])
+                    try pipeline.addSniffer(to: channel)
                     if quiescing {
                         channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
                     }

@@ -8,8 +8,15 @@ struct RequestInfo {
     /// `host` lowercased with the port removed: the routing key.
     var routeHost: String
     var keepAlive: Bool
-    /// `Connection: upgrade` with an `Upgrade` header: relayed, tunnelled on 101.
+    /// `Connection: upgrade` with an `Upgrade` header: relayed, tunnelled on 101. Not an offer of
+    /// `h2c`, which is about this connection, not the upstream's.
     var isUpgrade: Bool
+    /// `Upgrade: h2c` that the proxy takes (`UpgradeRequest.isTaken`): answered 101, and the
+    /// connection goes on as HTTP/2 with this request as stream 1.
+    var upgradesToHTTP2: Bool
+    /// A `Content-Length` was sent (an HTTP/2 request without one has its body framed by the
+    /// stream, and goes to an HTTP/1.1 upstream chunked).
+    var hasContentLength: Bool
     var expectsContinue: Bool
     /// An `Expect` other than 100-continue: answered 417 (RFC 9110 §10.1.1).
     var hasUnsupportedExpectation: Bool
@@ -40,6 +47,7 @@ struct RequestInfo {
         var expectsContinue = false
         var unsupportedExpectation = false
         var isChunked = false
+        var hasContentLength = false
         for (name, value) in head.headers {
             switch HeaderName(name) {
             case .host:
@@ -49,6 +57,8 @@ struct RequestInfo {
                 connectionTokens.append(contentsOf: headerTokens(value))
             case .upgrade:
                 hasUpgradeHeader = true
+            case .contentLength:
+                hasContentLength = true
             case .expect:
                 if headerTokens(value).allSatisfy({ tokenEquals($0, "100-continue") }) {
                     expectsContinue = true
@@ -91,7 +101,16 @@ struct RequestInfo {
         } else {
             self.keepAlive = !close && connectionTokens.contains { tokenEquals($0, "keep-alive") }
         }
-        self.isUpgrade = hasUpgradeHeader && connectionTokens.contains { tokenEquals($0, "upgrade") }
+        self.hasContentLength = hasContentLength
+        self.isUpgrade = false
+        self.upgradesToHTTP2 = false
+        if hasUpgradeHeader && connectionTokens.contains(where: { tokenEquals($0, "upgrade") }) {
+            if UpgradeRequest.offersH2C(head.headers) {
+                self.upgradesToHTTP2 = UpgradeRequest.isTaken(head, connectionTokens: connectionTokens)
+            } else {
+                self.isUpgrade = true
+            }
+        }
         self.expectsContinue = expectsContinue
         self.hasUnsupportedExpectation = unsupportedExpectation
         self.isChunked = isChunked

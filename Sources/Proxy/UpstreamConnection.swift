@@ -1,7 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// The handler at the end of an upstream connection's pipeline. Bound to one client handler per
+/// The handler at the end of an upstream connection's pipeline, or of one stream's on a shared
+/// HTTP/2 connection (`isStream`: one exchange, never pooled; closing it resets the stream, which
+/// is how a client's cancellation reaches the upstream). Bound to one client handler per
 /// exchange, it relays the response to it and only reads on while the client can take more.
 final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
@@ -10,15 +12,17 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
 
     let upstream: Upstream
     let epoch: Int
+    let isStream: Bool
     private let resources: LoopResources
     private(set) var context: ChannelHandlerContext? = nil
     private var state = UpstreamConnectionState()
     private var client: ProxyClientHandler? = nil
     private var pendingRead = false
 
-    init(upstream: Upstream, epoch: Int, resources: LoopResources) {
+    init(upstream: Upstream, epoch: Int, resources: LoopResources, isStream: Bool = false) {
         self.upstream = upstream
         self.epoch = epoch
+        self.isStream = isStream
         self.resources = resources
     }
 
@@ -46,7 +50,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
     /// True when the connection can carry another request (and is now idle).
     func prepareForReuse() -> Bool {
         client = nil
-        return state.release() && isActive
+        return state.release() && isActive && !isStream
     }
 
     func sendHead(_ head: HTTPRequestHead) {
@@ -117,7 +121,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         if let client {
             self.client = nil
             client.upstreamFailed(self)
-        } else {
+        } else if !isStream {
             resources.remove(self)
         }
         context.fireChannelInactive()

@@ -1,10 +1,14 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import Synchronization
 
-/// An HTTP/1.1 upstream on loopback whose behaviour is chosen by the request path:
+@testable import Proxy
+
+/// An HTTP/1.1 upstream on loopback, or an HTTP/2 one with prior knowledge (`h2c`: each stream
+/// served as an HTTP/1-style exchange), whose behaviour is chosen by the request path:
 ///
 /// - any other path: 200 with a JSON echo of what it received (`EchoedRequest`)
 /// - `/chunked`: a chunked body of three parts
@@ -17,6 +21,9 @@ import Synchronization
 /// - `/flood`: the same with 16 KiB every millisecond (fills a client's buffers that stop reading)
 /// - `/delay/MS`: the echo after MS milliseconds
 /// - `/ws` with `Upgrade: websocket`: 101, then echoes raw bytes
+/// - `/trailers`: a body, then trailers `x-trailer: done`
+/// - `/trailers-only`: a head with `x-status: 4` and no body (over h2c: one HEADERS frame that
+///   ends the stream, as gRPC's error answers)
 final class TestUpstream: Sendable {
     let name: String
     let port: Int
@@ -27,12 +34,15 @@ final class TestUpstream: Sendable {
         let accepted = Atomic<Int>(0)
         let closed = Atomic<Int>(0)
         let streamsCut = Atomic<Int>(0)
+        /// HTTP/2 streams whose request arrived and that ended before their response did.
+        let streamsReset = Atomic<Int>(0)
         let requests = Mutex<[EchoedRequest]>([])
     }
 
     var accepted: Int { counters.accepted.load(ordering: .relaxed) }
     var closed: Int { counters.closed.load(ordering: .relaxed) }
     var streamsCut: Int { counters.streamsCut.load(ordering: .relaxed) }
+    var streamsReset: Int { counters.streamsReset.load(ordering: .relaxed) }
     var requests: [EchoedRequest] { counters.requests.withLock { $0 } }
 
     private init(name: String, port: Int, channel: any Channel, counters: Counters) {
@@ -42,13 +52,32 @@ final class TestUpstream: Sendable {
         self.counters = counters
     }
 
-    static func start(name: String, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> TestUpstream {
+    static func start(
+        name: String, h2c: Bool = false, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> TestUpstream {
         let counters = Counters()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 counters.accepted.wrappingAdd(1, ordering: .relaxed)
                 channel.closeFuture.whenComplete { _ in counters.closed.wrappingAdd(1, ordering: .relaxed) }
+                if h2c {
+                    return channel.eventLoop.makeCompletedFuture {
+                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                            mode: .server,
+                            connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration(),
+                            streamConfiguration: NIOHTTP2Handler.StreamConfiguration()
+                        ) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandlers([
+                                    HeadersEndCoalescer(),
+                                    HTTP2FramePayloadToHTTP1ServerCodec(),
+                                    TestUpstreamHandler(name: name, counters: counters),
+                                ])
+                            }
+                        }
+                    }
+                }
                 return channel.eventLoop.makeCompletedFuture {
                     let handler = TestUpstreamHandler(name: name, counters: counters)
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
@@ -93,6 +122,8 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
     let counters: TestUpstream.Counters
     var head: HTTPRequestHead?
     var bodyLength = 0
+    /// The request arrived whole and its response has not ended yet.
+    var answering = false
 
     init(name: String, counters: TestUpstream.Counters) {
         self.name = name
@@ -108,8 +139,18 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             bodyLength += body.readableBytes
         case .end:
             guard let head else { return }
+            answering = true
             respond(context: context, head: head)
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if answering && head?.version.major == 2 { counters.streamsReset.wrappingAdd(1, ordering: .relaxed) }
+        context.fireChannelInactive()
+    }
+
+    private func ended(_ future: EventLoopFuture<Void>) {
+        future.assumeIsolated().whenComplete { _ in self.answering = false }
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
@@ -161,6 +202,20 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             return
         }
+        if path == "/trailers" {
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "with trailers")))), promise: nil)
+            ended(context.writeAndFlush(wrapOutboundOut(.end(["x-trailer": "done"]))))
+            return
+        }
+        if path == "/trailers-only" {
+            var headers = HTTPHeaders()
+            headers.add(name: "x-status", value: "4")
+            if head.version.major < 2 { headers.add(name: "content-length", value: "0") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            ended(context.writeAndFlush(wrapOutboundOut(.end(nil))))
+            return
+        }
         if path == "/chunked" {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok))), promise: nil)
             for part in ["one,", "two,", "three"] {
@@ -187,6 +242,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        ended(done)
         if close {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }

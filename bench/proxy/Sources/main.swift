@@ -3,7 +3,7 @@
 // table, for bench/proxy/run.sh to drive with wrk.
 //
 //   berth-proxy-bench --upstream 127.0.0.1:PORT [--listen 127.0.0.1:0] [--host bench.localhost]
-//                     [--port-file FILE]
+//                     [--port-file FILE] [--upstream-protocol http1|h2c]
 //
 // Requests whose Host is --host go to the upstream; others get 404. The route table does the
 // per-request bookkeeping berthd's TrafficController does (a lock and a dictionary update when a
@@ -60,7 +60,7 @@ final class FixedRoutes: RouteTable {
 }
 
 func usage(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("berth-proxy-bench: \(message)\nusage: berth-proxy-bench --upstream HOST:PORT [--listen HOST:PORT] [--host NAME] [--port-file FILE]\n".utf8))
+    FileHandle.standardError.write(Data("berth-proxy-bench: \(message)\nusage: berth-proxy-bench --upstream HOST:PORT [--listen HOST:PORT] [--host NAME] [--port-file FILE] [--upstream-protocol http1|h2c]\n".utf8))
     exit(2)
 }
 
@@ -75,6 +75,7 @@ var listen = ("127.0.0.1", 0)
 var upstreamAddress: (String, Int)?
 var routedHost = "bench.localhost"
 var portFile: String?
+var speaks = UpstreamProtocol.http1
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     guard let value = arguments.next() else { usage("\(argument) needs a value") }
@@ -83,18 +84,24 @@ while let argument = arguments.next() {
     case "--upstream": upstreamAddress = hostPort(value, option: argument)
     case "--host": routedHost = value.lowercased()
     case "--port-file": portFile = value
+    case "--upstream-protocol":
+        switch value {
+        case "http1": speaks = .http1
+        case "h2c": speaks = .h2c
+        default: usage("--upstream-protocol must be http1 or h2c, not '\(value)'")
+        }
     default: usage("unknown option \(argument)")
     }
 }
 guard let upstreamAddress else { usage("--upstream is required") }
 
-let settings = (listen: listen, upstream: upstreamAddress, host: routedHost, portFile: portFile)
+let settings = (listen: listen, upstream: upstreamAddress, host: routedHost, portFile: portFile, speaks: speaks)
 
 /// Serves until SIGTERM or SIGINT.
-func serve(listen: (String, Int), upstream: (String, Int), host: String, portFile: String?) async throws {
+func serve(listen: (String, Int), upstream: (String, Int), host: String, portFile: String?, speaks: UpstreamProtocol) async throws {
     var logger = Logger(label: "berth-proxy-bench")
     logger.logLevel = .warning
-    let routes = FixedRoutes(host: host, upstream: Upstream(containerID: "bench", revision: 1, host: upstream.0, port: upstream.1))
+    let routes = FixedRoutes(host: host, upstream: Upstream(containerID: "bench", revision: 1, host: upstream.0, port: upstream.1, speaks: speaks))
     let server = ProxyServer(
         configuration: ProxyConfiguration(host: listen.0, port: listen.1),
         routes: routes,
@@ -127,7 +134,8 @@ let failure = Mutex<(any Error)?>(nil)
 let serving = Task.detached { [settings] in
     defer { finished.signal() }
     do {
-        try await serve(listen: settings.listen, upstream: settings.upstream, host: settings.host, portFile: settings.portFile)
+        try await serve(listen: settings.listen, upstream: settings.upstream, host: settings.host, portFile: settings.portFile,
+                        speaks: settings.speaks)
     } catch {
         failure.withLock { $0 = error }
     }
