@@ -149,8 +149,12 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
         context.fireChannelInactive()
     }
 
-    private func ended(_ future: EventLoopFuture<Void>) {
-        future.assumeIsolated().whenComplete { _ in self.answering = false }
+    /// Writes the response's end. The exchange counts as answered first: an HTTP/2 stream closes
+    /// as its end goes out, before the write returns.
+    @discardableResult
+    private func writeEnd(_ context: ChannelHandlerContext, _ trailers: HTTPHeaders? = nil) -> EventLoopFuture<Void> {
+        answering = false
+        return context.writeAndFlush(wrapOutboundOut(.end(trailers)))
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
@@ -199,13 +203,13 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             if head.method != .HEAD && code != 204 && code != 304 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "status")))), promise: nil)
             }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            writeEnd(context)
             return
         }
         if path == "/trailers" {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "with trailers")))), promise: nil)
-            ended(context.writeAndFlush(wrapOutboundOut(.end(["x-trailer": "done"]))))
+            writeEnd(context, ["x-trailer": "done"])
             return
         }
         if path == "/trailers-only" {
@@ -213,7 +217,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             headers.add(name: "x-status", value: "4")
             if head.version.major < 2 { headers.add(name: "content-length", value: "0") }
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            ended(context.writeAndFlush(wrapOutboundOut(.end(nil))))
+            writeEnd(context)
             return
         }
         if path == "/chunked" {
@@ -221,7 +225,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
             for part in ["one,", "two,", "three"] {
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: part)))), promise: nil)
             }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            writeEnd(context)
             return
         }
         sendEcho(context, echoed, close: path == "/close")
@@ -241,8 +245,7 @@ private final class TestUpstreamHandler: ChannelInboundHandler, RemovableChannel
         if echoed.method != "HEAD" {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         }
-        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        ended(done)
+        let done = writeEnd(context)
         if close {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
