@@ -329,6 +329,11 @@ let package = Package(
             name: "TrafficTests",
             dependencies: [
                 "Traffic", "Daemon", "Proxy", "Runtime", "Store", "BerthModel", "Auth", "TestSupport", "NodeTestSupport",
+                // The gRPC echo server runs in a test container; depending on it builds it.
+                "GRPCEcho", "grpc-echo-server",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -10,8 +10,9 @@ import Synchronization
 /// - `Expand` (server streaming): for the request `N` (decimal text), answers `0` … `N-1`, then
 ///   trailing metadata `x-count: N`.
 /// - `Sleep` (unary): sleeps the request's milliseconds (decimal text), then answers `slept`.
-///   A call that ends before (the client's RST_STREAM, or its deadline) is counted.
-/// - `Stats` (unary): answers `cancelled=<calls of Sleep that ended early>`.
+///   Calls are counted as they start, and again when they end early (the client's RST_STREAM,
+///   or the deadline).
+/// - `Stats` (unary): answers `started=<Sleep calls> cancelled=<those that ended early>`.
 public struct EchoService: RegistrableRPCService {
     public static let service = "berth.test.Echo"
     public static let get = MethodDescriptor(fullyQualifiedService: service, method: "Get")
@@ -19,6 +20,7 @@ public struct EchoService: RegistrableRPCService {
     public static let sleep = MethodDescriptor(fullyQualifiedService: service, method: "Sleep")
     public static let stats = MethodDescriptor(fullyQualifiedService: service, method: "Stats")
 
+    private let started = Counter()
     private let cancelled = Counter()
 
     public init() {}
@@ -41,8 +43,9 @@ public struct EchoService: RegistrableRPCService {
                 return ["x-count": "\(count)"]
             }
         }
-        router.registerHandler(forMethod: Self.sleep, deserializer: RawBytes(), serializer: RawBytes()) { [cancelled] request, _ in
+        router.registerHandler(forMethod: Self.sleep, deserializer: RawBytes(), serializer: RawBytes()) { [started, cancelled] request, _ in
             let single = try await ServerRequest(stream: request)
+            started.add()
             let milliseconds = Int(String(decoding: single.message, as: UTF8.self)) ?? 0
             do {
                 try await Task.sleep(for: .milliseconds(milliseconds))
@@ -52,15 +55,15 @@ public struct EchoService: RegistrableRPCService {
             }
             return StreamingServerResponse(single: ServerResponse(message: Array("slept".utf8)))
         }
-        router.registerHandler(forMethod: Self.stats, deserializer: RawBytes(), serializer: RawBytes()) { [cancelled] request, _ in
+        router.registerHandler(forMethod: Self.stats, deserializer: RawBytes(), serializer: RawBytes()) { [started, cancelled] request, _ in
             _ = try await ServerRequest(stream: request)
-            let count = cancelled.value
-            return StreamingServerResponse(single: ServerResponse(message: Array("cancelled=\(count)".utf8)))
+            let text = "started=\(started.value) cancelled=\(cancelled.value)"
+            return StreamingServerResponse(single: ServerResponse(message: Array(text.utf8)))
         }
     }
 }
 
-/// Sleep calls that ended early, shared by the service's handlers.
+/// A count shared by the service's handlers.
 final class Counter: Sendable {
     private let count = Mutex(0)
 

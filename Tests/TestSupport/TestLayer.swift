@@ -78,6 +78,13 @@ public struct TestLayer: Sendable {
         return copy
     }
 
+    /// This layer with a file of this machine's, copied in at `path` (symbolic links followed).
+    public func addingHostFile(_ path: String, source: String, mode: UInt16 = 0o755) -> TestLayer {
+        var copy = self
+        copy.entries[Self.normalize(path)] = .hostFile(source, mode: mode)
+        return copy
+    }
+
     /// This layer with one more symbolic link.
     public func addingSymlink(_ path: String, target: String) -> TestLayer {
         var copy = self
