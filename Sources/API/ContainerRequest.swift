@@ -15,6 +15,8 @@ struct ContainerRequest: Sendable {
     var gpuModel: String?
     var ephemeralStorage: Quantity?
     var port: Int?
+    /// `protocol` in the API.
+    var servingProtocol: ServingProtocol?
     var env: [String: String]?
     /// Given with `env`: the variables whose values are secrets (variable → secret name).
     var secretEnv: [String: String]?
@@ -26,8 +28,9 @@ struct ContainerRequest: Sendable {
     var maxInstances: Int?
     var timeoutSeconds: Int?
 
-    static let fields: Set<String> = ["name", "image", "cpu", "ram", "gpu", "gpuModel", "ephemeralStorage", "port", "env", "keepWarm",
-                                      "volumes", "secretMounts", "concurrency", "minInstances", "maxInstances", "timeoutSeconds"]
+    static let fields: Set<String> = ["name", "image", "cpu", "ram", "gpu", "gpuModel", "ephemeralStorage", "port", "protocol", "env",
+                                      "keepWarm", "volumes", "secretMounts", "concurrency", "minInstances", "maxInstances",
+                                      "timeoutSeconds"]
 
     /// Parses a JSON body; `requireCreateFields` demands what a create needs (name, image).
     static func parse(_ body: [UInt8], configuration: APIConfiguration, requireCreateFields: Bool) throws(APIError) -> ContainerRequest {
@@ -91,6 +94,15 @@ struct ContainerRequest: Sendable {
                 request.port = port
             } else {
                 fail("port", "must be a port number 1–65535, as a number or a string")
+            }
+        }
+        if let value = object["protocol"] {
+            // Exactly a raw value: "H2C" or "http2" is a mistake to report, not a guess to make.
+            if case .string(let text) = value, let servingProtocol = ServingProtocol(rawValue: text) {
+                request.servingProtocol = servingProtocol
+            } else {
+                let allowed = ServingProtocol.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                fail("protocol", "must be \(allowed): the HTTP the container serves on its port (h2c: HTTP/2 without TLS, as gRPC servers speak)")
             }
         }
         if let value = object["env"] {
@@ -226,7 +238,8 @@ struct ContainerRequest: Sendable {
         let spec = RevisionSpec(image: image!.description, cpu: cpu ?? defaults.cpu,
                                 memory: try memory ?? Quantity(parsing: defaults.memory),
                                 ephemeralStorage: try ephemeralStorage ?? Quantity(parsing: defaults.ephemeralStorage),
-                                gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port, env: env ?? [:],
+                                gpu: gpu ?? 0, gpuModel: gpuModel, port: port ?? defaults.port,
+                                servingProtocol: servingProtocol ?? .http1, env: env ?? [:],
                                 secretEnv: secretEnv ?? [:], volumes: volumes ?? [], secretMounts: secretMounts ?? [],
                                 scaling: scaling(.default))
         try Self.checkInstances(spec, configuration: configuration, node: node)
@@ -295,6 +308,7 @@ struct ContainerRequest: Sendable {
         if let gpu { spec.gpu = gpu }
         if let gpuModel { spec.gpuModel = gpuModel }
         if let port { spec.port = port }
+        if let servingProtocol { spec.servingProtocol = servingProtocol }
         if let env { spec.env = env }
         if let secretEnv { spec.secretEnv = secretEnv }
         if let volumes { spec.volumes = volumes }

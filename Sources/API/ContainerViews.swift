@@ -14,6 +14,8 @@ struct ContainerView: Encodable, Sendable {
     var gpuModel: String?
     var ephemeralStorage: String
     var port: String
+    /// The HTTP the container serves on `port`; always present.
+    var `protocol`: ServingProtocol
     var env: EnvironmentView
     var volumes: [VolumeMount]
     var secretMounts: [SecretMount]
@@ -46,6 +48,7 @@ struct ContainerView: Encodable, Sendable {
         gpuModel = revision.spec.gpuModel
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
+        `protocol` = revision.spec.servingProtocol
         env = EnvironmentView(revision.spec)
         volumes = revision.spec.volumes
         secretMounts = revision.spec.secretMounts
@@ -77,6 +80,8 @@ struct RevisionView: Encodable, Sendable {
     var gpuModel: String?
     var ephemeralStorage: String
     var port: String
+    /// The HTTP the container serves on `port`; always present.
+    var `protocol`: ServingProtocol
     var env: EnvironmentView
     var volumes: [VolumeMount]
     var secretMounts: [SecretMount]
@@ -98,6 +103,7 @@ struct RevisionView: Encodable, Sendable {
         gpuModel = revision.spec.gpuModel
         ephemeralStorage = revision.spec.ephemeralStorage.text
         port = String(revision.spec.port)
+        `protocol` = revision.spec.servingProtocol
         env = EnvironmentView(revision.spec)
         volumes = revision.spec.volumes
         secretMounts = revision.spec.secretMounts

@@ -40,6 +40,9 @@ public struct Container: Decodable, Sendable {
     public var gpuModel: String?
     public var ephemeralStorage: String
     public var port: String
+    /// The HTTP the container serves on its port: "http1" or "h2c". Absent from nodes older
+    /// than the field, which only speak HTTP/1.1 to containers.
+    public var `protocol`: String?
     public var env: [String: EnvironmentValue]
     public var concurrency: Int
     public var minInstances: Int
@@ -97,6 +100,8 @@ public struct Revision: Decodable, Sendable {
     public var gpuModel: String?
     public var ephemeralStorage: String
     public var port: String
+    /// "http1" or "h2c"; absent from nodes older than the field.
+    public var `protocol`: String?
     public var env: [String: EnvironmentValue]
     /// As the API gives them (absent from nodes older than the fields), for a rollback's body.
     public var volumes: JSONValue?

@@ -130,6 +130,11 @@ enum Migrations {
                 ALTER TABLE revision ADD COLUMN secretMounts TEXT NOT NULL DEFAULT '[]';
                 """)
         }
+        migrator.registerMigration("v7 revision protocol") { db in
+            // The HTTP the container serves on its port (ServingProtocol's raw value): the proxy
+            // speaks h2c to a revision that says so. Every revision before this served HTTP/1.1.
+            try db.execute(sql: "ALTER TABLE revision ADD COLUMN protocol TEXT NOT NULL DEFAULT 'http1'")
+        }
         return migrator
     }
 }

@@ -24,7 +24,7 @@ extension StoredContainer: FetchableRecord, PersistableRecord {
             owner: try row.decode(atIndex: i + 2),
             revision: try row.decode(atIndex: i + 3),
             latestRevision: try row.decode(atIndex: i + 4),
-            phase: try decodePhase(row, i + 5),
+            phase: try decodeRawValue(row, i + 5),
             statusMessage: try row.decode(atIndex: i + 6),
             keepWarm: try row.decode(atIndex: i + 7),
             createdAt: StoredDate.date(try row.decode(atIndex: i + 8)),
@@ -49,7 +49,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "revision"
     static let columns = ["containerID", "number", "image", "cpu", "memory", "ephemeralStorage", "gpu", "port",
                           "env", "imageDigest", "phase", "message", "createdAt", "gpuModel", "concurrency", "minInstances",
-                          "maxInstances", "timeoutSeconds", "secretEnv", "volumes", "secretMounts"]
+                          "maxInstances", "timeoutSeconds", "secretEnv", "volumes", "secretMounts", "protocol"]
     public static var databaseSelection: [any SQLSelectable] { columns.map { Column($0) } }
 
     public init(row: Row) throws { try self.init(row: row, from: 0) }
@@ -65,6 +65,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
             gpu: try row.decode(atIndex: i + 6),
             gpuModel: try row.decode(atIndex: i + 13),
             port: try row.decode(atIndex: i + 7),
+            servingProtocol: try decodeRawValue(row, i + 21),
             env: try StoredSpec.env(row.decode(atIndex: i + 8)),
             secretEnv: try StoredSpec.env(row.decode(atIndex: i + 18)),
             volumes: try StoredSpec.list(row.decode(atIndex: i + 19)),
@@ -76,7 +77,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
             number: number,
             spec: spec,
             imageDigest: try row.decode(atIndex: i + 9),
-            phase: try decodePhase(row, i + 10),
+            phase: try decodeRawValue(row, i + 10),
             message: try row.decode(atIndex: i + 11),
             createdAt: StoredDate.date(try row.decode(atIndex: i + 12)))
     }
@@ -91,6 +92,7 @@ extension StoredRevision: FetchableRecord, PersistableRecord {
         container["gpu"] = spec.gpu
         container["gpuModel"] = spec.gpuModel
         container["port"] = spec.port
+        container["protocol"] = spec.servingProtocol.rawValue
         container["env"] = StoredSpec.envText(spec.env)
         container["secretEnv"] = StoredSpec.envText(spec.secretEnv)
         container["volumes"] = try StoredSpec.listText(spec.volumes)
@@ -124,14 +126,15 @@ extension GPUAllocation: FetchableRecord, PersistableRecord {
     }
 }
 
-/// Reads an enum by its raw value directly: GRDB's generic RawRepresentable path costs a
-/// metadata lookup per value, visible when listing 1,000 containers.
-func decodePhase<Phase: RawRepresentable<String>>(_ row: Row, _ index: Int) throws -> Phase {
+/// Reads an enum (a phase, a protocol) by its raw value directly: GRDB's generic
+/// RawRepresentable path costs a metadata lookup per value, visible when listing 1,000
+/// containers. A value this version does not know is an error, never a default.
+func decodeRawValue<Value: RawRepresentable<String>>(_ row: Row, _ index: Int) throws -> Value {
     let text: String = try row.decode(atIndex: index)
-    guard let phase = Phase(rawValue: text) else {
-        throw StoreError.invalidStoredValue("unknown \(Phase.self) \"\(text)\"")
+    guard let value = Value(rawValue: text) else {
+        throw StoreError.invalidStoredValue("unknown \(Value.self) \"\(text)\"")
     }
-    return phase
+    return value
 }
 
 /// Dates as whole milliseconds since 1970 (UTC).

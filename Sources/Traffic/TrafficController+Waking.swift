@@ -57,7 +57,9 @@ extension TrafficController {
                     metrics?.recordColdStartPhase(containerID: deployment.containerID, phase: phase.rawValue, duration: duration)
                 }
                 return .upstream(Upstream(containerID: deployment.containerID, revision: deployment.revision,
-                                          host: endpoint.address, port: endpoint.port, serverTiming: coldStart?.serverTiming))
+                                          host: endpoint.address, port: endpoint.port,
+                                          speaks: UpstreamProtocol(deployment.spec.servingProtocol),
+                                          serverTiming: coldStart?.serverTiming))
             case .deleted:
                 switch await followRoute(label, from: deployment, until: deadline) {
                 case .serving(let next):

@@ -153,8 +153,7 @@ public final class TrafficController: RouteTable, Service, Sendable {
         var ready: [String: Upstream] = [:]
         func add(_ id: String, _ instance: Int, _ status: RuntimeStatus?) {
             guard let endpoint = status?.endpoint else { return }
-            ready[id] = Upstream(containerID: containerID, revision: revision, instance: instance,
-                                 host: endpoint.address, port: endpoint.port, responseTimeout: policy.timeout)
+            ready[id] = Self.upstream(entry, instance: instance, address: endpoint.address, port: endpoint.port)
         }
         if policy.maxInstances <= 1 {
             let id = RevisionDeployment.runtimeID(containerID: containerID, revision: revision)
@@ -167,6 +166,13 @@ public final class TrafficController: RouteTable, Service, Sendable {
             }
         }
         return ready
+    }
+
+    /// Instance `instance` of the entry's serving revision at `address:port`, as the proxy
+    /// reaches it: in the HTTP the revision serves, with the revision's request timeout.
+    static func upstream(_ entry: RouteCache.Entry, instance: Int, address: String, port: Int) -> Upstream {
+        Upstream(containerID: entry.container.id, revision: entry.serving.number, instance: instance, host: address, port: port,
+                 speaks: UpstreamProtocol(entry.serving.spec.servingProtocol), responseTimeout: entry.serving.spec.scaling.timeout)
     }
 
     private func touch(_ containerID: String) {

@@ -184,7 +184,7 @@ final class OpenAPIDocumentTests: XCTestCase {
     {"cpu":0.5,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"volumes":[],"secretMounts":[],"ephemeralStorage":"1Gi","gpu":0,
      "id":"93cfc912-0660-44a7-ae26-e7e23f919659","image":"docker.io/nginxdemos/hello:0.4","keepWarm":false,
      "concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300,"instances":{"desired":1,"ready":0,"starting":1},
-     "name":"hello-world","owner":"alice","port":"8080","ram":"64Mi","revision":1,"latestRevision":1,"status":"pending",
+     "name":"hello-world","owner":"alice","port":"8080","protocol":"http1","ram":"64Mi","revision":1,"latestRevision":1,"status":"pending",
      "updatedAt":"2025-06-01T12:00:00.000Z","url":"http://hello-world.localhost:8081"}
     """#
 
@@ -193,7 +193,7 @@ final class OpenAPIDocumentTests: XCTestCase {
      "volumes":[{"name":"qwen","mountPath":"/models","readOnly":true}],"secretMounts":[{"secret":"hf","path":"/run/secrets/hf"}],
      "gpuModel":"NVIDIA H200","id":"4c00e32c-ebd4-4a0c-b62a-34d74f630b5f","image":"registry.example.com/ml/vllm:0.6.3",
      "keepWarm":true,"concurrency":4,"minInstances":1,"maxInstances":1,"timeoutSeconds":900,
-     "instances":{"desired":1,"ready":1,"starting":0},"name":"llm","owner":"bob","port":"8000","ram":"64Gi","revision":3,"latestRevision":4,"status":"running",
+     "instances":{"desired":1,"ready":1,"starting":0},"name":"llm","owner":"bob","port":"8000","protocol":"http1","ram":"64Gi","revision":3,"latestRevision":4,"status":"running",
      "statusMessage":"revision 4 failed: not ready within 5m; revision 3 keeps serving",
      "updatedAt":"2025-06-01T09:30:12.004Z","url":"http://llm.example.net"}
     """#
@@ -201,12 +201,12 @@ final class OpenAPIDocumentTests: XCTestCase {
     static let revision = #"""
     {"cpu":1,"createdAt":"2025-06-01T12:00:00.000Z","env":{"FOO":"bar"},"volumes":[],"secretMounts":[],"ephemeralStorage":"1Gi","gpu":0,
      "image":"docker.io/library/nginx:1.27","imageDigest":"sha256:3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
-     "port":"80","ram":"512Mi","revision":1,"status":"active","concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300}
+     "port":"80","protocol":"http1","ram":"512Mi","revision":1,"status":"active","concurrency":0,"minInstances":0,"maxInstances":1,"timeoutSeconds":300}
     """#
 
     static let failedRevision = #"""
     {"cpu":1,"createdAt":"2025-06-01T12:10:00.250Z","env":{},"volumes":[],"secretMounts":[],"ephemeralStorage":"1Gi","gpu":0,
-     "image":"docker.io/library/nginx:1.28","port":"80","ram":"512Mi","revision":2,"status":"failed",
+     "image":"docker.io/library/nginx:1.28","port":"80","protocol":"http1","ram":"512Mi","revision":2,"status":"failed",
      "concurrency":1,"minInstances":0,"maxInstances":4,"timeoutSeconds":60,
      "statusMessage":"pulling docker.io/library/nginx:1.28: manifest unknown"}
     """#

@@ -33,7 +33,7 @@ final class CLIValueTests: XCTestCase {
     }
 
     static func revision(_ number: Int, status: String, digest: String? = "sha256:" + String(repeating: "ab", count: 32),
-                         message: String? = nil) throws -> Revision {
+                         message: String? = nil, protocol servingProtocol: String? = nil) throws -> Revision {
         var json: [String: Any] = [
             "revision": number, "image": "127.0.0.1:5000/berth/web:\(number)", "cpu": 0.5, "ram": "64Mi", "gpu": 0,
             "ephemeralStorage": "1Gi", "port": "8080", "env": ["A": "1"], "concurrency": 2, "minInstances": 1,
@@ -41,6 +41,7 @@ final class CLIValueTests: XCTestCase {
         ]
         if let digest { json["imageDigest"] = digest }
         if let message { json["statusMessage"] = message }
+        if let servingProtocol { json["protocol"] = servingProtocol }
         return try Fetched<Revision>(try Self.value(json)).value
     }
 
@@ -135,6 +136,30 @@ final class CLIValueTests: XCTestCase {
         XCTAssertEqual(body["minInstances"], .integer(1))
         XCTAssertEqual(body["env"], .object(["A": .string("1")]))
         XCTAssertThrowsError(try RollbackCommand.body(pinning: try Self.revision(5, status: "retired", digest: nil)))
+    }
+
+    func testTheProtocolFlagIsSentOnlyWhenGivenAndARollbackCarriesTheProtocol() async throws {
+        XCTAssertEqual(try SpecOptions.parse(["--protocol", "h2c"]).body(name: nil, currentEnv: [:]), .object(["protocol": .string("h2c")]))
+        XCTAssertEqual(try SpecOptions.parse(["--image", "r/g:1", "--protocol", "http1"]).body(name: "g", currentEnv: [:])["protocol"],
+                       .string("http1"))
+        XCTAssertNil(try SpecOptions.parse(["--port", "50051"]).body(name: nil, currentEnv: [:])["protocol"], "an update keeps it")
+        for bad in ["HTTP2", "h2", "H2C", "2", ""] {
+            // Refused as the flags are parsed: a usage error, one line, before any node is asked.
+            XCTAssertThrowsError(try DeployCommand.parse(["greeter", "--protocol", bad]), bad) { error in
+                let message = DeployCommand.message(for: error)
+                XCTAssertTrue(message.hasPrefix("--protocol \(bad): give http1 or h2c"), message)
+                XCTAssertFalse(message.contains("\n"), message)
+            }
+            let status = await BerthCommand.run(["deploy", "greeter", "--protocol", bad])
+            XCTAssertEqual(status, CLIFailure.Kind.usage.rawValue, bad)
+        }
+
+        let h2c = try Self.revision(2, status: "retired", protocol: "h2c")
+        XCTAssertEqual(h2c.protocol, "h2c")
+        XCTAssertEqual(try RollbackCommand.body(pinning: h2c)["protocol"], .string("h2c"))
+        XCTAssertNil(try RollbackCommand.body(pinning: try Self.revision(2, status: "retired"))["protocol"],
+                     "a node older than the field neither sends it nor accepts it")
+        XCTAssertNil(try Self.container().protocol, "decoded from a node older than the field")
     }
 
     func testTablesPadByWhatIsSeenAndColourFollowsTheTerminal() {

@@ -125,16 +125,29 @@ final class RevisionSpecTests: XCTestCase {
         encoder.outputFormatting = [.sortedKeys]
         let data = try encoder.encode(spec)
         XCTAssertEqual(String(decoding: data, as: UTF8.self),
-                       #"{"cpu":0.25,"env":{"FOO":"bar"},"ephemeralStorage":"10Gi","gpu":1,"image":"docker.io\/nginxdemos\/hello:0.4","memory":"512Mi","port":8080,"scaling":{"concurrency":0,"maxInstances":1,"minInstances":0,"timeoutSeconds":300},"secretEnv":{},"secretMounts":[],"volumes":[]}"#)
+                       #"{"cpu":0.25,"env":{"FOO":"bar"},"ephemeralStorage":"10Gi","gpu":1,"image":"docker.io\/nginxdemos\/hello:0.4","memory":"512Mi","port":8080,"scaling":{"concurrency":0,"maxInstances":1,"minInstances":0,"timeoutSeconds":300},"secretEnv":{},"secretMounts":[],"servingProtocol":"http1","volumes":[]}"#)
         let decoded = try JSONDecoder().decode(RevisionSpec.self, from: data)
         XCTAssertEqual(decoded, spec)
         XCTAssertEqual(decoded.memory.text, "512Mi")
+    }
+
+    func testASpecEncodedBeforeServingProtocolDecodesAsHTTP1() throws {
+        let old = #"{"cpu":1,"env":{},"ephemeralStorage":"1Gi","gpu":0,"image":"r/a:1","memory":"64Mi","port":80,"scaling":{"concurrency":0,"maxInstances":1,"minInstances":0,"timeoutSeconds":300},"secretEnv":{},"secretMounts":[],"volumes":[]}"#
+        XCTAssertEqual(try JSONDecoder().decode(RevisionSpec.self, from: Data(old.utf8)).servingProtocol, .http1)
+        let h2c = old.replacingOccurrences(of: #""port":80,"#, with: #""port":80,"servingProtocol":"h2c","#)
+        XCTAssertEqual(try JSONDecoder().decode(RevisionSpec.self, from: Data(h2c.utf8)).servingProtocol, .h2c)
+        // A value this version does not know is an error, not HTTP/1.1.
+        let unknown = old.replacingOccurrences(of: #""port":80,"#, with: #""port":80,"servingProtocol":"h3","#)
+        XCTAssertThrowsError(try JSONDecoder().decode(RevisionSpec.self, from: Data(unknown.utf8)))
+        XCTAssertThrowsError(try JSONDecoder().decode(RevisionSpec.self, from: Data(old.replacingOccurrences(of: #""port":80,"#, with: "").utf8)),
+                             "other fields stay required")
     }
 
     func testDefaults() throws {
         let spec = RevisionSpec(image: "docker.io/library/busybox:1", cpu: 1, memory: Quantity(bytes: 1 << 30),
                                 ephemeralStorage: Quantity(bytes: 1 << 30), port: 80)
         XCTAssertEqual(spec.gpu, 0)
+        XCTAssertEqual(spec.servingProtocol, .http1)
         XCTAssertEqual(spec.env, [:])
     }
 }

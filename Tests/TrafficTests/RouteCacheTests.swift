@@ -1,4 +1,5 @@
 import BerthModel
+import Proxy
 import Store
 @testable import Traffic
 import XCTest
@@ -87,6 +88,31 @@ final class RouteCacheTests: XCTestCase {
         XCTAssertEqual(routes.entry(for: "web")?.container.id, container.id)
         XCTAssertEqual(routes.entry(for: container.id)?.container.name, "web")
         XCTAssertEqual(routes.all().count, 1)
+    }
+
+    /// The proxy speaks to an instance what its serving revision serves, from the promotion on.
+    /// (Instances come from the runtime's statuses, which need containerd; this builds the
+    /// upstream `readyInstances` makes for one from the routed entry.)
+    func testAnInstanceOfAnH2CRevisionIsReachedOverH2C() throws {
+        let database = try BerthDatabase.inMemory()
+        let routes = RouteCache(database: database)
+        let (container, _) = try database.createContainer(name: "greeter", owner: "alice", spec: try spec())
+        try database.promote(containerID: container.id, revision: 1)
+        var h2c = try spec("registry.test/greeter:2")
+        h2c.servingProtocol = .h2c
+        h2c.scaling.timeoutSeconds = 30
+        _ = try database.addRevision(containerID: container.id, spec: h2c)
+        func upstream() throws -> Upstream {
+            TrafficController.upstream(try XCTUnwrap(routes.entry(for: "greeter")), instance: 1, address: "10.88.0.7", port: 50051)
+        }
+        XCTAssertEqual(try upstream().speaks, .http1, "the pending revision does not serve yet")
+        try database.promote(containerID: container.id, revision: 2)
+        let promoted = try upstream()
+        XCTAssertEqual(promoted.speaks, .h2c)
+        XCTAssertEqual(promoted.revision, 2)
+        XCTAssertEqual(promoted.instance, 1)
+        XCTAssertEqual(promoted.responseTimeout, .seconds(30))
+        XCTAssertEqual(ServingProtocol.allCases.map(UpstreamProtocol.init), [.http1, .h2c])
     }
 
     func testNothingGrowsOverAThousandCreateDeleteCycles() throws {

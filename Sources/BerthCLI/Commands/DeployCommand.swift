@@ -18,6 +18,7 @@ struct DeployCommand: AsyncParsableCommand {
             Examples:
               berth deploy hello --image nginxdemos/hello:0.4 --port 80
               berth deploy hello --env GREETING=hi --max-instances 4
+              berth deploy greeter --image acme/greeter:1 --port 50051 --protocol h2c
             """
     )
 

@@ -60,6 +60,7 @@ struct DescribeCommand: AsyncParsableCommand {
             ("Revision", c.newestRevision == c.revision ? "\(c.revision)" : "\(c.revision) serving, \(c.newestRevision) rolling out"),
             ("Image", c.image.shown),
             ("Resources", "cpu \(Self.number(c.cpu)), ram \(c.ram), storage \(c.ephemeralStorage), port \(c.port)"
+                + (c.protocol.map { " (\($0.shown))" } ?? "")
                 + (c.gpu > 0 ? ", gpu \(c.gpu)" + (c.gpuModel.map { " \($0.shown)" } ?? "") : "")),
             ("Scaling", "concurrency \(c.concurrency == 0 ? "unlimited" : "\(c.concurrency)"), instances \(c.minInstances)–\(c.maxInstances), "
                 + "timeout \(c.timeoutSeconds)s"),

@@ -8,9 +8,9 @@ struct RollbackCommand: AsyncParsableCommand {
         commandName: "rollback",
         abstract: "Serve an earlier revision's spec again, as a new revision.",
         discussion: """
-            The new revision takes every setting of the one rolled back to, with its image pinned to the \
-            digest that revision ran, so a tag moved since does not change what runs. Without --to, the newest \
-            revision before the serving one that served. Waits as `berth deploy` does.
+            The new revision takes every setting of the one rolled back to, its protocol included, with its \
+            image pinned to the digest that revision ran, so a tag moved since does not change what runs. \
+            Without --to, the newest revision before the serving one that served. Waits as `berth deploy` does.
             """
     )
 
@@ -86,6 +86,8 @@ struct RollbackCommand: AsyncParsableCommand {
             "timeoutSeconds": .integer(Int64(revision.timeoutSeconds)),
         ]
         if let model = revision.gpuModel { fields["gpuModel"] = .string(model) }
+        // A node older than the field neither sends it nor accepts it (unknown fields are refused).
+        if let servingProtocol = revision.protocol { fields["protocol"] = .string(servingProtocol) }
         if let volumes = revision.volumes { fields["volumes"] = volumes }
         if let secretMounts = revision.secretMounts { fields["secretMounts"] = secretMounts }
         return .object(fields)

@@ -21,6 +21,10 @@ struct SpecOptions: ParsableArguments {
     var storage: String?
     @Option(help: ArgumentHelp("The port the container listens on.", valueName: "port"))
     var port: Int?
+    @Option(name: .customLong("protocol"),
+            help: ArgumentHelp("The HTTP the container serves: http1 (HTTP/1.1, the default) or h2c (HTTP/2 without TLS, as gRPC servers speak).",
+                               valueName: "http1|h2c"))
+    var servingProtocol: String?
     @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable; repeatable. On an update, added to the latest revision's.",
                                                          valueName: "KEY=VALUE"))
     var env: [String] = []
@@ -42,6 +46,14 @@ struct SpecOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Keep one instance warm instead of scaling to zero (--no-keep-warm: scale to zero).")
     var keepWarm: Bool?
 
+    /// Checked as the flags are parsed, so a typo is a usage error before the node is asked anything.
+    func validate() throws {
+        if let servingProtocol, ServingProtocol(rawValue: servingProtocol) == nil {
+            let allowed = ServingProtocol.allCases.map(\.rawValue).joined(separator: " or ")
+            throw ValidationError("--protocol \(servingProtocol): give \(allowed) (h2c: HTTP/2 without TLS, as gRPC servers speak)")
+        }
+    }
+
     var changesEnvironment: Bool { !env.isEmpty || !envFiles.isEmpty || !envSecret.isEmpty || !unsetEnv.isEmpty }
 
     /// The body for a create (`name` set) or an update; `currentEnv` is the environment the env
@@ -56,6 +68,7 @@ struct SpecOptions: ParsableArguments {
         if let gpuModel { fields["gpuModel"] = .string(gpuModel) }
         if let storage { fields["ephemeralStorage"] = .string(storage) }
         if let port { fields["port"] = .integer(Int64(port)) }
+        if let servingProtocol { fields["protocol"] = .string(servingProtocol) }
         if let concurrency { fields["concurrency"] = .integer(Int64(concurrency)) }
         if let minInstances { fields["minInstances"] = .integer(Int64(minInstances)) }
         if let maxInstances { fields["maxInstances"] = .integer(Int64(maxInstances)) }
