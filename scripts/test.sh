@@ -16,11 +16,11 @@ PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export PATH
 
 PACKAGES=(containerd runc containernetworking-plugins docker-registry umoci skopeo busybox-static
-  apache2-utils openssl iptables iproute2 protobuf-compiler libsqlite3-dev zstd python3-cryptography curl)
+  apache2-utils openssl iptables iproute2 protobuf-compiler libsqlite3-dev zstd python3-cryptography curl binutils)
 
 missing=()
 for tool in containerd ctr containerd-shim-runc-v2 runc docker-registry umoci skopeo htpasswd openssl \
-  iptables ip protoc zstd gzip tar python3 curl; do
+  iptables ip protoc zstd gzip tar python3 curl objcopy ldd; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 [[ -x /bin/busybox ]] || missing+=(/bin/busybox)

@@ -43,15 +43,27 @@ public struct EchoService: RegistrableRPCService {
                 return ["x-count": "\(count)"]
             }
         }
-        router.registerHandler(forMethod: Self.sleep, deserializer: RawBytes(), serializer: RawBytes()) { [started, cancelled] request, _ in
+        router.registerHandler(forMethod: Self.sleep, deserializer: RawBytes(), serializer: RawBytes()) { [started, cancelled] request, context in
             let single = try await ServerRequest(stream: request)
             started.add()
             let milliseconds = Int(String(decoding: single.message, as: UTF8.self)) ?? 0
-            do {
-                try await Task.sleep(for: .milliseconds(milliseconds))
-            } catch {
+            // gRPC tells a handler of its call's end (a reset stream, the deadline) through the
+            // context's handle, not by cancelling its task: the sleep races that handle.
+            let slept = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(milliseconds))
+                    return true
+                }
+                group.addTask {
+                    try await context.cancellation.cancelled
+                    return false
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? false
+            }
+            guard slept else {
                 cancelled.add()
-                throw error
+                throw RPCError(code: .cancelled, message: "the call ended before the sleep")
             }
             return StreamingServerResponse(single: ServerResponse(message: Array("slept".utf8)))
         }

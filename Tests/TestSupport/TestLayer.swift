@@ -167,7 +167,9 @@ extension TestLayer {
             guard FileManager.default.fileExists(atPath: source) else {
                 throw TestSupportError("\(source) is missing (apt-get install busybox-static)")
             }
-            try FileManager.default.copyItem(atPath: source, toPath: target)
+            // The file itself, not a link to it (a library's name is often a link to its version).
+            let resolved = URL(fileURLWithPath: source).resolvingSymlinksInPath().path
+            try FileManager.default.copyItem(atPath: resolved, toPath: target)
             try setMode(target, mode)
         case .symlink(let destination):
             try FileManager.default.createSymbolicLink(atPath: target, withDestinationPath: destination)

@@ -21,7 +21,7 @@ final class GRPCInvocationTests: XCTestCase {
         var layer = TestLayer.busybox().addingHostFile("/bin/grpc-echo-server", source: stripped)
         for line in try runCommand("ldd", [built]).split(separator: "\n") {
             // "libx.so => /path/libx.so (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
-            guard let path = line.split(separator: " ").first(where: { $0.hasPrefix("/") }) else { continue }
+            guard let path = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).first(where: { $0.hasPrefix("/") }) else { continue }
             layer = layer.addingHostFile(String(path), source: String(path))
         }
         return layer.compressed(.none)
@@ -158,11 +158,12 @@ final class GRPCInvocationTests: XCTestCase {
 }
 
 /// Polls until `condition` holds; fails the test after `seconds`.
-func eventually(seconds: Double, _ condition: () async throws -> Bool) async throws {
+func eventually(seconds: Double, file: StaticString = #filePath, line: UInt = #line,
+                _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(100))
     }
-    XCTFail("condition not met within \(seconds) s")
+    XCTFail("condition not met within \(seconds) s", file: file, line: line)
 }
