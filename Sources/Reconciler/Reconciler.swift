@@ -143,20 +143,36 @@ public final class Reconciler: Service, Sendable {
     }
 
     /// Retries failed passes when their back-off ends, and re-checks every container (and every
-    /// revision the runtime runs for a container the store no longer has) each period.
+    /// revision the runtime runs for a container the store no longer has) each period. The
+    /// re-checks are spread over the period, a share each tick: a node with a thousand containers
+    /// once re-checked them all at once, and the API's requests waited behind that burst (p99 in
+    /// the hundreds of milliseconds every 30 s in bench/api).
     private func resyncAndRetry() async {
+        let tick = Duration.milliseconds(250)
         var lastResync = ContinuousClock.now
+        var pending: [String] = []
+        var perTick = 1
         while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(250))
+            try? await Task.sleep(for: tick)
             for id in queue.withLock({ $0.due(now: .now) }) { recheck(id) }
-            guard ContinuousClock.now - lastResync >= resyncPeriod else { continue }
-            lastResync = .now
-            var ids = Set((try? database.containers(owner: nil))?.map(\.id) ?? [])
-            for runtimeID in runtime.statuses.keys {
-                if let parsed = Self.parse(runtimeID) { ids.insert(parsed.containerID) }
+            if pending.isEmpty, ContinuousClock.now - lastResync >= resyncPeriod {
+                lastResync = .now
+                var ids = Set((try? database.containers(owner: nil))?.map(\.id) ?? [])
+                for runtimeID in runtime.statuses.keys {
+                    if let parsed = Self.parse(runtimeID) { ids.insert(parsed.containerID) }
+                }
+                pending = ids.sorted().reversed()
+                perTick = Self.resyncShare(of: pending.count, period: resyncPeriod, tick: tick)
             }
-            for id in ids.sorted() { recheck(id) }
+            for _ in 0..<min(perTick, pending.count) { recheck(pending.removeLast()) }
         }
+    }
+
+    /// How many containers each tick re-checks so that `count` of them take about half the
+    /// period (a later period starts only when the last one is through).
+    static func resyncShare(of count: Int, period: Duration, tick: Duration) -> Int {
+        let ticks = max(1, Int((period / 2) / tick))
+        return max(1, (count + ticks - 1) / ticks)
     }
 
     // MARK: - Recovery

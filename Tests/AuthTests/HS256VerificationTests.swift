@@ -243,4 +243,24 @@ final class HS256VerificationTests: XCTestCase {
             }
         }
     }
+
+    /// A token verified once is not verified again, but its claims still are: past its `exp` the
+    /// same token is refused, and a token differing in any byte is verified afresh.
+    func testAVerifiedTokenIsRememberedWithoutSkippingItsClaims() async throws {
+        let verifier = try await makeVerifier()
+        let token = try await TokenMinter(hs256Secret: testSecret).mint(subject: "alice", roles: [], ttl: .seconds(60))
+        let now = Date()
+        let first = try await verifier.verify(token, now: now)
+        let second = try await verifier.verify(token, now: now)
+        XCTAssertEqual(first, second)
+        do {
+            _ = try await verifier.verify(token, now: now.addingTimeInterval(3600))
+            XCTFail("an expired token was accepted from the cache")
+        } catch {
+            XCTAssertEqual(error, .expired)
+        }
+        var tampered = Array(token.utf8)
+        tampered[tampered.count - 2] = tampered[tampered.count - 2] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        await assertRejects(verifier, token: String(decoding: tampered, as: UTF8.self), .badSignature)
+    }
 }

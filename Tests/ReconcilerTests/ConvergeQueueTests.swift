@@ -42,4 +42,15 @@ final class ConvergeQueueTests: XCTestCase {
         XCTAssertTrue(queue.request("a"), "the retry runs a pass")
         XCTAssertEqual(queue.entries["a"]?.failures, 1, "the failure count stays until a success")
     }
+
+    /// The periodic re-check is spread over half the period, a share each tick, never all at once.
+    func testThePeriodicRecheckIsSpreadOverThePeriod() {
+        let share = { Reconciler.resyncShare(of: $0, period: .seconds(30), tick: .milliseconds(250)) }
+        XCTAssertEqual(share(1000), 17, "1000 containers over 60 ticks")
+        XCTAssertEqual(share(60), 1)
+        XCTAssertEqual(share(1), 1)
+        XCTAssertEqual(share(0), 1)
+        XCTAssertEqual(Reconciler.resyncShare(of: 40, period: .milliseconds(200), tick: .milliseconds(250)), 40,
+                       "a period shorter than two ticks re-checks everything on the next tick")
+    }
 }
