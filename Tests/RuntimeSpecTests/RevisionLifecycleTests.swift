@@ -294,4 +294,22 @@ final class RevisionLifecycleTests: XCTestCase {
         var unstarted = fresh()
         XCTAssertEqual(unstarted.reconnected(), [])
     }
+
+    /// The default back-off moves each delay by up to ±20 %, so that containers that failed
+    /// together retry spread out; the doubling stays underneath.
+    func testTheDefaultBackoffIsJitteredWithinItsBounds() {
+        var firsts: Set<Duration> = []
+        for _ in 0..<50 {
+            var backoff = RestartBackoff(policy: .kubelet)
+            let first = backoff.delay(afterRunOf: .zero)
+            XCTAssertTrue(first >= .seconds(8) && first <= .seconds(12), "\(first)")
+            firsts.insert(first)
+            let second = backoff.delay(afterRunOf: .zero)
+            XCTAssertTrue(second >= .seconds(16) && second <= .seconds(24), "\(second)")
+        }
+        XCTAssertGreaterThan(firsts.count, 10, "the delays are spread, not one value")
+        var exact = RestartBackoff(policy: Self.policy)
+        XCTAssertEqual(exact.delay(afterRunOf: .zero), .seconds(2), "no jitter unless the policy asks")
+        XCTAssertEqual(exact.delay(afterRunOf: .zero), .seconds(4))
+    }
 }
