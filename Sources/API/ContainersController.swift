@@ -40,10 +40,10 @@ struct ContainersController<Backend: ContainerBackend> {
         }
         let scope = owner.map { "owner:" + $0 } ?? "all"
         let page = try ListPage(request, scope: scope)
-        // Read the change count before the rows: a write in between makes the entry stale at once.
-        let changeCount = ListCache.Version(changeCount: database.changeCount, instances: backend.instancesVersion)
+        // Versions are read before the rows: a write in between makes the body stale at once.
+        let version = { ListCache.Version(changeCount: self.database.changeCount, instances: self.backend.instancesVersion) }
         let key = "\(scope)\n\(page.size)\n\(page.after.map { "\($0.createdAt).\($0.rowID)" } ?? "")"
-        let body = try listCache.body(for: key, changeCount: changeCount) {
+        let body = try await listCache.body(for: key, arrival: version(), current: version) {
             let rows = try database.containerPage(owner: owner, after: page.after, limit: page.size)
             let list = ContainerList(containers: try rows.rows.map { try view($0.0, $0.1) },
                                      nextPageToken: rows.next.map { ListPage.token(after: $0, scope: scope) })
