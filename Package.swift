@@ -204,7 +204,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "API", "Store", "Auth", "Runtime", "Reconciler", "Proxy", "Traffic", "GPU", "CNI", "ContainerdClient", "ImagePull", "RegistryClient", "OCI", "BerthModel", "Secrets",
+                "CProcessMemory", "API", "Store", "Auth", "Runtime", "Reconciler", "Proxy", "Traffic", "GPU", "CNI", "ContainerdClient", "ImagePull", "RegistryClient", "OCI", "BerthModel", "Secrets",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -239,12 +239,12 @@ let package = Package(
         // containerd's binary logging driver: the shim runs it with the task's stdout and stderr,
         // so logs keep flowing (with size-based rotation) while berthd restarts.
         .executableTarget(name: "berth-logger", dependencies: []),
-        // glibc's mallopt, which Swift's Glibc module does not export: berthd caps its arenas.
-        .target(name: "CMallocTuning"),
+        // berthd's process memory tuning in C: malloc arenas, and the advice for its code mappings.
+        .target(name: "CProcessMemory"),
         .executableTarget(
             name: "berthd",
             dependencies: [
-                "CMallocTuning",
+                "CProcessMemory",
                 "OCI",
                 "ContainerdClient",
                 "RegistryClient",

@@ -36,13 +36,18 @@ public final class Node: Sendable {
     let volumes: VolumeStorage
     let secretBox: SecretBox
     let logger: Logger
+    let onReady: @Sendable () -> Void
     /// Held from `init` until the node's services stop (or the node is gone).
     let dataFolderLock: DataFolderLock
 
     /// The key file that seals secrets, in the data folder.
     static let secretKeyFileName = "secret.key"
 
-    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd")) async throws {
+    /// `onReady` runs once the API serves and the containers are recovered (berthd unmaps its
+    /// startup code then).
+    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd"),
+                onReady: @escaping @Sendable () -> Void = {}) async throws {
+        self.onReady = onReady
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -198,7 +203,7 @@ public final class Node: Sendable {
             database: database, backend: backend, verifier: verifier, metrics: metrics, logger: logger,
             onServerRunning: onAPIRunning)
         return [DataFolderLockService(lock: dataFolderLock), RegistryClientService(client: registry), connection, runtime,
-                reconciler, traffic, proxy, api]
+                reconciler, traffic, proxy, api, HeapTrimService()]
     }
 
     /// Runs until SIGTERM or SIGINT: stop accepting, finish requests in flight, leave containers.
@@ -207,7 +212,8 @@ public final class Node: Sendable {
         let notifier = SystemdNotifier()
         let apiRunning = AsyncStream.makeStream(of: Void.self)
         let services = services(onAPIRunning: { _ in apiRunning.continuation.yield() })
-        let readiness = ReadinessService(notifier: notifier, reconciler: reconciler, apiRunning: apiRunning.stream, logger: logger)
+        let readiness = ReadinessService(notifier: notifier, reconciler: reconciler, apiRunning: apiRunning.stream,
+                                         onReady: onReady, logger: logger)
         // The watchdog first, so that it is stopped last and keeps pinging while the rest stop.
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: WatchdogService(notifier: notifier))]
@@ -246,6 +252,7 @@ struct ReadinessService: Service {
     let notifier: SystemdNotifier
     let reconciler: Reconciler
     let apiRunning: AsyncStream<Void>
+    let onReady: @Sendable () -> Void
     let logger: Logger
 
     func run() async throws {
@@ -256,6 +263,7 @@ struct ReadinessService: Service {
         }
         logger.info("berthd ready")
         notifier.ready(status: "serving")
+        onReady()
         try? await gracefulShutdown()
         notifier.stopping()
     }

@@ -1,0 +1,20 @@
+import CProcessMemory
+import ServiceLifecycle
+
+/// Gives the memory malloc holds free back to the kernel every `interval`, as Go's scavenger or
+/// tcmalloc's background release do. glibc keeps what is freed inside its heaps: a burst of work
+/// (a hundred containers started at once, a thousand records listed) left megabytes resident
+/// that nothing used, and berthd's resident memory is what a host budgets for it.
+struct HeapTrimService: Service {
+    var interval: Duration = .seconds(10)
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                _ = berth_trim_heap()
+            }
+        }
+    }
+}
