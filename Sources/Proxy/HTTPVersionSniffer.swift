@@ -38,7 +38,7 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let configure: (ChannelHandlerContext, ConnectionPreface.Verdict) throws -> Void
     private let timeout: TimeAmount
     private let onTimeout: () -> Void
-    private var held: ByteBuffer? = nil
+    private var held = HeldBytes()
     private var timer: Scheduled<Void>? = nil
     private var decided = false
 
@@ -69,15 +69,10 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        var bytes = unwrapInboundIn(data)
-        if var earlier = held {
-            earlier.writeBuffer(&bytes)
-            bytes = earlier
-            held = nil
-        }
+        let bytes = held.joined(with: unwrapInboundIn(data))
         let verdict = ConnectionPreface.classify(bytes.readableBytesView)
         guard verdict != .needMore else {
-            held = bytes
+            held.hold(bytes)
             return
         }
         decided = true
@@ -111,5 +106,29 @@ final class HTTPVersionSniffer: ChannelInboundHandler, RemovableChannelHandler {
             sniffer.onTimeout()
             context.close(promise: nil)
         }
+    }
+}
+
+/// Bytes a handler holds across reads until it has enough of them to decide what they are.
+struct HeldBytes {
+    private var bytes: ByteBuffer? = nil
+
+    /// What was held, then `next`; nothing is held any more.
+    mutating func joined(with next: ByteBuffer) -> ByteBuffer {
+        guard var earlier = bytes else { return next }
+        var next = next
+        earlier.writeBuffer(&next)
+        bytes = nil
+        return earlier
+    }
+
+    mutating func hold(_ bytes: ByteBuffer) {
+        self.bytes = bytes
+    }
+
+    /// What is held, if anything; nothing is held any more.
+    mutating func take() -> ByteBuffer? {
+        defer { bytes = nil }
+        return bytes
     }
 }

@@ -21,7 +21,7 @@ final class UpgradedRequestInjector: ChannelInboundHandler, RemovableChannelHand
     private static let frameHeaderSize = 9
 
     private let streamOneHeaders: ByteBuffer
-    private var held: ByteBuffer? = nil
+    private var held = HeldBytes()
     private var done = false
 
     init(streamOneHeaders: ByteBuffer) {
@@ -33,14 +33,9 @@ final class UpgradedRequestInjector: ChannelInboundHandler, RemovableChannelHand
             context.fireChannelRead(data)
             return
         }
-        var bytes = unwrapInboundIn(data)
-        if var earlier = held {
-            earlier.writeBuffer(&bytes)
-            bytes = earlier
-            held = nil
-        }
+        var bytes = held.joined(with: unwrapInboundIn(data))
         guard let split = Self.endOfFirstFrame(bytes.readableBytesView) else {
-            held = bytes
+            held.hold(bytes)
             return
         }
         done = true
@@ -52,11 +47,10 @@ final class UpgradedRequestInjector: ChannelInboundHandler, RemovableChannelHand
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if !done, let held {
+        if !done, let bytes = held.take() {
             // Removed early (the connection closing): what was held goes on as it came.
             done = true
-            self.held = nil
-            context.fireChannelRead(wrapInboundOut(held))
+            context.fireChannelRead(wrapInboundOut(bytes))
         }
     }
 

@@ -71,8 +71,7 @@ final class ProxyHTTP2Tests: ProxyTestCase {
     func testManyConcurrentStreamsOnOneConnectionToTwoUpstreams() async throws {
         let plain = try await startUpstream("plain")
         let h2c = try await startH2CUpstream("h2c")
-        var grpcLike = Upstream.test("h2c", h2c)
-        grpcLike.speaks = .h2c
+        let grpcLike = Upstream.h2c("h2c", h2c)
         let routes = TestRoutes(["plain.test": .upstream(.test("plain", plain)), "h2c.test": .upstream(grpcLike)])
         let proxy = try await startProxy(routes: routes)
         let client = try await connect(proxy)
@@ -101,8 +100,7 @@ final class ProxyHTTP2Tests: ProxyTestCase {
 
     func testAnHTTP1ClientReachesAnH2CUpstreamWithTrailers() async throws {
         let h2c = try await startH2CUpstream("h2c")
-        var upstream = Upstream.test("h2c", h2c)
-        upstream.speaks = .h2c
+        let upstream = Upstream.h2c("h2c", h2c)
         let routes = TestRoutes(["h2c.test": .upstream(upstream)])
         let proxy = try await startProxy(routes: routes)
 
@@ -137,8 +135,7 @@ final class ProxyHTTP2Tests: ProxyTestCase {
     func testTrailersAndTrailersOnlyAnswersReachAnHTTP2Client() async throws {
         let plain = try await startUpstream("plain")
         let h2c = try await startH2CUpstream("h2c")
-        var upstream = Upstream.test("h2c", h2c)
-        upstream.speaks = .h2c
+        let upstream = Upstream.h2c("h2c", h2c)
         let routes = TestRoutes(["plain.test": .upstream(.test("plain", plain)), "h2c.test": .upstream(upstream)])
         let proxy = try await startProxy(routes: routes)
         let client = try await connect(proxy)
@@ -160,8 +157,7 @@ final class ProxyHTTP2Tests: ProxyTestCase {
 
     func testAClientResetReachesTheUpstreamAsAReset() async throws {
         let h2c = try await startH2CUpstream("h2c")
-        var upstream = Upstream.test("h2c", h2c)
-        upstream.speaks = .h2c
+        let upstream = Upstream.h2c("h2c", h2c)
         let routes = TestRoutes(["h2c.test": .upstream(upstream)])
         let proxy = try await startProxy(routes: routes)
         let client = try await connect(proxy)
@@ -211,5 +207,14 @@ final class ProxyHTTP2Tests: ProxyTestCase {
     /// curl, off the concurrency pool (it blocks until curl exits).
     func curl(_ arguments: [String]) async throws -> String {
         try await Task.detached { try runCommand("curl", arguments, timeout: .seconds(30)) }.value
+    }
+}
+
+extension Upstream {
+    /// A route to a test upstream that speaks h2c.
+    static func h2c(_ id: String, _ upstream: TestUpstream) -> Upstream {
+        var route = Upstream.test(id, upstream)
+        route.speaks = .h2c
+        return route
     }
 }
