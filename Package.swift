@@ -239,7 +239,7 @@ let package = Package(
         // containerd's binary logging driver: the shim runs it with the task's stdout and stderr,
         // so logs keep flowing (with size-based rotation) while berthd restarts.
         .executableTarget(name: "berth-logger", dependencies: []),
-        // berthd's process memory tuning in C: malloc arenas, and the advice for its code mappings.
+        // berthd's process memory tuning in C: malloc's arenas, and giving its free memory back.
         .target(name: "CProcessMemory"),
         .executableTarget(
             name: "berthd",

@@ -36,18 +36,13 @@ public final class Node: Sendable {
     let volumes: VolumeStorage
     let secretBox: SecretBox
     let logger: Logger
-    let onReady: @Sendable () -> Void
     /// Held from `init` until the node's services stop (or the node is gone).
     let dataFolderLock: DataFolderLock
 
     /// The key file that seals secrets, in the data folder.
     static let secretKeyFileName = "secret.key"
 
-    /// `onReady` runs once the API serves and the containers are recovered (berthd unmaps its
-    /// startup code then).
-    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd"),
-                onReady: @escaping @Sendable () -> Void = {}) async throws {
-        self.onReady = onReady
+    public init(configuration: DaemonConfiguration, logger: Logger = Logger(label: "berthd")) async throws {
         self.configuration = configuration
         self.logger = logger
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
@@ -212,8 +207,7 @@ public final class Node: Sendable {
         let notifier = SystemdNotifier()
         let apiRunning = AsyncStream.makeStream(of: Void.self)
         let services = services(onAPIRunning: { _ in apiRunning.continuation.yield() })
-        let readiness = ReadinessService(notifier: notifier, reconciler: reconciler, apiRunning: apiRunning.stream,
-                                         onReady: onReady, logger: logger)
+        let readiness = ReadinessService(notifier: notifier, reconciler: reconciler, apiRunning: apiRunning.stream, logger: logger)
         // The watchdog first, so that it is stopped last and keeps pinging while the rest stop.
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: WatchdogService(notifier: notifier))]
@@ -252,7 +246,6 @@ struct ReadinessService: Service {
     let notifier: SystemdNotifier
     let reconciler: Reconciler
     let apiRunning: AsyncStream<Void>
-    let onReady: @Sendable () -> Void
     let logger: Logger
 
     func run() async throws {
@@ -263,7 +256,6 @@ struct ReadinessService: Service {
         }
         logger.info("berthd ready")
         notifier.ready(status: "serving")
-        onReady()
         try? await gracefulShutdown()
         notifier.stopping()
     }

@@ -87,7 +87,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "berthd")
         do {
-            let node = try await Node(configuration: configuration, logger: logger, onReady: { Self.dropStartupCode(logger: logger) })
+            let node = try await Node(configuration: configuration, logger: logger)
             logger.info("berthd starting", metadata: [
                 "api": "\(configuration.apiListen)", "containerd": "\(configuration.containerdSocket)",
                 "data": "\(configuration.dataDirectory)",
@@ -106,16 +106,6 @@ struct ServeCommand: AsyncParsableCommand {
     static func limitMallocArenas() {
         guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
         _ = berth_limit_malloc_arenas(2)
-    }
-
-    /// berthd's binary holds every library it uses (NIO, GRDB, the crypto, the HTTP client…), and
-    /// starting it touches code all over it (the runtime's first scans of its type and conformance
-    /// tables, configuration, migrations, recovery): 20 of its 51 MiB resident at idle were the
-    /// binary's code, nearly all of it not run again. Once the node is ready, those pages are
-    /// unmapped (they stay in the page cache); what runs later maps its pages back.
-    static func dropStartupCode(logger: Logger) {
-        let dropped = berth_drop_code_pages()
-        logger.debug("startup code unmapped", metadata: ["bytes": "\(dropped)"])
     }
 
     var flags: DaemonFlags {
