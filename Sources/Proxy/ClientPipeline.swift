@@ -79,10 +79,43 @@ struct ClientPipeline: Sendable {
             }
         }
         try operations.addHandler(manager)
+        try operations.addHandler(ShutdownDeadline(after: core.idleTimeout))
         // The manager starts its idle timer on channelActive, which this connection saw before the
         // manager was there (the protocol is known only from the first bytes).
         if channel.isActive {
             manager.channelActive(context: try operations.context(handler: manager))
         }
+    }
+}
+
+/// A deadline for an HTTP/2 connection's graceful close. NIO's connection manager sends GOAWAY
+/// and a PING, and waits for the PING's ack before it closes the connection once its streams are
+/// done; a client that never acks would hold the proxy's shutdown open. After `after` (the idle
+/// timeout, which also bounds every stream's silence) the connection is closed.
+final class ShutdownDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+
+    private let after: TimeAmount
+    private var scheduled: Scheduled<Void>? = nil
+
+    init(after: TimeAmount) {
+        self.after = after
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, scheduled == nil {
+            let channel = context.channel
+            scheduled = context.eventLoop.scheduleTask(in: after) { channel.close(promise: nil) }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        scheduled?.cancel()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        scheduled?.cancel()
+        context.fireChannelInactive()
     }
 }

@@ -204,6 +204,23 @@ final class ProxyHTTP2Tests: ProxyTestCase {
         XCTAssertEqual(upstream.requests.last?.values("upgrade"), [])
     }
 
+    func testAGracefulShutdownDoesNotWaitForAClientThatNeverAnswers() async throws {
+        let (_, _, proxy) = try await startSingle(idleTimeout: .seconds(1))
+        // Bounded: without the deadline the connection would stay open for as long as the client.
+        let waited = try await withTimeout(10) { try await RawConnection.with(port: proxy.port) { raw in
+            // The preface and an empty SETTINGS frame, then nothing: no ack to the server's PING.
+            try await raw.send(bytes: ConnectionPreface.http2 + [0, 0, 0, 0x4, 0, 0, 0, 0, 0])
+            try await raw.read { $0.readableBytes >= 9 }
+            await assertEventually({ proxy.server.openConnections == 1 })
+            proxy.server.shutdownGracefully()
+            let started = ContinuousClock.now
+            _ = try await raw.readUntilClosed()
+            return ContinuousClock.now - started
+        } }
+        XCTAssertLessThan(waited, .seconds(5), "closed at the deadline, not held open by the client")
+        await assertEventually({ proxy.server.openConnections == 0 })
+    }
+
     /// curl, off the concurrency pool (it blocks until curl exits).
     func curl(_ arguments: [String]) async throws -> String {
         try await Task.detached { try runCommand("curl", arguments, timeout: .seconds(30)) }.value
