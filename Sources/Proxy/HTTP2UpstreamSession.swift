@@ -11,17 +11,15 @@ import NIOPosix
 /// closed once retired with no stream left, or after the idle timeout with none open.
 /// Confined to its loop, as `LoopResources` is.
 final class HTTP2UpstreamSession: @unchecked Sendable {
-    let upstream: Upstream
     /// Completes once the connection is up and its HTTP/2 handler ready for streams.
     let multiplexer: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>
     private(set) var channel: (any Channel)? = nil
     private(set) var openStreams = 0
     private(set) var idleSince: NIODeadline
-    private(set) var isRetired = false
+    private var isRetired = false
     private(set) var isEstablished = false
 
-    init(upstream: Upstream, multiplexer: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>, now: NIODeadline) {
-        self.upstream = upstream
+    init(multiplexer: EventLoopFuture<NIOHTTP2Handler.StreamMultiplexer>, now: NIODeadline) {
         self.multiplexer = multiplexer
         self.idleSince = now
     }

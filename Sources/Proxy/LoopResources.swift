@@ -92,12 +92,6 @@ final class LoopResources: @unchecked Sendable {
         return pool.count
     }
 
-    /// HTTP/2 sessions to upstreams that take new streams.
-    var sessionCount: Int {
-        eventLoop.preconditionInEventLoop()
-        return sessions.count
-    }
-
     /// A new stream to an h2c upstream, on this loop's session with it (opened when there is none,
     /// or, when `fresh`, in place of the one there is), and whether that session was already up.
     func openStream(_ upstream: Upstream, fresh: Bool) -> (stream: EventLoopFuture<any Channel>, reused: Bool) {
@@ -126,7 +120,7 @@ final class LoopResources: @unchecked Sendable {
 
     private func startSession(_ upstream: Upstream) -> HTTP2UpstreamSession {
         let promise = eventLoop.makePromise(of: NIOHTTP2Handler.StreamMultiplexer.self)
-        let session = HTTP2UpstreamSession(upstream: upstream, multiplexer: promise.futureResult, now: .now())
+        let session = HTTP2UpstreamSession(multiplexer: promise.futureResult, now: .now())
         sessions[upstream] = session
         let loop = NIOLoopBound((self, session), eventLoop: eventLoop)
         let connected = HTTP2UpstreamSession.connect(
@@ -141,9 +135,14 @@ final class LoopResources: @unchecked Sendable {
             let (_, session) = loop.value
             do {
                 let channel = try result.get()
-                let multiplexer = try channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self).syncMultiplexer()
-                session.established(channel)
-                promise.succeed(multiplexer)
+                do {
+                    let multiplexer = try channel.pipeline.syncOperations.handler(type: NIOHTTP2Handler.self).syncMultiplexer()
+                    session.established(channel)
+                    promise.succeed(multiplexer)
+                } catch {
+                    channel.close(promise: nil)
+                    throw error
+                }
             } catch {
                 promise.fail(error)
             }

@@ -28,6 +28,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let resources: LoopResources
     /// How to carry on as HTTP/2 after `Upgrade: h2c`; nil on an HTTP/2 stream.
     let pipeline: ClientPipeline?
+    var isStream: Bool { pipeline == nil }
     var state: ProxyConnectionState
     var context: ChannelHandlerContext? = nil
     var upstream: UpstreamConnection? = nil
@@ -377,7 +378,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
             becameIdle()
         case .discard:
-            if pipeline == nil {
+            if isStream {
                 let written = context.eventLoop.makePromise(of: Void.self)
                 context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
                 endWritten = written.futureResult

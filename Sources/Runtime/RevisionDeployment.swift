@@ -62,7 +62,12 @@ public struct RevisionDeployment: Sendable, Hashable {
     /// The container id, revision and instance a runtime id names.
     /// On the UTF-8 bytes: the reconciler and the traffic controller parse ids all the time.
     public static func parseInstance(_ runtimeID: String) -> (containerID: String, revision: Int, instance: Int)? {
-        let bytes = Array(runtimeID.utf8)
+        var id = runtimeID
+        return id.withUTF8 { bytes in parseInstance(bytes, runtimeID) }
+    }
+
+    private static func parseInstance(_ bytes: UnsafeBufferPointer<UInt8>, _ runtimeID: String)
+        -> (containerID: String, revision: Int, instance: Int)? {
         // The number after the last `-<marker>` at or before `end`, and where the marker starts.
         func suffixNumber(_ marker: UInt8, before end: Int) -> (value: Int, start: Int)? {
             var index = end
@@ -80,7 +85,7 @@ public struct RevisionDeployment: Sendable, Hashable {
             end = found.start
         }
         guard let revision = suffixNumber(UInt8(ascii: "r"), before: end), revision.start > 0 else { return nil }
-        let containerID = String(decoding: bytes[..<revision.start], as: UTF8.self)
+        let containerID = String(decoding: UnsafeBufferPointer(rebasing: bytes[..<revision.start]), as: UTF8.self)
         // Only the spelling `runtimeID` makes (no "+1", no "-i0", no leading zeros).
         guard Self.runtimeID(containerID: containerID, revision: revision.value, instance: instance) == runtimeID else { return nil }
         return (containerID, revision.value, instance)
