@@ -271,7 +271,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OCI", "HostProcess",
+                "OCI", "HostProcess", "Proxy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

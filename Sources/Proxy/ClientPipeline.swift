@@ -63,6 +63,7 @@ struct ClientPipeline: Sendable {
         // Room for every stream's window at once, so one stream's unread body does not stall the rest.
         connection.targetWindowSize = 1 << 20
         let core = self.core, resources = self.resources, client = self.client
+        try operations.addHandler(WritableNextTick())
         _ = try operations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,

@@ -77,6 +77,7 @@ final class HTTP2UpstreamSession: @unchecked Sendable {
                         HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 16),
                     ]
                     connection.targetWindowSize = 1 << 20
+                    try channel.pipeline.syncOperations.addHandler(WritableNextTick())
                     _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client,
                         connectionConfiguration: connection,

@@ -10,7 +10,7 @@ final class ContractTests: XCTestCase {
     func testTheContainerLifecycleThroughTheAPI() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let alice = try await f.token("alice")
         let image = try await f.pushHTTPD("berth/api-hello")
 

@@ -10,7 +10,7 @@ final class DeleteTests: XCTestCase {
         let grace = Duration.seconds(4)
         let f = try NodeFixture { $0.stopGracePeriod = grace }
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let image = try await f.pushHTTPD("berth/api-delete")
         var ids: [String] = []
@@ -44,7 +44,7 @@ final class DeleteTests: XCTestCase {
     func testConcurrentUpdatesOnANodeAllLand() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let image = try await f.pushHTTPD("berth/api-concurrent-put")
         let id = try await f.deploy(["name": "puts", "image": image, "ram": "32Mi", "cpu": 0.1], token: token)

@@ -12,7 +12,7 @@ final class NodeSecretTests: XCTestCase {
     func testASecretReachesItsContainerAndNoResponseLogOrDatabaseFile() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { [f] in try? await f.stop() } }
+        addTeardownBlock { [f] in try? await f.stop() }
         let token = try await f.token("alice")
         let value = "hf_" + UUID().uuidString.replacingOccurrences(of: "-", with: "")
         let created = try await f.request("POST", "/v1/secrets", token: token, json: ["name": "hf", "value": value])

@@ -35,7 +35,7 @@ final class NodeVolumeTests: XCTestCase {
     func testAVolumeIsFilledOnceReadByManyWrittenByOneBoundedAndKept() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { [f] in try? await f.stop() } }
+        addTeardownBlock { [f] in try? await f.stop() }
         let token = try await f.token("alice")
         let created = try await f.request("POST", "/v1/volumes", token: token, json: ["name": "models", "size": "32Mi"])
         XCTAssertEqual(created.status, 201, created.text)
@@ -116,7 +116,7 @@ final class NodeVolumeTests: XCTestCase {
     func testAVolumeWhoseDeleteWasCutShortIsRemovedAtTheNextStart() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { [f] in try? await f.stop() } }
+        addTeardownBlock { [f] in try? await f.stop() }
         let token = try await f.token("alice")
         let reply4 = try await f.request("POST", "/v1/volumes", token: token, json: ["name": "gone", "size": "16Mi"])
         XCTAssertEqual(reply4.status, 201)

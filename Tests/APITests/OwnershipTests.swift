@@ -77,7 +77,7 @@ final class OwnershipTests: XCTestCase {
             $0.purgeForeign = true
         }
         try await purging.start()
-        defer { Task { [purging] in try? await purging.stop() } }
+        addTeardownBlock { [purging] in try? await purging.stop() }
         XCTAssertEqual(try ctr(first, ["containers", "ls", "-q"]), "")
         XCTAssertEqual(try ctr(first, ["tasks", "ls", "-q"]), "")
         let left = try ctr(first, ["snapshots", "ls"])

@@ -9,7 +9,7 @@ final class RolloutTests: XCTestCase {
     func testAFailedRevisionLeavesTheOldOneServing() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let image = try await f.pushHTTPD("berth/api-rollout", page: "v1\n")
         let created = try await f.request("POST", "/v1/containers", token: token, json: ["name": "steady", "image": image, "ram": "64Mi"])

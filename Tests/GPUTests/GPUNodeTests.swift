@@ -156,7 +156,7 @@ final class GPUNodeTests: XCTestCase {
         defer { tree.remove() }
         let f = try Self.nodeOnTree(tree)
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("gpu-scale")
         let id = try await f.deploy(["name": "llm", "image": try await f.pushWorkCGI("berth/gpu-scale"), "ram": "64Mi",
                                      "gpu": 1, "gpuModel": "NVIDIA H200", "concurrency": 1, "maxInstances": 3], token: token)

@@ -86,7 +86,7 @@ final class EgressPolicyTests: XCTestCase {
     /// Schemes and plain HTTP are decided before any lookup or connection.
     func testSchemesAndPlainHTTP() async throws {
         let connector = EgressConnector(policy: EgressPolicy(insecureHosts: ["10.0.0.5:5000"]), configuration: .init())
-        defer { Task { try await connector.shutdown() } }
+        addTeardownBlock { try? await connector.shutdown() }
         func refusal(_ url: String, _ purpose: EgressPurpose = .redirect, plain: Bool = false) -> String? {
             do {
                 _ = try connector.checkedTarget(url, purpose: purpose, plainHTTPAccepted: plain)

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
+import Proxy
 
 /// A cleartext HTTP/2 client connection with prior knowledge, on NIOHTTP2: each request is a
 /// stream, seen frame by frame (whether the head ended the stream, trailers, resets).
@@ -18,7 +19,8 @@ public final class HTTP2TestConnection: Sendable {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port).get()
         let multiplexer = try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            try channel.pipeline.syncOperations.addHandler(WritableNextTick())
+            return try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                 mode: .client,
                 connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration(),
                 streamConfiguration: NIOHTTP2Handler.StreamConfiguration()

@@ -43,7 +43,7 @@ final class GRPCInvocationTests: XCTestCase {
     func testGRPCAndHTTP2ThroughTheProxyByHostname() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("grpc")
         let scratch = try f.env.makeTemporaryDirectory("grpc")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -128,7 +128,7 @@ final class GRPCInvocationTests: XCTestCase {
         // Many streams on one connection, half to each container: gRPC calls framed by hand
         // to the echo server, page requests to httpd.
         let connection = try await HTTP2TestConnection.connect(port: port)
-        defer { Task { await connection.close() } }
+        addTeardownBlock { await connection.close() }
         let results = try await withThrowingTaskGroup(of: (Int, HTTP2TestResponse).self) { group in
             for index in 0..<100 {
                 group.addTask {

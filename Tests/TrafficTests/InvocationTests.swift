@@ -9,7 +9,7 @@ final class InvocationTests: XCTestCase {
     func testRoutingByNameAndIdAndTheErrorPaths() async throws {
         let f = try NodeFixture { $0.wakeTimeout = .seconds(3) }
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let id = try await f.deploy(["name": "greeter", "image": try await f.pushHTTPD("berth/tr-greeter", page: "hi\n"), "ram": "64Mi"], token: token)
 
@@ -52,7 +52,7 @@ final class InvocationTests: XCTestCase {
     func testRolloutsUnderLoadDropNoRequest() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let id = try await f.deploy(["name": "busy", "image": try await f.pushHTTPD("berth/tr-busy", page: "v0\n"), "ram": "64Mi"], token: token)
         var images: [String] = []
@@ -109,7 +109,7 @@ final class InvocationTests: XCTestCase {
             $0.idleStopAfter = .seconds(4)
         }
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let id = try await f.deploy(["name": "sleeper", "image": try await f.pushHTTPD("berth/tr-sleeper", page: "awake\n"), "ram": "64Mi"], token: token)
         let warm = try await f.deploy(["name": "warm", "image": try await f.pushHTTPD("berth/tr-warm"), "ram": "64Mi", "keepWarm": true], token: token)

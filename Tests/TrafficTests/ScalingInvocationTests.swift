@@ -61,7 +61,7 @@ final class ScalingInvocationTests: XCTestCase {
     func testAtConcurrencyOneNoInstanceEverServesTwoAtOnce() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         _ = try await f.deploy(["name": "one", "image": try await f.pushWorkCGI("berth/sc-one"), "ram": "64Mi", "cpu": 0.25,
                                 "concurrency": 1, "maxInstances": 2], token: token)
@@ -83,7 +83,7 @@ final class ScalingInvocationTests: XCTestCase {
             $0.autoscalerScaleDownDelay = .seconds(1)
         }
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let id = try await f.deploy(["name": "wide", "image": try await f.pushWorkCGI("berth/sc-wide"), "ram": "64Mi",
                                      "cpu": 0.25, "concurrency": 1, "maxInstances": 4], token: token)
@@ -138,7 +138,7 @@ final class ScalingInvocationTests: XCTestCase {
     func testAFullQueueGets503WithRetryAfterAndASlowAnswer504() async throws {
         let f = try NodeFixture { $0.queueLimit = 2 }
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         _ = try await f.deploy(["name": "narrow", "image": try await f.pushWorkCGI("berth/sc-narrow"), "ram": "64Mi",
                                 "cpu": 0.25, "concurrency": 1, "timeoutSeconds": 2], token: token)
@@ -171,7 +171,7 @@ final class ScalingInvocationTests: XCTestCase {
     func testARolloutOfFourInstancesUnderLoadDropsNoRequest() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("alice")
         let id = try await f.deploy(["name": "fleet", "image": try await f.pushWorkCGI("berth/sc-fleet"), "ram": "64Mi",
                                      "cpu": 0.25, "concurrency": 2, "minInstances": 4, "maxInstances": 4], token: token)

@@ -30,7 +30,7 @@ final class StreamingInvocationTests: XCTestCase {
     func testLargeUploadAndDownloadThroughAContainer() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("streamer")
         let image = TestImage(
             layers: [.busybox().adding("/www/cgi-bin/upload", contents: Self.upload, mode: 0o755)
@@ -67,7 +67,7 @@ final class StreamingInvocationTests: XCTestCase {
     func testWebSocketEchoThroughAContainer() async throws {
         let f = try NodeFixture()
         try await f.start()
-        defer { Task { try? await f.stop() } }
+        addTeardownBlock { try? await f.stop() }
         let token = try await f.token("echoer")
         let image = TestImage(
             layers: [.busybox().adding("/bin/ws", contents: Self.websocket, mode: 0o755)],

@@ -63,6 +63,7 @@ final class TestUpstream: Sendable {
                 channel.closeFuture.whenComplete { _ in counters.closed.wrappingAdd(1, ordering: .relaxed) }
                 if h2c {
                     return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(WritableNextTick())
                         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                             mode: .server,
                             connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration(),
