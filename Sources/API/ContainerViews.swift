@@ -3,7 +3,7 @@ import Foundation
 import Store
 
 /// A container as the API returns it (the contract's Container).
-struct ContainerView: Encodable, Sendable {
+struct ContainerView: Encodable, Equatable, Sendable {
     var id: String
     var name: String
     var owner: String
@@ -168,7 +168,7 @@ enum RFC3339 {
 
 /// A revision's env as the API shows it: plain values as strings, secret ones as
 /// `{"secret": "<name>"}`, never the secret's value.
-struct EnvironmentView: Encodable, Sendable {
+struct EnvironmentView: Encodable, Equatable, Sendable {
     var plain: [String: String]
     var secrets: [String: String]
 

@@ -13,6 +13,7 @@ struct ContainersController<Backend: ContainerBackend> {
     let backend: Backend
     let configuration: APIConfiguration
     let listCache = ListCache()
+    let fragments = ContainerFragments()
 
     func addRoutes(to group: RouterGroup<APIContext>) {
         group.get("containers", use: list)
@@ -41,13 +42,15 @@ struct ContainersController<Backend: ContainerBackend> {
         let scope = owner.map { "owner:" + $0 } ?? "all"
         let page = try ListPage(request, scope: scope)
         // Versions are read before the rows: a write in between makes the body stale at once.
-        let version = { ListCache.Version(changeCount: self.database.changeCount, instances: self.backend.instancesVersion) }
+        let version = {
+            ListCache.Version(requested: self.database.requestedChangeCount,
+                              observed: self.database.changeCount &+ self.backend.instancesVersion, at: .now)
+        }
         let key = "\(scope)\n\(page.size)\n\(page.after.map { "\($0.createdAt).\($0.rowID)" } ?? "")"
         let body = try await listCache.body(for: key, arrival: version(), current: version) {
             let rows = try database.containerPage(owner: owner, after: page.after, limit: page.size)
-            let list = ContainerList(containers: try rows.rows.map { try view($0.0, $0.1) },
-                                     nextPageToken: rows.next.map { ListPage.token(after: $0, scope: scope) })
-            return ByteBuffer(bytes: try JSON.encoder.encode(list))
+            return try fragments.listBody(try rows.rows.map { try view($0.0, $0.1) },
+                                          nextPageToken: rows.next.map { ListPage.token(after: $0, scope: scope) })
         }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }

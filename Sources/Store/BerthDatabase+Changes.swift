@@ -134,7 +134,7 @@ extension BerthDatabase {
 
     /// Records the digest the revision's image resolved to when it was pulled.
     public func setImageDigest(containerID: String, revision number: Int, digest: String) throws {
-        try change { db in
+        try change(observation: true) { db in
             try db.execute(
                 sql: "UPDATE revision SET imageDigest = ? WHERE containerID = ? AND number = ?",
                 arguments: [digest, containerID, number])
@@ -162,7 +162,7 @@ extension BerthDatabase {
         if currentPhase == phase && currentMessage == message { return }
 
         let now = StoredDate.milliseconds(now)
-        try change { db in
+        try change(observation: true) { db in
             // Re-checked under the write lock: another writer may have changed it meanwhile.
             try db.execute(
                 sql: """

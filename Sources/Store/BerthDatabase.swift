@@ -20,6 +20,7 @@ public final class BerthDatabase: Sendable {
     public let path: String?
     let writer: any DatabaseWriter
     private let committedChanges = Atomic<UInt64>(0)
+    private let committedRequests = Atomic<UInt64>(0)
     /// Subscribers to per-container change events (`observeContainerChanges`).
     let containerChanges = ContainerChangeHub()
     /// What creates and updates are checked against (`setCapacityPolicy`).
@@ -58,16 +59,22 @@ public final class BerthDatabase: Sendable {
     /// then the data, and keep the result under the number read: a later change makes it stale.
     public var changeCount: UInt64 { committedChanges.load(ordering: .acquiring) }
 
-    /// Runs `updates` in one write transaction; the change count grows once it has committed.
-    /// A full disk and other failures of SQLite itself become `StoreError.diskFull` and
+    /// As `changeCount`, counting only changes that are not recorded observations (a status or
+    /// an image digest the runtime reported): those a client's request made, or a rollout.
+    public var requestedChangeCount: UInt64 { committedRequests.load(ordering: .acquiring) }
+
+    /// Runs `updates` in one write transaction; the change counts grow once it has committed
+    /// (`observation`: it records what the runtime reported, which `requestedChangeCount` leaves
+    /// out). A full disk and other failures of SQLite itself become `StoreError.diskFull` and
     /// `.unavailable`; the transaction was rolled back, so nothing of it was written.
-    func change<T: Sendable>(_ updates: @Sendable (Database) throws -> T) throws -> T {
+    func change<T: Sendable>(observation: Bool = false, _ updates: @Sendable (Database) throws -> T) throws -> T {
         let result: T
         do {
             result = try writer.write(updates)
         } catch let error as DatabaseError {
             throw Self.storeError(error)
         }
+        if !observation { committedRequests.add(1, ordering: .releasing) }
         committedChanges.add(1, ordering: .releasing)
         return result
     }

@@ -163,7 +163,12 @@ final class ContainerTests: XCTestCase {
         XCTAssertThrowsError(try db.createContainer(name: "n", owner: "o", spec: try sampleSpec()))
         try db.setStatus(containerID: container.id, phase: .pending, message: nil)
         XCTAssertEqual(db.changeCount, start + 1, "reads, refusals and unchanged statuses change nothing")
+        let requested = db.requestedChangeCount
         try db.setStatus(containerID: container.id, phase: .running, message: nil)
         XCTAssertEqual(db.changeCount, start + 2)
+        XCTAssertEqual(db.requestedChangeCount, requested, "a recorded status is an observation, not a request")
+        try db.markDeleting(containerID: container.id)
+        XCTAssertEqual(db.requestedChangeCount, requested + 1)
+        XCTAssertEqual(db.changeCount, start + 3)
     }
 }
