@@ -46,8 +46,8 @@ final class ListCache: Sendable {
         var kept: (version: Version, body: ByteBuffer)? = nil
         /// A render under way, from this version, and the requests waiting for it.
         var rendering: (version: Version, waiters: [CheckedContinuation<ByteBuffer, any Error>])? = nil
-        /// Requests that came after the render under way read its version: they look again when
-        /// it ends.
+        /// Requests the render under way does not cover (a change came after it read its
+        /// version): they look again when it ends.
         var next: [CheckedContinuation<ByteBuffer, any Error>] = []
     }
 
