@@ -39,14 +39,14 @@ extension ContainerdClient {
     }
 
     public func createContainer(_ record: ContainerRecord) async throws {
-        _ = try await call("Containers.Create") {
+        _ = try await unary("Containers.Create") {
             try await containers.create(.with { $0.container = record.proto }, metadata: metadata, options: Self.unaryOptions)
         }
     }
 
     public func container(id: String) async throws -> ContainerRecord? {
         do {
-            let container = try await call("Containers.Get") {
+            let container = try await unary("Containers.Get") {
                 try await containers.get(.with { $0.id = id }, metadata: metadata, options: Self.unaryOptions).container
             }
             return ContainerRecord(container)
@@ -57,14 +57,14 @@ extension ContainerdClient {
 
     /// Containers matching any of containerd's filters, e.g. `labels."berth.container"`.
     public func listContainers(filters: [String] = []) async throws -> [ContainerRecord] {
-        try await call("Containers.List") {
+        try await unary("Containers.List") {
             try await containers.list(.with { $0.filters = filters }, metadata: metadata, options: Self.unaryOptions)
                 .containers.map(ContainerRecord.init)
         }
     }
 
     public func deleteContainer(id: String) async throws {
-        _ = try await call("Containers.Delete") {
+        _ = try await unary("Containers.Delete") {
             try await containers.delete(.with { $0.id = id }, metadata: metadata, options: Self.unaryOptions)
         }
     }

@@ -21,7 +21,7 @@ extension ContainerdClient {
     /// The blob's info, or nil when the store does not have it.
     public func contentInfo(_ digest: Digest) async throws -> ContentInfo? {
         do {
-            let info = try await call("Content.Info") {
+            let info = try await unary("Content.Info") {
                 try await content.info(.with { $0.digest = digest.description }, metadata: metadata, options: Self.unaryOptions).info
             }
             return ContentInfo(digest: try Digest(info.digest), size: info.size, labels: info.labels,
@@ -34,7 +34,7 @@ extension ContainerdClient {
     /// Sets (or, with an empty value, removes) the given labels on a committed blob, leaving
     /// its other labels alone.
     public func updateContentLabels(_ digest: Digest, _ labels: [String: String]) async throws {
-        _ = try await call("Content.Update") {
+        _ = try await unary("Content.Update") {
             try await content.update(.with {
                 $0.info.digest = digest.description
                 $0.info.labels = labels.filter { !$0.value.isEmpty }
@@ -44,7 +44,7 @@ extension ContainerdClient {
     }
 
     public func deleteContent(_ digest: Digest) async throws {
-        _ = try await call("Content.Delete") {
+        _ = try await unary("Content.Delete") {
             try await content.delete(.with { $0.digest = digest.description }, metadata: metadata, options: Self.unaryOptions)
         }
     }

@@ -93,7 +93,7 @@ extension ContainerdClient {
     /// The bytes an interrupted write of `ref` already stored, or nil when there is no such ingest.
     public func contentWriteStatus(ref: String) async throws -> (offset: Int64, total: Int64)? {
         do {
-            let status = try await call("Content.Status") {
+            let status = try await unary("Content.Status") {
                 try await content.status(.with { $0.ref = ref }, metadata: metadata, options: Self.unaryOptions).status
             }
             return (status.offset, status.total)
@@ -103,7 +103,7 @@ extension ContainerdClient {
     }
 
     public func abortContent(ref: String) async throws {
-        _ = try await call("Content.Abort") {
+        _ = try await unary("Content.Abort") {
             try await content.abort(.with { $0.ref = ref }, metadata: metadata, options: Self.unaryOptions)
         }
     }

@@ -85,7 +85,7 @@ extension ContainerdClient {
 
     /// Publishes an event with an empty payload on `topic` in this namespace.
     public func publish(topic: String) async throws {
-        _ = try await call("Events.Publish") {
+        _ = try await unary("Events.Publish") {
             try await events.publish(.with {
                 $0.topic = topic
                 $0.event = Google_Protobuf_Any.with { $0.typeURL = "types.berth.dev/ping" }

@@ -26,7 +26,7 @@ extension ContainerdClient {
 
     public func image(named name: String) async throws -> ImageRecord? {
         do {
-            let image = try await call("Images.Get") {
+            let image = try await unary("Images.Get") {
                 try await images.get(.with { $0.name = name }, metadata: metadata, options: Self.unaryOptions).image
             }
             return try ImageRecord(image)
@@ -36,7 +36,7 @@ extension ContainerdClient {
     }
 
     public func listImages() async throws -> [ImageRecord] {
-        try await call("Images.List") {
+        try await unary("Images.List") {
             try await images.list(.init(), metadata: metadata, options: Self.unaryOptions).images.map(ImageRecord.init)
         }
     }
@@ -49,11 +49,11 @@ extension ContainerdClient {
             $0.labels = record.labels
         }
         do {
-            _ = try await call("Images.Create") {
+            _ = try await unary("Images.Create") {
                 try await images.create(.with { $0.image = proto }, metadata: metadata, options: Self.unaryOptions)
             }
         } catch let error as ContainerdError where error.code == .alreadyExists {
-            _ = try await call("Images.Update") {
+            _ = try await unary("Images.Update") {
                 try await images.update(.with {
                     $0.image = proto
                     $0.updateMask.paths = ["target"] + record.labels.keys.sorted().map { "labels.\($0)" }
@@ -63,7 +63,7 @@ extension ContainerdClient {
     }
 
     public func deleteImage(named name: String, sync: Bool = false) async throws {
-        _ = try await call("Images.Delete") {
+        _ = try await unary("Images.Delete") {
             try await images.delete(.with {
                 $0.name = name
                 $0.sync = sync

@@ -15,17 +15,18 @@ extension ContainerdClient {
         let expires = Date().addingTimeInterval(TimeInterval(expiry.components.seconds))
         var allLabels = labels
         allLabels[GCLabel.expire] = ISO8601DateFormatter().string(from: expires)
-        let response = try await call("Leases.Create") {
+        let labels = allLabels
+        let response = try await unary("Leases.Create") {
             try await leases.create(.with {
                 $0.id = id ?? "berth-\(UUID().uuidString.lowercased())"
-                $0.labels = allLabels
+                $0.labels = labels
             }, metadata: metadata, options: Self.unaryOptions)
         }
         return response.lease.id
     }
 
     public func deleteLease(_ id: String, sync: Bool = false) async throws {
-        _ = try await call("Leases.Delete") {
+        _ = try await unary("Leases.Delete") {
             try await leases.delete(.with {
                 $0.id = id
                 $0.sync = sync
@@ -39,14 +40,14 @@ extension ContainerdClient {
 
     /// Every lease of the namespace with its labels.
     public func listLeaseLabels() async throws -> [(id: String, labels: [String: String])] {
-        try await call("Leases.List") {
+        try await unary("Leases.List") {
             try await leases.list(.init(), metadata: metadata, options: Self.unaryOptions).leases.map { ($0.id, $0.labels) }
         }
     }
 
     /// Every lease with its labels and when it was made.
     public func listLeaseRecords() async throws -> [(id: String, labels: [String: String], createdAt: Date)] {
-        try await call("Leases.List") {
+        try await unary("Leases.List") {
             try await leases.list(.init(), metadata: metadata, options: Self.unaryOptions).leases.map {
                 ($0.id, $0.labels, $0.createdAt.date)
             }
@@ -57,7 +58,7 @@ extension ContainerdClient {
     /// while the lease lives. Adding one that does not exist is harmless.
     public func addToLease(id: String, type: String) async throws {
         guard let lease else { return }
-        _ = try await call("Leases.AddResource") {
+        _ = try await unary("Leases.AddResource") {
             try await leases.addResource(.with {
                 $0.id = lease
                 $0.resource.id = id

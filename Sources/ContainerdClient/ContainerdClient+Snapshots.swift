@@ -19,7 +19,7 @@ extension ContainerdClient {
     /// The snapshot's info, or nil when it does not exist.
     public func statSnapshot(_ key: String) async throws -> SnapshotInfo? {
         do {
-            let info = try await call("Snapshots.Stat") {
+            let info = try await unary("Snapshots.Stat") {
                 try await snapshots.stat(.with {
                     $0.snapshotter = snapshotter
                     $0.key = key
@@ -33,7 +33,7 @@ extension ContainerdClient {
 
     /// An active (writable) snapshot on top of `parent`; returns the mounts that assemble it.
     public func prepareSnapshot(_ key: String, parent: String?, labels: [String: String] = [:]) async throws -> [Mount] {
-        try await call("Snapshots.Prepare") {
+        try await unary("Snapshots.Prepare") {
             try await snapshots.prepare(.with {
                 $0.snapshotter = snapshotter
                 $0.key = key
@@ -44,7 +44,7 @@ extension ContainerdClient {
     }
 
     public func snapshotMounts(_ key: String) async throws -> [Mount] {
-        try await call("Snapshots.Mounts") {
+        try await unary("Snapshots.Mounts") {
             try await snapshots.mounts(.with {
                 $0.snapshotter = snapshotter
                 $0.key = key
@@ -53,7 +53,7 @@ extension ContainerdClient {
     }
 
     public func commitSnapshot(name: String, key: String, labels: [String: String] = [:]) async throws {
-        _ = try await call("Snapshots.Commit") {
+        _ = try await unary("Snapshots.Commit") {
             try await snapshots.commit(.with {
                 $0.snapshotter = snapshotter
                 $0.name = name
@@ -64,7 +64,7 @@ extension ContainerdClient {
     }
 
     public func removeSnapshot(_ key: String) async throws {
-        _ = try await call("Snapshots.Remove") {
+        _ = try await unary("Snapshots.Remove") {
             try await snapshots.remove(.with {
                 $0.snapshotter = snapshotter
                 $0.key = key
@@ -86,7 +86,7 @@ extension ContainerdClient {
 
     /// Bytes and inodes the snapshot uses (for an active one, what the container wrote).
     public func snapshotUsage(_ key: String) async throws -> (bytes: Int64, inodes: Int64) {
-        let usage = try await call("Snapshots.Usage") {
+        let usage = try await unary("Snapshots.Usage") {
             try await snapshots.usage(.with {
                 $0.snapshotter = snapshotter
                 $0.key = key
@@ -113,7 +113,7 @@ extension ContainerdClient {
     /// A read-only snapshot of `parent`, e.g. an image's layers for a container to use as lower
     /// layers; returns its mounts.
     public func viewSnapshot(_ key: String, parent: String, labels: [String: String] = [:]) async throws -> [Mount] {
-        try await call("Snapshots.View") {
+        try await unary("Snapshots.View") {
             try await snapshots.view(.with {
                 $0.snapshotter = snapshotter
                 $0.key = key

@@ -38,7 +38,7 @@ extension ContainerdClient {
 
     /// Creates the container's init process (not yet started); returns its pid.
     public func createTask(containerID: String, rootfs: [Mount], io: TaskIO) async throws -> UInt32 {
-        try await call("Tasks.Create") {
+        try await unary("Tasks.Create") {
             try await tasks.create(.with {
                 $0.containerID = containerID
                 $0.rootfs = rootfs.map(\.proto)
@@ -51,7 +51,7 @@ extension ContainerdClient {
 
     @discardableResult
     public func startTask(containerID: String) async throws -> UInt32 {
-        try await call("Tasks.Start") {
+        try await unary("Tasks.Start") {
             try await tasks.start(.with { $0.containerID = containerID }, metadata: metadata, options: Self.unaryOptions).pid
         }
     }
@@ -59,7 +59,7 @@ extension ContainerdClient {
     /// The task's state, or nil when the container has no task.
     public func task(containerID: String) async throws -> TaskState? {
         do {
-            let process = try await call("Tasks.Get") {
+            let process = try await unary("Tasks.Get") {
                 try await tasks.get(.with { $0.containerID = containerID }, metadata: metadata, options: Self.unaryOptions).process
             }
             return TaskState(process)
@@ -69,14 +69,14 @@ extension ContainerdClient {
     }
 
     public func listTasks() async throws -> [TaskState] {
-        try await call("Tasks.List") {
+        try await unary("Tasks.List") {
             try await tasks.list(.init(), metadata: metadata, options: Self.unaryOptions).tasks.map(TaskState.init)
         }
     }
 
     /// Sends `signal` to the init process, or with `all` to every process in the container.
     public func killTask(containerID: String, signal: Int32, all: Bool = false) async throws {
-        _ = try await call("Tasks.Kill") {
+        _ = try await unary("Tasks.Kill") {
             try await tasks.kill(.with {
                 $0.containerID = containerID
                 $0.signal = UInt32(signal)
@@ -88,27 +88,27 @@ extension ContainerdClient {
     /// Deletes a stopped task and returns its exit status.
     @discardableResult
     public func deleteTask(containerID: String) async throws -> UInt32 {
-        try await call("Tasks.Delete") {
+        try await unary("Tasks.Delete") {
             try await tasks.delete(.with { $0.containerID = containerID }, metadata: metadata, options: Self.unaryOptions).exitStatus
         }
     }
 
     /// Freezes every process of the task (the cgroup freezer): memory kept, no CPU.
     public func pauseTask(containerID: String) async throws {
-        _ = try await call("Tasks.Pause") {
+        _ = try await unary("Tasks.Pause") {
             try await tasks.pause(.with { $0.containerID = containerID }, metadata: metadata, options: Self.unaryOptions)
         }
     }
 
     public func resumeTask(containerID: String) async throws {
-        _ = try await call("Tasks.Resume") {
+        _ = try await unary("Tasks.Resume") {
             try await tasks.resume(.with { $0.containerID = containerID }, metadata: metadata, options: Self.unaryOptions)
         }
     }
 
     /// Pids of all processes in the task.
     public func taskPids(containerID: String) async throws -> [UInt32] {
-        try await call("Tasks.ListPids") {
+        try await unary("Tasks.ListPids") {
             try await tasks.listPids(.with { $0.containerID = containerID }, metadata: metadata, options: Self.unaryOptions)
                 .processes.map(\.pid)
         }

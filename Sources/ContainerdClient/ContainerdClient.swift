@@ -42,11 +42,11 @@ public struct ContainerdClient: Sendable {
         return metadata
     }
 
-    /// Unary calls wait for the connection (containerd may be restarting) up to this long.
+    /// Unary calls wait for the connection (containerd may be restarting); `unary` gives them
+    /// their deadline.
     static let unaryOptions: CallOptions = {
         var options = CallOptions.defaults
         options.waitForReady = true
-        options.timeout = .seconds(30)
         return options
     }()
 
@@ -87,7 +87,7 @@ extension ContainerdClient {
     public func ensureNamespace() async throws {
         let namespaces = Containerd_Services_Namespaces_V1_Namespaces.Client(wrapping: grpc)
         do {
-            _ = try await call("Namespaces.Create") {
+            _ = try await unary("Namespaces.Create") {
                 try await namespaces.create(.with { $0.namespace.name = namespace }, metadata: metadata, options: Self.unaryOptions)
             }
         } catch let error as ContainerdError where error.code == .alreadyExists {}
