@@ -70,8 +70,10 @@ final class ClientLookupTests: XCTestCase {
             XCTAssertEqual(pull["bytes"] as? [String: Int], ["done": 1000, "total": 9000])
         }
 
-        // The pull ends: the list, cached by version, shows it gone.
+        // The pull ends: an observation, which a list shows once the window it may lag by
+        // (100 ms) has passed since the body kept was read.
         api.backend.setPull(nil, image: next)
+        try await Task.sleep(for: .milliseconds(150))
         let after = try await api.send(.get, "/v1/containers", token: token)
         XCTAssertNil((try after.json()["containers"] as? [[String: Any]])?.first?["pull"])
     }
