@@ -240,12 +240,12 @@ let package = Package(
         // containerd's binary logging driver: the shim runs it with the task's stdout and stderr,
         // so logs keep flowing (with size-based rotation) while berthd restarts.
         .executableTarget(name: "berth-logger", dependencies: []),
-        // berthd's process memory tuning in C: malloc's arenas, and giving its free memory back.
+        // berthd's process memory tuning in C: two malloc arenas (set before main, in every
+        // program that links it: berthd through Daemon, and the tests), and giving free memory back.
         .target(name: "CProcessMemory"),
         .executableTarget(
             name: "berthd",
             dependencies: [
-                "CProcessMemory",
                 "OCI",
                 "ContainerdClient",
                 "RegistryClient",

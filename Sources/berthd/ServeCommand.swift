@@ -1,5 +1,4 @@
 import ArgumentParser
-import CProcessMemory
 import Daemon
 import Foundation
 import Logging
@@ -71,7 +70,6 @@ struct ServeCommand: AsyncParsableCommand {
     var purgeForeign = false
 
     func run() async throws {
-        Self.limitMallocArenas()
         var configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment)
@@ -96,16 +94,6 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw fail(error)
         }
-    }
-
-    /// glibc gives threads that allocate at the same time arenas of their own, up to eight per
-    /// core, and memory freed into one stays resident there. berthd allocates from its event
-    /// loops, the concurrency pool and the thread pool, so that cost it several megabytes that
-    /// nothing used (bench/start, 100 containers). Two arenas are plenty for what it does;
-    /// `MALLOC_ARENA_MAX` in its environment, when set, decides instead.
-    static func limitMallocArenas() {
-        guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil else { return }
-        _ = berth_limit_malloc_arenas(2)
     }
 
     var flags: DaemonFlags {

@@ -1,11 +1,7 @@
-// berthd's process memory tuning, in C: glibc's mallopt and malloc_trim (malloc.h is not in
-// Swift's Glibc module).
+// berthd's process memory tuning, in C: glibc's mallopt (two malloc arenas, set before main:
+// see CProcessMemory.c) and malloc_trim (malloc.h is not in Swift's Glibc module).
 #ifndef BERTH_CPROCESSMEMORY_H
 #define BERTH_CPROCESSMEMORY_H
-
-/// Caps the number of malloc arenas (mallopt M_ARENA_MAX); returns 1 on success, 0 where it
-/// failed or the C library is not glibc.
-int berth_limit_malloc_arenas(int count);
 
 /// Returns the free memory in malloc's heaps to the kernel (malloc_trim): glibc keeps what is
 /// freed inside a heap, so a burst of work (a hundred containers started at once) leaves
