@@ -1,7 +1,8 @@
 #include "CProcessMemory.h"
 
-// Any C library header defines __GLIBC__ on glibc; without one before the test below, the
-// fallbacks were compiled and neither the cap nor the trim ever ran.
+// Any C library header defines __GLIBC__ on glibc. When the headers that came before the test
+// below were taken out (with the code-page dropping), the fallbacks were compiled, and neither
+// the cap nor the trim ran.
 #include <stdlib.h>
 
 #if defined(__GLIBC__)
