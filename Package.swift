@@ -1,6 +1,14 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// How the programs that stay resident (berthd; berth-logger, one per running container) are
+/// linked on Linux: with lld, relative relocations packed (DT_RELR, glibc 2.36+). gold's table of
+/// them was 2.4 MiB of berthd that the loader reads at every start and that stays resident, and
+/// lld keeps read-only data out of the executable mapping (bench/start: 1.8 MiB less RSS).
+let longRunningProcess: [LinkerSetting] = [
+    .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
+]
+
 let package = Package(
     name: "Berth",
     platforms: [.macOS(.v15)],
@@ -53,6 +61,7 @@ let package = Package(
             dependencies: [
                 "ContainerdAPI",
                 "OCI",
+                "BerthModel",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -239,7 +248,7 @@ let package = Package(
         .executableTarget(name: "berth", dependencies: ["BerthCLI"]),
         // containerd's binary logging driver: the shim runs it with the task's stdout and stderr,
         // so logs keep flowing (with size-based rotation) while berthd restarts.
-        .executableTarget(name: "berth-logger", dependencies: []),
+        .executableTarget(name: "berth-logger", dependencies: [], linkerSettings: longRunningProcess),
         // berthd's process memory tuning in C: two malloc arenas (set before main, in every
         // program that links it: berthd through Daemon, and the tests), and giving free memory back.
         .target(name: "CProcessMemory"),
@@ -255,7 +264,8 @@ let package = Package(
                 "BerthModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            linkerSettings: longRunningProcess
         ),
         // bench/proxy: Berth's invocation proxy with a fixed route table, driven by wrk.
         .executableTarget(

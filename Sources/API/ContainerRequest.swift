@@ -67,7 +67,7 @@ struct ContainerRequest: Sendable {
             if let cpu = value.numberValue, cpu.isFinite, cpu > 0, cpu <= configuration.maxCPU {
                 request.cpu = cpu
             } else {
-                fail("cpu", "must be a number of cores greater than 0 and at most \(configuration.maxCPU.formatted()) (this node's cores)")
+                fail("cpu", "must be a number of cores greater than 0 and at most \(Self.coresText(configuration.maxCPU)) (this node's cores)")
             }
         }
         request.memory = Self.quantity(object["ram"], field: "ram", minimum: 4 << 20, maximum: configuration.maxMemoryBytes, errors: &errors)
@@ -200,6 +200,12 @@ struct ContainerRequest: Sendable {
         }
     }
 
+    /// Cores as a message shows them: `2`, `0.5`. Not `formatted()`, whose locale-aware number
+    /// formatting loads ICU into berthd for an error message.
+    static func coresText(_ cores: Double) -> String {
+        cores == cores.rounded() && abs(cores) < 1e15 ? String(Int64(cores)) : String(cores)
+    }
+
     static func isDNSLabel(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard (1...63).contains(bytes.count), let first = bytes.first, let last = bytes.last,
@@ -294,7 +300,7 @@ struct ContainerRequest: Sendable {
             }
         }
         if scaling.maxInstances > max(fitting, 1) {
-            errors.append(.init("maxInstances", "\(scaling.maxInstances) instances of \(spec.cpu.formatted()) cpu and \(spec.memory) ram do not fit this node: at most \(max(fitting, 1))"))
+            errors.append(.init("maxInstances", "\(scaling.maxInstances) instances of \(Self.coresText(spec.cpu)) cpu and \(spec.memory) ram do not fit this node: at most \(max(fitting, 1))"))
         }
         if !errors.isEmpty { throw .invalid(errors) }
     }

@@ -148,24 +148,6 @@ enum JSON {
     }()
 }
 
-/// RFC 3339 timestamps in UTC with milliseconds, formatted by hand: lists of a thousand
-/// containers format two thousand of them per request.
-enum RFC3339 {
-    static func format(_ date: Date) -> String {
-        let interval = date.timeIntervalSince1970
-        var seconds = time_t(interval.rounded(.down))
-        let milliseconds = Int((interval - Double(seconds)) * 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
-    }
-}
-
 /// A revision's env as the API shows it: plain values as strings, secret ones as
 /// `{"secret": "<name>"}`, never the secret's value.
 struct EnvironmentView: Encodable, Equatable, Sendable {

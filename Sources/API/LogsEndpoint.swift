@@ -88,11 +88,6 @@ struct LogsEndpoint<Backend: ContainerBackend> {
             let seconds = Double(ago.components.seconds) + Double(ago.components.attoseconds) / 1e18
             return Date(timeIntervalSinceNow: -seconds)
         }
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return date }
-        }
-        return nil
+        return RFC3339.parse(text)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BerthModel
 import Foundation
 import JSONValue
 import Yams
@@ -144,9 +145,7 @@ enum Human {
 
     /// 5s, 3m, 2h, 4d ago from an RFC 3339 time; the text itself when it is not one.
     static func age(_ rfc3339: String, now: Date = Date()) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        guard let date = formatter.date(from: rfc3339) else { return rfc3339 }
+        guard let date = RFC3339.parse(rfc3339) else { return rfc3339 }
         let seconds = max(0, Int(now.timeIntervalSince(date)))
         switch seconds {
         case ..<120: return "\(seconds)s"

@@ -1,3 +1,4 @@
+import BerthModel
 import ContainerdAPI
 import Foundation
 import GRPCCore
@@ -14,7 +15,7 @@ extension ContainerdClient {
     public func createLease(id: String? = nil, expiry: Duration = .seconds(3600), labels: [String: String] = [:]) async throws -> String {
         let expires = Date().addingTimeInterval(TimeInterval(expiry.components.seconds))
         var allLabels = labels
-        allLabels[GCLabel.expire] = ISO8601DateFormatter().string(from: expires)
+        allLabels[GCLabel.expire] = RFC3339.format(expires)
         let labels = allLabels
         let response = try await unary("Leases.Create") {
             try await leases.create(.with {

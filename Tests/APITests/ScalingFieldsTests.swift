@@ -81,6 +81,8 @@ final class ScalingFieldsTests: XCTestCase {
         try await refused(["keepWarm": true, "minInstances": 0], "keepWarm")
         try await refused(["cpu": 1, "maxInstances": 5], "maxInstances",
                           "5 instances of 1 cpu and 512Mi ram do not fit this node: at most 4")
+        try await refused(["cpu": 1.5, "maxInstances": 3], "maxInstances",
+                          "3 instances of 1.5 cpu and 512Mi ram do not fit this node: at most 2")
         XCTAssertEqual(try api.database.containerCount(), 0)
     }
 

@@ -1,3 +1,4 @@
+import BerthModel
 import Foundation
 
 /// One line a container wrote: the pieces of a line the logger cut (CRI `P` records, each at most
@@ -31,7 +32,7 @@ struct LogRecord {
     init?(_ line: ArraySlice<UInt8>) {
         let space = UInt8(ascii: " ")
         guard let timeEnd = line.firstIndex(of: space),
-              let time = Self.parseTime(line[line.startIndex..<timeEnd]) else { return nil }
+              let time = RFC3339.parse(line[line.startIndex..<timeEnd]) else { return nil }
         let streamStart = timeEnd + 1
         guard let streamEnd = line[streamStart...].firstIndex(of: space) else { return nil }
         let streamName = line[streamStart..<streamEnd]
@@ -54,73 +55,6 @@ struct LogRecord {
         }
         self.time = time
         text = tagEnd < line.endIndex ? line[(tagEnd + 1)...] : line[line.endIndex...]
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
-    static func parseTime(_ bytes: ArraySlice<UInt8>) -> Date? {
-        var index = bytes.startIndex
-        func number(_ digits: Int) -> Int? {
-            var value = 0
-            for _ in 0..<digits {
-                guard index < bytes.endIndex else { return nil }
-                let byte = bytes[index]
-                guard byte >= 48 && byte <= 57 else { return nil }
-                value = value * 10 + Int(byte - 48)
-                index += 1
-            }
-            return value
-        }
-        func expect(_ character: Character) -> Bool {
-            guard index < bytes.endIndex, bytes[index] == character.asciiValue! else { return false }
-            index += 1
-            return true
-        }
-        guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
-              index < bytes.endIndex, bytes[index] == UInt8(ascii: "T") || bytes[index] == UInt8(ascii: " "),
-              month >= 1, month <= 12, day >= 1, day <= 31 else { return nil }
-        index += 1
-        guard let hour = number(2), expect(":"), let minute = number(2), expect(":"), let second = number(2)
-        else { return nil }
-        var fraction = 0.0
-        if index < bytes.endIndex && bytes[index] == UInt8(ascii: ".") {
-            index += 1
-            var scale = 0.1
-            var digits = 0
-            while index < bytes.endIndex, bytes[index] >= 48, bytes[index] <= 57 {
-                fraction += Double(bytes[index] - 48) * scale
-                scale /= 10
-                digits += 1
-                index += 1
-            }
-            guard digits > 0 else { return nil }
-        }
-        var offset = 0
-        guard index < bytes.endIndex else { return nil }
-        switch bytes[index] {
-        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
-            index += 1
-        case UInt8(ascii: "+"), UInt8(ascii: "-"):
-            let sign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
-            index += 1
-            guard let hours = number(2), expect(":"), let minutes = number(2) else { return nil }
-            offset = sign * (hours * 3600 + minutes * 60)
-        default:
-            return nil
-        }
-        guard index == bytes.endIndex else { return nil }
-        let seconds = daysFromCivil(year: year, month: month, day: day) * 86_400
-            + hour * 3600 + minute * 60 + second - offset
-        return Date(timeIntervalSince1970: Double(seconds) + fraction)
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
     }
 }
 
