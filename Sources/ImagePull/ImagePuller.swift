@@ -25,6 +25,8 @@ public actor ImagePuller {
     /// are added and removed on the actor; the lock lets the API read a pull's progress on
     /// every GET without a hop onto it.
     private let inFlight = Mutex<[ImageReference: InFlight]>([:])
+    /// The last pull of each recent reference, which the next pull of it checks first.
+    private let finishedPulls = Mutex(FinishedPulls(capacity: 64))
     private let changes = Atomic<UInt64>(0)
 
     public init(containerd: ContainerdClient, registry: RegistryClient, platform: Platform = .host,
@@ -45,13 +47,16 @@ public actor ImagePuller {
             let tracker = ProgressTracker(reference: reference) { [weak self] in self?.changes.add(1, ordering: .relaxed) }
             let operation = PullOperation(reference: reference, containerd: containerd, registry: registry,
                                           platform: platform, progress: tracker,
-                                          maxConcurrentDownloads: maxConcurrentDownloads, labels: labels, logger: logger)
+                                          maxConcurrentDownloads: maxConcurrentDownloads, labels: labels,
+                                          previous: finishedPulls.withLock { $0[reference] }, logger: logger)
             // Isolated to this actor, so the entry is removed on the actor when the pull ends;
             // the pull itself runs off the actor. A caller that is cancelled stops waiting,
             // but the transfer goes on for the others.
             let task = Task {
                 defer { self.finished(reference) }
-                return try await operation.run()
+                let image = try await operation.run()
+                self.finishedPulls.withLock { $0.record(image) }
+                return image
             }
             pull = InFlight(task: task, progress: tracker)
             inFlight.withLock { $0[reference] = pull }

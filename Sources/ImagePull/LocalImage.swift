@@ -25,7 +25,8 @@ extension ImagePuller {
         return PulledImage(name: record.name, reference: reference, digest: record.target.digest,
                            manifestDigest: manifestDescriptor.digest, config: config,
                            configDescriptor: manifest.config, chainID: chainID,
-                           size: manifest.layers.reduce(0) { $0 + $1.size }, bytesDownloaded: 0)
+                           size: manifest.layers.reduce(0) { $0 + $1.size }, bytesDownloaded: 0,
+                           layers: manifest.layers)
     }
 
     /// The local image when it is complete, else a pull: Kubernetes' IfNotPresent. A tag is

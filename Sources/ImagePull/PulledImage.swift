@@ -17,4 +17,6 @@ public struct PulledImage: Sendable, Equatable {
     public var size: Int64
     /// Bytes actually fetched from the registry by this pull (0 when everything was present).
     public var bytesDownloaded: Int64
+    /// The platform manifest's layers, bottom first.
+    public var layers: [Descriptor]
 }

@@ -91,6 +91,47 @@ final class ImagePullTests: XCTestCase {
         try f.removeEverything()
     }
 
+    /// A pull of a reference this puller pulled before asks the registry, then only checks that
+    /// containerd still has that image whole; anything missing, or a tag that moved, means a
+    /// full pull again.
+    func testARepeatedPullChecksWhatItPulledBefore() async throws {
+        let f = try PullFixture()
+        let first = try await TestRegistry.push(TestImage(layers: [.busybox(), .files(["/v": "1\n"])]),
+                                                to: f.env.registry, repository: "berth/recheck", tag: "1")
+        let reference = try ImageReference(parsing: first.reference)
+        try await f.withPuller { puller, client in
+            let pulled = try await puller.pull(reference)
+            let record = try await client.image(named: reference.description)
+            XCTAssertNotNil(record?.updatedAt)
+
+            // Unchanged tag, image whole: the record is not written again.
+            let again = try await puller.pull(reference)
+            XCTAssertEqual(again.digest, pulled.digest)
+            XCTAssertEqual(again.layers, pulled.layers)
+            XCTAssertEqual(again.bytesDownloaded, 0)
+            let recordAfter = try await client.image(named: reference.description)
+            XCTAssertEqual(recordAfter?.updatedAt, record?.updatedAt)
+
+            // The record gone: a full pull puts it back.
+            try f.ctr(["images", "rm", "--sync", reference.description])
+            let restored = try await puller.pull(reference)
+            XCTAssertEqual(restored.digest, pulled.digest)
+            let restoredRecord = try await client.image(named: reference.description)
+            XCTAssertEqual(restoredRecord?.target.digest, pulled.digest)
+            XCTAssertEqual(try f.ctrRun(reference.description, ["cat", "/v"]), "1\n")
+
+            // The tag moved: the new image.
+            _ = try await TestRegistry.push(TestImage(layers: [.busybox(), .files(["/v": "2\n"])]),
+                                            to: f.env.registry, repository: "berth/recheck", tag: "1")
+            let moved = try await puller.pull(reference)
+            XCTAssertNotEqual(moved.digest, pulled.digest)
+            let movedRecord = try await client.image(named: reference.description)
+            XCTAssertEqual(movedRecord?.target.digest, moved.digest)
+            XCTAssertEqual(try f.ctrRun(reference.description, ["cat", "/v"]), "2\n")
+        }
+        try f.removeEverything()
+    }
+
     func testIndexPullsTheHostPlatformOnly() async throws {
         let f = try PullFixture()
         let other = Platform.host.architecture == "arm64"
