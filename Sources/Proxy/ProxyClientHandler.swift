@@ -2,16 +2,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// What every connection handler of one server shares.
-struct ProxyCore: Sendable {
-    let routes: any RouteTable
-    let metrics: ProxyMetrics?
-    let responseTimeout: TimeAmount
-    let idleTimeout: TimeAmount
-    let headerTimeout: TimeAmount
-    let logger: Logger
-}
-
 /// The handler at the end of a client connection's pipeline. It feeds events to
 /// `ProxyConnectionState` and carries out the actions it returns; the upstream side calls in
 /// through `UpstreamConnection` on the same event loop, so there are no thread hops.
@@ -34,7 +24,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var upstream: UpstreamConnection? = nil
     var exchangeUpstream: Upstream? = nil
     var requestStart = NIODeadline.uptimeNanoseconds(0)
-    private var metricsCache: ContainerMetrics? = nil
+    /// The last container whose metrics an exchange updated (`containerMetrics(for:)`).
+    var metricsCache: ContainerMetrics? = nil
     private var pendingRead = false
     private var inRead = false
     private var upstreamNeedsFlush = false
@@ -172,34 +163,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .keepAlive, .progress: timer?.set(.now() + core.idleTimeout)
         case .response: timer?.set(.now() + (exchangeUpstream?.responseTimeout?.timeAmount ?? core.responseTimeout))
         }
-    }
-
-    // MARK: Upstream side (same event loop)
-
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
-        perform(state.responseHead(head))
-    }
-
-    func upstreamResponseBody(_ body: ByteBuffer) {
-        perform(state.responseBody(body))
-    }
-
-    func upstreamResponseEnd(_ trailers: HTTPHeaders?, reusable: Bool) {
-        perform(state.responseEnd(trailers, upstreamReusable: reusable))
-    }
-
-    func upstreamReadComplete() {
-        context?.flush()
-    }
-
-    func upstreamBecameWritable() {
-        resumeReadingIfAllowed()
-    }
-
-    func upstreamFailed(_ connection: UpstreamConnection) {
-        guard connection === upstream else { return }
-        upstream = nil
-        perform(state.upstreamFailed())
     }
 
     // MARK: Actions
@@ -434,31 +397,4 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         pendingRead = false
         context.read()
     }
-
-    // MARK: Exchange accounting
-
-    private func openExchange(_ target: Upstream) {
-        exchangeUpstream = target
-        core.routes.requestStarted(target)
-        containerMetrics(for: target)?.started()
-    }
-
-    func finishExchange() {
-        guard let target = exchangeUpstream else { return }
-        exchangeUpstream = nil
-        core.routes.requestFinished(target)
-        containerMetrics(for: target)?.finished(status: state.responseStatus, duration: elapsed(since: requestStart))
-    }
-
-    func containerMetrics(for target: Upstream) -> ContainerMetrics? {
-        guard let metrics = core.metrics else { return nil }
-        if let cached = metricsCache, cached.containerID == target.containerID { return cached }
-        let found = metrics.container(target.containerID)
-        metricsCache = found
-        return found
-    }
-}
-
-func elapsed(since start: NIODeadline) -> Duration {
-    .nanoseconds((NIODeadline.now() - start).nanoseconds)
 }
