@@ -62,6 +62,7 @@ let package = Package(
                 "ContainerdAPI",
                 "OCI",
                 "BerthModel",
+                "HTTP2Pipeline",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -175,9 +176,12 @@ let package = Package(
         // The invocation proxy: routes http://<name>.<domain> to containers over pooled
         // keep-alive connections (HTTP/1.1) or shared HTTP/2 connections (h2c), streaming both
         // ways; clients speak HTTP/1.1 or cleartext HTTP/2; upgrades tunnelled.
+        // What goes into every HTTP/2 connection's pipeline (the proxy's, containerd's, the tests').
+        .target(name: "HTTP2Pipeline", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "Proxy",
             dependencies: [
+                "HTTP2Pipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -282,7 +286,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "OCI", "HostProcess", "Proxy",
+                "OCI", "HostProcess", "HTTP2Pipeline",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -352,7 +356,7 @@ let package = Package(
         .testTarget(
             name: "ProxyTests",
             dependencies: [
-                "Proxy", "TestSupport",
+                "Proxy", "TestSupport", "HTTP2Pipeline",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -384,6 +388,7 @@ let package = Package(
             dependencies: [
                 "ContainerdClient", "OCI", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import HTTP2Pipeline
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -20,9 +21,7 @@ public final class ContainerdConnection: Service, Sendable {
             config.backoff = .init(initial: .milliseconds(50), max: .milliseconds(500), multiplier: 1.6, jitter: 0.1)
             config.connection.maxIdleTime = nil
             config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(PingFilterHandler(), position: .first)
-                }
+                channel.eventLoop.makeCompletedFuture { try Self.addHandlers(to: channel) }
             }
         }
         let transport = try HTTP2ClientTransport.Posix(
@@ -31,6 +30,18 @@ public final class ContainerdConnection: Service, Sendable {
             config: config
         )
         self.grpc = GRPCClient(transport: transport)
+    }
+
+    /// Berth's handlers in each connection's pipeline, ahead of grpc-swift's: the ping filter
+    /// next to the socket, then `WritableNextTick` before the HTTP/2 handler. The filter flushes
+    /// its acknowledgements in the middle of a read, and NIOHTTP2Handler, told there that the
+    /// socket is writable again, sent DATA ahead of control frames it had not marked yet: the
+    /// debug assertion that stopped a CI run inside a containerd call.
+    static func addHandlers(to channel: any Channel) throws {
+        let operations = channel.pipeline.syncOperations
+        let filter = PingFilterHandler()
+        try operations.addHandler(filter, position: .first)
+        try operations.addHandler(WritableNextTick(), position: .after(filter))
     }
 
     public func run() async throws {

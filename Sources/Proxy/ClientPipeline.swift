@@ -1,3 +1,4 @@
+import HTTP2Pipeline
 import NIOCore
 import NIOHPACK
 import NIOHTTP1

@@ -1,3 +1,4 @@
+import HTTP2Pipeline
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2

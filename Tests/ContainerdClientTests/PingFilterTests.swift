@@ -1,6 +1,21 @@
 @testable import ContainerdClient
 import NIOCore
+import NIOEmbedded
 import XCTest
+
+/// Stands in for grpc-swift's handlers: what reaches them, in order.
+private final class EventRecorder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    var events: [String] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        events.append("read \(unwrapInboundIn(data).readableBytes)")
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        events.append(context.channel.isWritable ? "writable" : "not writable")
+    }
+}
 
 final class PingFilterTests: XCTestCase {
     func frame(type: UInt8, flags: UInt8 = 0, stream: UInt32 = 0, payload: [UInt8]) -> ByteBuffer {
@@ -63,5 +78,31 @@ final class PingFilterTests: XCTestCase {
         payload.writeBytes([9, 8, 7, 6, 5, 4, 3, 2])
         let ack = PingFilter.acknowledgement(payload, allocator: ByteBufferAllocator())
         XCTAssertEqual(ack, frame(type: 6, flags: 1, payload: [9, 8, 7, 6, 5, 4, 3, 2]))
+    }
+
+    /// The connection's own handlers: the filter first, next to the socket, and "writable again"
+    /// reaching the HTTP/2 handler only at the next turn of the loop, after the read in which the
+    /// filter flushed its acknowledgement.
+    func testTheConnectionsPipelineFiltersFirstAndDefersWritableAgain() throws {
+        let channel = EmbeddedChannel()
+        try ContainerdConnection.addHandlers(to: channel)
+        let recorder = EventRecorder()
+        try channel.pipeline.syncOperations.addHandler(recorder)
+
+        let data = frame(type: 0x0, stream: 1, payload: [1, 2, 3])
+        try channel.writeInbound(joined([data, frame(type: 0x6, payload: [7, 7, 7, 7, 7, 7, 7, 7])]))
+        XCTAssertEqual(recorder.events, ["read \(data.readableBytes)"])
+        let ack = try XCTUnwrap(channel.readOutbound(as: ByteBuffer.self))
+        XCTAssertEqual(ack.getInteger(at: 3, as: UInt8.self), 0x6)
+
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(recorder.events.last, "not writable")
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        XCTAssertEqual(recorder.events.last, "not writable")
+        channel.embeddedEventLoop.run()
+        XCTAssertEqual(recorder.events.last, "writable")
+        _ = try channel.finish()
     }
 }

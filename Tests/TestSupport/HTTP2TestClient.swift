@@ -1,8 +1,8 @@
+import HTTP2Pipeline
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
-import Proxy
 
 /// A cleartext HTTP/2 client connection with prior knowledge, on NIOHTTP2: each request is a
 /// stream, seen frame by frame (whether the head ended the stream, trailers, resets).

@@ -1,4 +1,5 @@
 import Foundation
+import HTTP2Pipeline
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2

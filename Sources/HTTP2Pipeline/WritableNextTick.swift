@@ -1,8 +1,8 @@
 import NIOCore
 
-/// Goes directly before NIOHTTP2's connection handler (the proxy's connections both ways, and the
-/// tests' own HTTP/2 peers) and passes a "writable again" event on at the event loop's next turn;
-/// "no longer writable" goes on at once.
+/// Goes directly before NIOHTTP2's connection handler (the proxy's connections both ways, berthd's
+/// connection to containerd, and the tests' own HTTP/2 peers) and passes a "writable again" event
+/// on at the event loop's next turn; "no longer writable" goes on at once.
 ///
 /// Why: NIOHTTP2Handler (1.46) writes its own frames in the middle of a read (PING and SETTINGS
 /// acks, WINDOW_UPDATE, RST_STREAM) and marks them flushed only at read-complete, and it flushes
