@@ -344,6 +344,7 @@ let package = Package(
             name: "TrafficTests",
             dependencies: [
                 "Traffic", "Daemon", "Proxy", "Runtime", "Store", "BerthModel", "Auth", "TestSupport", "NodeTestSupport",
+                "HTTP2Pipeline",
                 // The gRPC echo server runs in a test container; depending on it builds it.
                 "GRPCEcho", "grpc-echo-server",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCEcho
 import GRPCNIOTransportHTTP2
+import HTTP2Pipeline
 import NIOCore
 import NodeTestSupport
 import TestSupport
@@ -59,7 +60,16 @@ final class GRPCInvocationTests: XCTestCase {
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: port),
             transportSecurity: .plaintext,
-            config: .defaults { $0.http2.authority = "echo.localhost" }
+            config: .defaults { config in
+                config.http2.authority = "echo.localhost"
+                // As berthd's own gRPC client does (ContainerdConnection.addHandlers): NIOHTTP2's
+                // handler must not hear "writable again" in the middle of a read.
+                config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(WritableNextTick(), position: .first)
+                    }
+                }
+            }
         )
         try await withGRPCClient(transport: transport) { client in
             // Unary: the message, the metadata both ways, the trailers, and the deadline sent along.
