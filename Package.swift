@@ -173,11 +173,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // What goes into every HTTP/2 connection's pipeline (the proxy's, containerd's, the tests').
+        .target(name: "HTTP2Pipeline", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The invocation proxy: routes http://<name>.<domain> to containers over pooled
         // keep-alive connections (HTTP/1.1) or shared HTTP/2 connections (h2c), streaming both
         // ways; clients speak HTTP/1.1 or cleartext HTTP/2; upgrades tunnelled.
-        // What goes into every HTTP/2 connection's pipeline (the proxy's, containerd's, the tests').
-        .target(name: "HTTP2Pipeline", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "Proxy",
             dependencies: [
