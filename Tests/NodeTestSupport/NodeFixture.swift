@@ -88,8 +88,12 @@ public final class NodeFixture: @unchecked Sendable {
             for container in list {
                 _ = try? await request("DELETE", "/v1/containers/\(container["id"] as! String)", token: token)
             }
-            // DELETE answers at once; the teardown runs in the background.
-            for container in list { try? await waitUntilDeleted(container["id"] as! String) }
+            // DELETE answers at once; the teardown runs in the background. The list leaves out
+            // containers a test deleted itself just before (phase deleting); cancelling the node
+            // in the middle of their teardown would leave their network namespace behind.
+            var ids = list.map { $0["id"] as! String }
+            ids += (try? node?.database.desiredState().map(\.container.id)) ?? []
+            for id in Set(ids) { try? await waitUntilDeleted(id) }
             // Volumes stay mounted until deleted (they outlive berthd by design).
             let volumes = try? await request("GET", "/v1/volumes?all=true", token: token).json()["volumes"] as? [[String: Any]]
             for volume in volumes ?? [] {
