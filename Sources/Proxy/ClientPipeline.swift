@@ -31,11 +31,9 @@ struct ClientPipeline: Sendable {
     }
 
     func addHTTP1(to channel: any Channel) throws {
-        var encoderConfiguration = HTTPResponseEncoder.Configuration()
-        encoderConfiguration.automaticallySetFramingHeaders = false
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-            HTTPResponseEncoder(configuration: encoderConfiguration),
+            HTTP1ResponseEncoder(),
             ProxyClientHandler(core: core, resources: resources, client: client, pipeline: self),
         ])
     }

@@ -159,10 +159,8 @@ final class LoopResources: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let connection = UpstreamConnection(upstream: upstream, epoch: epoch, resources: self)
-                    var encoderConfiguration = HTTPRequestEncoder.Configuration()
-                    encoderConfiguration.automaticallySetFramingHeaders = false
                     try channel.pipeline.syncOperations.addHandlers([
-                        HTTPRequestEncoder(configuration: encoderConfiguration),
+                        HTTP1RequestEncoder(),
                         ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)),
                         connection,
                     ])

@@ -69,7 +69,7 @@ extension ProxyClientHandler {
         let operations = channel.pipeline.syncOperations
         do {
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            let encoder = try operations.handler(type: HTTPResponseEncoder.self)
+            let encoder = try operations.handler(type: HTTP1ResponseEncoder.self)
             operations.removeHandler(context: context, promise: nil)
             operations.removeHandler(encoder, promise: nil)
             try pipeline.addHTTP2(to: channel, upgradedRequest: head)

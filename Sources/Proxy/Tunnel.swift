@@ -18,9 +18,9 @@ enum Tunnel {
 
         let upstreamPipeline = upstream.pipeline.syncOperations
         let clientPipeline = client.pipeline.syncOperations
-        let requestEncoder = try upstreamPipeline.handler(type: HTTPRequestEncoder.self)
+        let requestEncoder = try upstreamPipeline.handler(type: HTTP1RequestEncoder.self)
         let responseDecoder = try upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
-        let responseEncoder = try clientPipeline.handler(type: HTTPResponseEncoder.self)
+        let responseEncoder = try clientPipeline.handler(type: HTTP1ResponseEncoder.self)
         let requestDecoder = try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
 
         upstreamPipeline.removeHandler(context: upstream, promise: nil)
