@@ -317,7 +317,7 @@ let package = Package(
         .executableTarget(
             name: "grpc-echo-server",
             dependencies: [
-                "GRPCEcho",
+                "GRPCEcho", "HTTP2Pipeline",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],

@@ -5,6 +5,7 @@ import Glibc
 import GRPCCore
 import GRPCEcho
 import GRPCNIOTransportHTTP2
+import HTTP2Pipeline
 
 guard let text = getenv("PORT").map({ String(cString: $0) }) ?? CommandLine.arguments.dropFirst().first,
       let port = Int(text) else {
@@ -12,7 +13,20 @@ guard let text = getenv("PORT").map({ String(cString: $0) }) ?? CommandLine.argu
     exit(2)
 }
 let server = GRPCServer(
-    transport: .http2NIOPosix(address: .ipv4(host: "0.0.0.0", port: port), transportSecurity: .plaintext),
+    transport: .http2NIOPosix(
+        address: .ipv4(host: "0.0.0.0", port: port),
+        transportSecurity: .plaintext,
+        config: .defaults { config in
+            // As in berthd's HTTP/2 connections: NIOHTTP2's handler must not hear "writable
+            // again" in the middle of a read (its debug assertion stops the process; this
+            // server is a debug build).
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(WritableNextTick(), position: .first)
+                }
+            }
+        }
+    ),
     services: [EchoService()]
 )
 print("grpc-echo-server: serving on port \(port)")
