@@ -9,8 +9,9 @@ import NIOHTTP1
 ///
 /// Why not NIO's: it writes a head piece by piece, four writes per header, and each write is an
 /// exclusivity-checked access to the buffer's storage; with about ten headers on each hop that
-/// was some 45 checked accesses per proxied request and a fifth of its instructions
-/// (`bench/proxy/callgrind.sh`). Here a head is measured first and copied in one access.
+/// was some 45 checked accesses per proxied request. Here a head is measured first and copied in
+/// one access: `bench/proxy/callgrind.sh` counted 118,025 instructions per request before,
+/// 109,093 after.
 enum HTTP1Serialization {
     /// `startLine` without its CRLF: `HTTP/1.1 200 OK`, `GET /path HTTP/1.1`.
     static func head(startLine: StartLine, headers: HTTPHeaders, allocator: ByteBufferAllocator) -> ByteBuffer {
@@ -111,7 +112,8 @@ enum HTTP1Serialization {
         var count: Int {
             switch self {
             case .none: return 0
-            case .staticString(let text): return text.utf8CodeUnitCount
+            // withUTF8Buffer, not utf8Start: a one-character literal may be stored as a scalar.
+            case .staticString(let text): return text.withUTF8Buffer { $0.count }
             case .string(let text): return text.utf8.count
             case .number(var value):
                 var digits = 1
@@ -125,8 +127,11 @@ enum HTTP1Serialization {
             case .none:
                 return at
             case .staticString(let text):
-                at.copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
-                return at + text.utf8CodeUnitCount
+                return text.withUTF8Buffer { bytes in
+                    guard let base = bytes.baseAddress else { return at }
+                    at.copyMemory(from: base, byteCount: bytes.count)
+                    return at + bytes.count
+                }
             case .string(let text):
                 return HTTP1Serialization.copy(text, to: at)
             case .number(var value):
