@@ -271,11 +271,14 @@ let package = Package(
             ],
             linkerSettings: longRunningProcess
         ),
-        // bench/proxy: Berth's invocation proxy with a fixed route table, driven by wrk.
+        // bench/proxy: Berth's invocation proxy with a fixed route table, driven by wrk (and, with
+        // --relay, a plain NIO TCP relay to compare it with).
         .executableTarget(
             name: "berth-proxy-bench",
             dependencies: [
                 "Proxy",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

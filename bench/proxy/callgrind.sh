@@ -12,13 +12,17 @@
 #   bench/proxy/callgrind.sh [DURATION=10s] [CONNECTIONS=8]
 #
 # Environment: BERTH_BENCH_SKIP_BUILD=1 (use the release build as it is), BERTH_BENCH_KEEP=1
-# (keep the work folder with callgrind.out), BERTH_BENCH_TOP=25 (functions listed).
+# (keep the work folder with callgrind.out), BERTH_BENCH_TOP=25 (functions listed),
+# BERTH_BENCH_RELAY=1 (count `berth-proxy-bench --relay` instead, the plain NIO TCP relay that
+# bench/proxy/run.sh shows for reference: what NIO itself costs per request, without HTTP).
 # Needs: valgrind, objcopy, wrk, nginx, curl (apt-get install valgrind binutils wrk nginx-light curl).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 DURATION=${1:-10s}
 CONNECTIONS=${2:-8}
 TOP=${BERTH_BENCH_TOP:-25}
+MODE=()
+[[ ${BERTH_BENCH_RELAY:-} == 1 ]] && MODE=(--relay)
 HOST_NAME=bench.localhost
 log() { echo "bench/proxy/callgrind: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -71,7 +75,7 @@ NGINX_PID=$!
 # copy without it keeps the symbol table, so the functions still have names.
 objcopy --strip-debug "$PROXY_BENCH" "$WORK/berth-proxy-bench"
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out" \
-  "$WORK/berth-proxy-bench" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT" --host "$HOST_NAME" \
+  "$WORK/berth-proxy-bench" "${MODE[@]}" --listen 127.0.0.1:0 --upstream "127.0.0.1:$UP_PORT" --host "$HOST_NAME" \
   --port-file "$WORK/berth.port" </dev/null >"$WORK/berth.log" 2>&1 &
 PROXY_PID=$!
 for _ in $(seq 600); do [[ -s $WORK/berth.port ]] && break; sleep 0.1; done
@@ -97,7 +101,7 @@ TOTAL=$(awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }' "$WORK/anno
 [[ -n $TOTAL && -n $REQUESTS && $REQUESTS -gt 0 ]] || die "no counts (requests: ${REQUESTS:-none}); see $WORK"
 
 echo
-echo "berth-proxy-bench under callgrind, wrk -t1 -c$CONNECTIONS -d$DURATION: $REQUESTS requests${ERRORS:+ ($ERRORS)}"
+echo "berth-proxy-bench ${MODE[*]:+${MODE[*]} }under callgrind, wrk -t1 -c$CONNECTIONS -d$DURATION: $REQUESTS requests${ERRORS:+ ($ERRORS)}"
 echo "  instructions per request: $((TOTAL / REQUESTS))"
 echo "  the $TOP functions with the most instructions of their own, per request:"
 awk -v n="$REQUESTS" -v top="$TOP" '

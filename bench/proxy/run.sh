@@ -10,9 +10,14 @@
 #              proxy adds (X-Forwarded-For/-Proto/-Host, Forwarded);
 #      berth   Berth's proxy: the Proxy target's ProxyServer as berthd runs it (default
 #              configuration, one event loop per core, metrics), in berth-proxy-bench with a fixed
-#              route table bench.localhost → the upstream.
+#              route table bench.localhost → the upstream;
+#      relay   for reference, no goal: `berth-proxy-bench --relay`, a plain TCP relay on SwiftNIO
+#              (a connection to the upstream per client connection, bytes forwarded as read, no
+#              HTTP): what NIO's channel pipeline itself costs, so the gap between berth and
+#              nginx splits into NIO's share and the HTTP layer's and Berth's.
 #    ROUNDS rounds, the order rotating each round; medians of requests/s and p99. Reported: the
-#    ratio berth/nginx of requests/s (goal ≥ 1.0) and each proxy's added p99 (its p99 − direct's).
+#    ratio berth/nginx of requests/s (goal ≥ 1.0), relay/nginx, and each proxy's added p99 (its
+#    p99 − direct's).
 # 2. Wake-up, with a real berthd (release) on a private containerd and a private registry, and a
 #    busybox httpd image (sh -c 'exec httpd -f -p $PORT -h /www'):
 #      paused   berthd --idle-pause-after 1s --idle-stop-after 0s: wait until the container is idle
@@ -220,7 +225,7 @@ count() { if [[ -f $1 ]]; then grep -c . "$1" || true; else echo 0; fi; }
 # =============================================================================================
 # 1. Throughput: direct, nginx, Berth's proxy.
 
-TARGETS=(direct nginx berth)
+TARGETS=(direct nginx berth relay)
 declare -A URL=()
 
 nginx_common() { # dir: the settings both nginx instances share
@@ -317,8 +322,17 @@ EOF
   berth_port=$(cat "$WORK/berth.port")
   wait_answers berth "$berth_port"
   log "berth-proxy-bench on 127.0.0.1:$berth_port"
+  setsid "$PROXY_BENCH" --relay --listen 127.0.0.1:0 --upstream "127.0.0.1:$up_port" \
+    --port-file "$WORK/relay.port" </dev/null >"$WORK/relay.log" 2>&1 &
+  started relay $!
+  for _ in $(seq 200); do [[ -s $WORK/relay.port ]] && break; sleep 0.05; done
+  [[ -s $WORK/relay.port ]] || die "berth-proxy-bench --relay did not bind: $(tail -n 5 "$WORK/relay.log")"
+  relay_port=$(cat "$WORK/relay.port")
+  wait_answers relay "$relay_port"
+  log "berth-proxy-bench --relay on 127.0.0.1:$relay_port"
 
-  URL=([direct]="http://127.0.0.1:$up_port/" [nginx]="http://127.0.0.1:$nginx_port/" [berth]="http://127.0.0.1:$berth_port/")
+  URL=([direct]="http://127.0.0.1:$up_port/" [nginx]="http://127.0.0.1:$nginx_port/" [berth]="http://127.0.0.1:$berth_port/"
+    [relay]="http://127.0.0.1:$relay_port/")
   for target in "${TARGETS[@]}"; do
     body=$(curl -sS --max-time 5 -H "Host: $HOST_NAME" -w ' %{http_code}' "${URL[$target]}") || die "$target: curl failed"
     [[ $body == "hello from the upstream"*" 200" ]] || die "$target answered unexpectedly: $body"
@@ -329,7 +343,7 @@ EOF
   for target in "${TARGETS[@]}"; do : >"$WORK/wrk/$target.tsv"; done
   for ((round = 1; round <= ROUNDS; round++)); do
     order=()
-    for ((k = 0; k < 3; k++)); do order+=("${TARGETS[$(((round - 1 + k) % 3))]}"); done
+    for ((k = 0; k < ${#TARGETS[@]}; k++)); do order+=("${TARGETS[$(((round - 1 + k) % ${#TARGETS[@]}))]}"); done
     for target in "${order[@]}"; do
       out=$WORK/wrk/round$round-$target.txt
       run_wrk "$target" "$DURATION" "$out"
@@ -343,6 +357,7 @@ EOF
     || log "berth-proxy-bench's log: $(tail -n 20 "$WORK/berth.log")"
   grep -q . "$WORK/nginx/error.log" 2>/dev/null && log "nginx's error log: $(tail -n 5 "$WORK/nginx/error.log")"
   stop_started berth 30
+  stop_started relay 10
   stop_started nginx 10
   stop_started upstream 10
 }
@@ -676,7 +691,7 @@ wake_stopped() {
 summary() {
   local target rps ratio n
   echo
-  if [[ -s $WORK/wrk/berth.tsv && -s $WORK/wrk/nginx.tsv && -s $WORK/wrk/direct.tsv ]]; then
+  if [[ -s $WORK/wrk/berth.tsv && -s $WORK/wrk/nginx.tsv && -s $WORK/wrk/direct.tsv && -s $WORK/wrk/relay.tsv ]]; then
     declare -A RPS=() P50=() P99=()
     for target in "${TARGETS[@]}"; do
       RPS[$target]=$(awk '{ print $1 }' "$WORK/wrk/$target.tsv" | median)
@@ -688,11 +703,13 @@ summary() {
     echo "bench/proxy: throughput ($CORES cores; wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, Host: $HOST_NAME; median of $n rounds, order rotating)"
     printf '  %-26s %11s %9s %9s %11s\n' "" "requests/s" "p50 ms" "p99 ms" "added p99"
     printf '  %-26s %11.0f %9.3f %9.3f %11s\n' "direct (upstream nginx)" "${RPS[direct]}" "${P50[direct]}" "${P99[direct]}" "-"
-    for target in nginx berth; do
-      printf '  %-26s %11.0f %9.3f %9.3f %+8.3f ms\n' "$([[ $target == nginx ]] && echo "nginx reverse proxy" || echo "berth proxy")" \
+    declare -A LABEL=([nginx]="nginx reverse proxy" [berth]="berth proxy" [relay]="NIO TCP relay (reference)")
+    for target in nginx berth relay; do
+      printf '  %-26s %11.0f %9.3f %9.3f %+8.3f ms\n' "${LABEL[$target]}" \
         "${RPS[$target]}" "${P50[$target]}" "${P99[$target]}" "$(calc "%.3f" "${P99[$target]} - ${P99[direct]}")"
     done
     echo "  ratio berth/nginx requests/s: $ratio (goal >= 1.0: $(verdict "$ratio >= 1.0"))"
+    echo "  ratio relay/nginx requests/s: $(calc "%.3f" "${RPS[relay]} / ${RPS[nginx]}") (NIO with no HTTP: the floor of a proxy on NIO; no goal)"
     echo "  added p99: berth $(calc "%+.3f" "${P99[berth]} - ${P99[direct]}") ms, nginx $(calc "%+.3f" "${P99[nginx]} - ${P99[direct]}") ms (berth's minus nginx's: $(calc "%+.3f" "${P99[berth]} - ${P99[nginx]}") ms)"
     for target in "${TARGETS[@]}"; do
       awk -v t="$target" '{ r += $6; n += $4; e += $5 } END { printf "  %s: %d requests in all rounds, %d non-2xx, %d socket errors\n", t, r, n, e }' "$WORK/wrk/$target.tsv"

@@ -3,7 +3,9 @@
 // table, for bench/proxy/run.sh to drive with wrk.
 //
 //   berth-proxy-bench --upstream 127.0.0.1:PORT [--listen 127.0.0.1:0] [--host bench.localhost]
-//                     [--port-file FILE] [--upstream-protocol http1|h2c]
+//                     [--port-file FILE] [--upstream-protocol http1|h2c] [--relay]
+//
+// --relay: instead of the proxy, a plain TCP relay on NIO (TCPRelay.swift), for comparison.
 //
 // Requests whose Host is --host go to the upstream; others get 404. The route table does the
 // per-request bookkeeping berthd's TrafficController does (a lock and a dictionary update when a
@@ -60,7 +62,7 @@ final class FixedRoutes: RouteTable {
 }
 
 func usage(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("berth-proxy-bench: \(message)\nusage: berth-proxy-bench --upstream HOST:PORT [--listen HOST:PORT] [--host NAME] [--port-file FILE] [--upstream-protocol http1|h2c]\n".utf8))
+    FileHandle.standardError.write(Data("berth-proxy-bench: \(message)\nusage: berth-proxy-bench --upstream HOST:PORT [--listen HOST:PORT] [--host NAME] [--port-file FILE] [--upstream-protocol http1|h2c] [--relay]\n".utf8))
     exit(2)
 }
 
@@ -76,8 +78,13 @@ var upstreamAddress: (String, Int)?
 var routedHost = "bench.localhost"
 var portFile: String?
 var speaks = UpstreamProtocol.http1
+var relay = false
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
+    if argument == "--relay" {
+        relay = true
+        continue
+    }
     guard let value = arguments.next() else { usage("\(argument) needs a value") }
     switch argument {
     case "--listen": listen = hostPort(value, option: argument)
@@ -95,7 +102,16 @@ while let argument = arguments.next() {
 }
 guard let upstreamAddress else { usage("--upstream is required") }
 
-let settings = (listen: listen, upstream: upstreamAddress, host: routedHost, portFile: portFile, speaks: speaks)
+let settings = (listen: listen, upstream: upstreamAddress, host: routedHost, portFile: portFile, speaks: speaks, relay: relay)
+
+/// The bound port, to --port-file (written whole, then renamed) and stdout.
+func announce(port: Int, listen: (String, Int), portFile: String?) {
+    if let portFile {
+        try? "\(port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
+        _ = rename(portFile + ".tmp", portFile)
+    }
+    FileHandle.standardOutput.write(Data("listening on \(listen.0):\(port)\n".utf8))
+}
 
 /// Serves until SIGTERM or SIGINT.
 func serve(listen: (String, Int), upstream: (String, Int), host: String, portFile: String?, speaks: UpstreamProtocol) async throws {
@@ -108,13 +124,9 @@ func serve(listen: (String, Int), upstream: (String, Int), host: String, portFil
         metrics: ProxyMetrics(registry: PrometheusCollectorRegistry()),
         logger: logger
     )
-    let announce = Task {
+    let announcing = Task {
         guard let port = await server.boundPort else { return }
-        if let portFile {
-            try? "\(port)\n".write(toFile: portFile + ".tmp", atomically: false, encoding: .utf8)
-            _ = rename(portFile + ".tmp", portFile)
-        }
-        FileHandle.standardOutput.write(Data("listening on \(listen.0):\(port)\n".utf8))
+        announce(port: port, listen: listen, portFile: portFile)
     }
     let group = ServiceGroup(configuration: ServiceGroupConfiguration(
         services: [.init(service: server)],
@@ -122,7 +134,7 @@ func serve(listen: (String, Int), upstream: (String, Int), host: String, portFil
         logger: logger
     ))
     try await group.run()
-    announce.cancel()
+    announcing.cancel()
 }
 
 // Not an async main: that parks the main thread in dispatch_main, which valgrind 3.19 cannot
@@ -134,6 +146,12 @@ let failure = Mutex<(any Error)?>(nil)
 let serving = Task.detached { [settings] in
     defer { finished.signal() }
     do {
+        if settings.relay {
+            // Serves until the process is signalled (SIGTERM's default action ends it).
+            announce(port: try await startRelay(listen: settings.listen, upstream: settings.upstream), listen: settings.listen,
+                     portFile: settings.portFile)
+            return await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
+        }
         try await serve(listen: settings.listen, upstream: settings.upstream, host: settings.host, portFile: settings.portFile,
                         speaks: settings.speaks)
     } catch {
