@@ -20,6 +20,14 @@ public final class WritableNextTick: ChannelInboundHandler, RemovableChannelHand
 
     public init() {}
 
+    /// One next to the socket of a connection grpc-swift made (its `channelDebuggingCallbacks`
+    /// hand over the channel with the HTTP/2 handler already in it).
+    public static func addFirst(to channel: any Channel) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(WritableNextTick(), position: .first)
+        }
+    }
+
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }

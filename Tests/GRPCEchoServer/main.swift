@@ -20,11 +20,7 @@ let server = GRPCServer(
             // As in berthd's HTTP/2 connections: NIOHTTP2's handler must not hear "writable
             // again" in the middle of a read (its debug assertion stops the process; this
             // server is a debug build).
-            config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(WritableNextTick(), position: .first)
-                }
-            }
+            config.channelDebuggingCallbacks.onAcceptTCPConnection = { WritableNextTick.addFirst(to: $0) }
         }
     ),
     services: [EchoService()]

@@ -64,11 +64,7 @@ final class GRPCInvocationTests: XCTestCase {
                 config.http2.authority = "echo.localhost"
                 // As berthd's own gRPC client does (ContainerdConnection.addHandlers): NIOHTTP2's
                 // handler must not hear "writable again" in the middle of a read.
-                config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(WritableNextTick(), position: .first)
-                    }
-                }
+                config.channelDebuggingCallbacks.onCreateTCPConnection = { WritableNextTick.addFirst(to: $0) }
             }
         )
         try await withGRPCClient(transport: transport) { client in

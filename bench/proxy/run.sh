@@ -258,13 +258,26 @@ start_nginx() { # name
 }
 
 
+# berth-proxy-bench to the upstream on a port of its own, in $WORK/NAME.port once it answers.
+start_proxy_bench() { # name [options...]
+  local name=$1
+  shift
+  setsid "$PROXY_BENCH" "$@" --listen 127.0.0.1:0 --upstream "127.0.0.1:$up_port" \
+    --port-file "$WORK/$name.port" </dev/null >"$WORK/$name.log" 2>&1 &
+  started "$name" $!
+  for _ in $(seq 200); do [[ -s $WORK/$name.port ]] && break; sleep 0.05; done
+  [[ -s $WORK/$name.port ]] || die "berth-proxy-bench $* did not bind: $(tail -n 5 "$WORK/$name.log")"
+  wait_answers "$name" "$(cat "$WORK/$name.port")"
+  log "berth-proxy-bench $* on 127.0.0.1:$(cat "$WORK/$name.port")"
+}
+
 run_wrk() { # target duration output
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"$2" --latency -H "Host: $HOST_NAME" "${URL[$1]}" >"$3" 2>&1 \
     || die "wrk against $1 failed: $(tail -n 5 "$3")"
 }
 
 throughput() {
-  local up_port nginx_port berth_port target body round k order out result
+  local up_port nginx_port berth_port relay_port target body round k order out result
   read -r up_port nginx_port <<<"$(free_ports 2)"
   mkdir -p "$WORK/upstream/tmp" "$WORK/nginx/tmp" "$WORK/wrk"
   {
@@ -314,22 +327,10 @@ EOF
   wait_answers upstream "$up_port"
   start_nginx nginx
   wait_answers nginx "$nginx_port"
-  setsid "$PROXY_BENCH" --listen 127.0.0.1:0 --upstream "127.0.0.1:$up_port" --host "$HOST_NAME" \
-    --port-file "$WORK/berth.port" </dev/null >"$WORK/berth.log" 2>&1 &
-  started berth $!
-  for _ in $(seq 200); do [[ -s $WORK/berth.port ]] && break; sleep 0.05; done
-  [[ -s $WORK/berth.port ]] || die "berth-proxy-bench did not bind: $(tail -n 5 "$WORK/berth.log")"
+  start_proxy_bench berth --host "$HOST_NAME"
   berth_port=$(cat "$WORK/berth.port")
-  wait_answers berth "$berth_port"
-  log "berth-proxy-bench on 127.0.0.1:$berth_port"
-  setsid "$PROXY_BENCH" --relay --listen 127.0.0.1:0 --upstream "127.0.0.1:$up_port" \
-    --port-file "$WORK/relay.port" </dev/null >"$WORK/relay.log" 2>&1 &
-  started relay $!
-  for _ in $(seq 200); do [[ -s $WORK/relay.port ]] && break; sleep 0.05; done
-  [[ -s $WORK/relay.port ]] || die "berth-proxy-bench --relay did not bind: $(tail -n 5 "$WORK/relay.log")"
+  start_proxy_bench relay --relay
   relay_port=$(cat "$WORK/relay.port")
-  wait_answers relay "$relay_port"
-  log "berth-proxy-bench --relay on 127.0.0.1:$relay_port"
 
   URL=([direct]="http://127.0.0.1:$up_port/" [nginx]="http://127.0.0.1:$nginx_port/" [berth]="http://127.0.0.1:$berth_port/"
     [relay]="http://127.0.0.1:$relay_port/")
