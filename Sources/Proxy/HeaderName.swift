@@ -90,6 +90,11 @@ enum HeaderName: Equatable {
         self = name.withUTF8 { Self.classify($0) }
     }
 
+    /// The name's bytes as read (`HTTP1Fields`).
+    init(_ name: UnsafeRawBufferPointer) {
+        self = Self.classify(name.assumingMemoryBound(to: UInt8.self))
+    }
+
     private static func classify(_ n: UnsafeBufferPointer<UInt8>) -> HeaderName {
         switch n.count {
         case 2: return n.matches("te") ? .te : .other

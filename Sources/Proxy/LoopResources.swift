@@ -161,7 +161,7 @@ final class LoopResources: @unchecked Sendable {
                     let connection = UpstreamConnection(upstream: upstream, epoch: epoch, resources: self)
                     try channel.pipeline.syncOperations.addHandlers([
                         HTTP1RequestEncoder(),
-                        ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes)),
+                        HTTP1ResponseReader(sink: connection),
                         connection,
                     ])
                 }

@@ -19,7 +19,7 @@ enum Tunnel {
         let upstreamPipeline = upstream.pipeline.syncOperations
         let clientPipeline = client.pipeline.syncOperations
         let requestEncoder = try upstreamPipeline.handler(type: HTTP1RequestEncoder.self)
-        let responseDecoder = try upstreamPipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self)
+        let responseDecoder = try upstreamPipeline.handler(type: HTTP1ResponseReader.self)
         let responseEncoder = try clientPipeline.handler(type: HTTP1ResponseEncoder.self)
         let requestDecoder = try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
 

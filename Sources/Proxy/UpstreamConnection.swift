@@ -5,7 +5,7 @@ import NIOHTTP1
 /// HTTP/2 connection (`isStream`: one exchange, never pooled; closing it resets the stream, which
 /// is how a client's cancellation reaches the upstream). Bound to one client handler per
 /// exchange, it relays the response to it and only reads on while the client can take more.
-final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
+final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, HTTP1ResponseSink {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
@@ -93,23 +93,37 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler {
         self.context = nil
     }
 
+    /// A stream's response parts (an HTTP/1.1 connection's come from its `HTTP1ResponseReader`).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        guard let client else {
-            // Nothing may arrive on an idle connection.
-            close()
-            return
+        switch unwrapInboundIn(data) {
+        case .head(let head): responseHead(head, keepAlive: false)  // a stream is never pooled
+        case .body(let body): responseBody(body)
+        case .end(let trailers): responseEnd(trailers)
         }
-        switch part {
-        case .head(let head):
-            state.responseHeadReceived(head)
-            client.upstreamResponseHead(head)
-        case .body(let body):
-            client.upstreamResponseBody(body)
-        case .end(let trailers):
-            state.responseEndReceived()
-            client.upstreamResponseEnd(trailers, reusable: state.isReusable)
-        }
+    }
+
+    // MARK: HTTP1ResponseSink
+
+    func responseHead(_ head: HTTPResponseHead, keepAlive: Bool) {
+        guard let client else { return idleConnectionRead() }
+        state.responseHeadReceived(status: head.status.code, keepAlive: keepAlive)
+        client.upstreamResponseHead(head)
+    }
+
+    func responseBody(_ body: ByteBuffer) {
+        guard let client else { return idleConnectionRead() }
+        client.upstreamResponseBody(body)
+    }
+
+    func responseEnd(_ trailers: HTTPHeaders?) {
+        guard let client else { return idleConnectionRead() }
+        state.responseEndReceived()
+        client.upstreamResponseEnd(trailers, reusable: state.isReusable)
+    }
+
+    /// Nothing may arrive on an idle connection.
+    private func idleConnectionRead() {
+        close()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

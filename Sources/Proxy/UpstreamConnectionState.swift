@@ -43,13 +43,14 @@ struct UpstreamConnectionState: Equatable {
         state = .active(requestEnded: true, response: response, keepAlive: keepAlive)
     }
 
-    mutating func responseHeadReceived(_ head: HTTPResponseHead) {
-        guard case .active(let requestEnded, _, let keepAlive) = state else { return }
-        let upgraded = head.status.code == 101
+    /// `keepAlive`: what the response says of the connection (`HTTP1ResponseParser`).
+    mutating func responseHeadReceived(status: UInt, keepAlive: Bool) {
+        guard case .active(let requestEnded, _, let wasKeepAlive) = state else { return }
+        let upgraded = status == 101
         state = .active(
             requestEnded: requestEnded,
             response: upgraded ? .upgraded : .body,
-            keepAlive: keepAlive && !upgraded && head.isKeepAlive
+            keepAlive: wasKeepAlive && !upgraded && keepAlive
         )
     }
 

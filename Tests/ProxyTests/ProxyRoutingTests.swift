@@ -110,6 +110,24 @@ final class ProxyRoutingTests: ProxyTestCase {
         XCTAssertEqual(routes.finished("a"), 1)
     }
 
+    /// A container that frames its response two ways (a desync attempt) gets its client a 502, and
+    /// its connection is not pooled: the next request opens another.
+    func testAResponseFramedTwoWaysIs502AndItsConnectionIsDropped() async throws {
+        let upstream = try await ScriptedUpstream.start(answering: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+            + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsmuggle")
+        addTeardownBlock { await upstream.stop() }
+        let routes = TestRoutes(["a.test": .upstream(.test("a", port: upstream.port))])
+        let proxy = try await startProxy(routes: routes)
+        try await TestHTTPConnection.with(port: proxy.port) { connection in
+            try assertProblem(try await connection.send(.GET, "/1", host: "a.test"), 502)
+        }
+        try await TestHTTPConnection.with(port: proxy.port) { connection in
+            try assertProblem(try await connection.send(.GET, "/2", host: "a.test"), 502)
+        }
+        XCTAssertEqual(upstream.accepted, 2)
+        XCTAssertEqual(routes.finished("a"), 2)
+    }
+
     func testResetMidResponseClosesTheClientConnection() async throws {
         let (_, routes, proxy) = try await startSingle()
         let outcome: String = try await RawConnection.with(port: proxy.port) { connection in

@@ -11,7 +11,7 @@ final class UpstreamConnectionStateTests: XCTestCase {
         state.requestHeadSent()
         XCTAssertFalse(state.isReusable)
         state.requestEndSent()
-        state.responseHeadReceived(HTTPResponseHead(version: .http1_1, status: .ok))
+        state.responseHeadReceived(status: 200, keepAlive: true)
         XCTAssertFalse(state.isReusable, "the response was not read whole")
         state.responseEndReceived()
         XCTAssertTrue(state.isReusable)
@@ -21,18 +21,15 @@ final class UpstreamConnectionStateTests: XCTestCase {
         XCTAssertTrue(state.isReused)
     }
 
-    func testConnectionCloseHTTP10AndUpgradeAreNotReused() {
-        for head in [
-            HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Connection": "close"]),
-            HTTPResponseHead(version: .http1_0, status: .ok),
-            HTTPResponseHead(version: .http1_1, status: .switchingProtocols),
-        ] {
+    /// What the response says of the connection (`HTTP1ResponseParserTests` reads it), and an upgrade.
+    func testACloseAndAnUpgradeAreNotReused() {
+        for (status, keepAlive) in [(UInt(200), false), (101, true)] {
             var state = UpstreamConnectionState()
             state.requestHeadSent()
             state.requestEndSent()
-            state.responseHeadReceived(head)
+            state.responseHeadReceived(status: status, keepAlive: keepAlive)
             state.responseEndReceived()
-            XCTAssertFalse(state.release(), "\(head.status) \(head.version)")
+            XCTAssertFalse(state.release(), "\(status) \(keepAlive)")
             XCTAssertEqual(state.state, .closed)
         }
     }
@@ -40,7 +37,7 @@ final class UpstreamConnectionStateTests: XCTestCase {
     func testResponseBeforeRequestEndIsNotReused() {
         var state = UpstreamConnectionState()
         state.requestHeadSent()
-        state.responseHeadReceived(HTTPResponseHead(version: .http1_1, status: .payloadTooLarge))
+        state.responseHeadReceived(status: 413, keepAlive: true)
         state.responseEndReceived()
         XCTAssertFalse(state.release())
     }

@@ -1,0 +1,129 @@
+import NIOHTTP1
+
+/// The lines of a head or trailer section already known to end with an empty line: each without
+/// its CRLF. A LF without CR is an error (RFC 9112 §2.2 lets a recipient
+/// accept a bare LF; a proxy that does reads a message differently from the next hop).
+struct HTTP1Lines {
+    private let bytes: UnsafeRawBufferPointer
+    private var start = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// A CR within a line is left to the checks of its characters, which refuse it.
+    mutating func next() throws -> UnsafeRawBufferPointer? {
+        guard let lf = bytes.index(of: UInt8(ascii: "\n"), from: start) else { return nil }
+        guard lf > start, bytes[lf - 1] == UInt8(ascii: "\r") else {
+            throw HTTP1ResponseParser.Malformed(reason: "a LF without CR")
+        }
+        let line = UnsafeRawBufferPointer(rebasing: bytes[start..<(lf - 1)])
+        start = lf + 1
+        return line
+    }
+}
+
+/// The header fields of a head or trailer section, checked as read (RFC 9110 §5, RFC 9112 §5):
+/// a token name, a colon with nothing before it, a value of visible characters, obs-text, spaces
+/// and tabs, its leading and trailing whitespace dropped; no obs-fold. `Content-Length` and
+/// `Transfer-Encoding` are read for the framing.
+struct HTTP1Fields {
+    private(set) var headers: [(String, String)] = []
+    private(set) var contentLength: Int? = nil
+    /// Whether the last transfer coding is chunked; nil without Transfer-Encoding.
+    private(set) var chunked: Bool? = nil
+    /// `Connection` lists `close`, or `keep-alive`.
+    private(set) var connectionClose = false
+    private(set) var connectionKeepAlive = false
+
+    init() {
+        headers.reserveCapacity(12)
+    }
+
+    /// `line`: one field line without its CRLF.
+    mutating func add(_ line: UnsafeRawBufferPointer) throws {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+            if let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+                throw HTTP1ResponseParser.Malformed(reason: "an obs-folded field line")
+            }
+            throw HTTP1ResponseParser.Malformed(reason: "a field line without a colon")
+        }
+        let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
+        guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
+            throw HTTP1ResponseParser.Malformed(reason: "a field name that is not a token")
+        }
+        var first = colon + 1
+        var end = line.count
+        while first < end, line[first] == UInt8(ascii: " ") || line[first] == UInt8(ascii: "\t") { first += 1 }
+        while end > first, line[end - 1] == UInt8(ascii: " ") || line[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+        let value = UnsafeRawBufferPointer(rebasing: line[first..<end])
+        guard value.allSatisfy(isFieldValueByte) else {
+            throw HTTP1ResponseParser.Malformed(reason: "a control character in a field value")
+        }
+        switch HeaderName(name) {
+        case .contentLength:
+            guard contentLength == nil else { throw HTTP1ResponseParser.Malformed(reason: "more than one Content-Length") }
+            contentLength = try Self.decimal(value)
+        case .transferEncoding:
+            chunked = try Self.lastCodingIsChunked(value, after: chunked)
+        case .connection:
+            Self.forEachListElement(value) { option in
+                if option.matches("close") { connectionClose = true }
+                if option.matches("keep-alive") { connectionKeepAlive = true }
+            }
+        default:
+            break
+        }
+        headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+    }
+
+    /// A Content-Length: 1 to 18 digits, nothing else (not a list, not signed).
+    private static func decimal(_ value: UnsafeRawBufferPointer) throws -> Int {
+        guard !value.isEmpty, value.count <= 18 else { throw HTTP1ResponseParser.Malformed(reason: "an invalid Content-Length") }
+        var number = 0
+        for byte in value {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit < 10 else { throw HTTP1ResponseParser.Malformed(reason: "an invalid Content-Length") }
+            number = number * 10 + Int(digit)
+        }
+        return number
+    }
+
+    /// Whether the last coding of a Transfer-Encoding list (and of all its lines so far) is
+    /// chunked. Chunked applied twice, or before another coding, is an error: RFC 9112 §6.1 says
+    /// a response so framed runs until the close, but two readers could disagree on that.
+    private static func lastCodingIsChunked(_ value: UnsafeRawBufferPointer, after earlier: Bool?) throws -> Bool {
+        var chunked = earlier ?? false
+        var codingAfterChunked = false
+        forEachListElement(value) { coding in
+            if chunked { codingAfterChunked = true }
+            chunked = coding.matches("chunked")
+        }
+        if codingAfterChunked { throw HTTP1ResponseParser.Malformed(reason: "a transfer coding after chunked") }
+        return chunked
+    }
+
+    /// The elements of a comma-separated list value, whitespace around them dropped, empty ones
+    /// skipped (RFC 9110 §5.6.1).
+    private static func forEachListElement(_ value: UnsafeRawBufferPointer, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        let bytes = value.assumingMemoryBound(to: UInt8.self)
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ",") { end += 1 }
+            var first = start
+            var last = end
+            while first < last, bytes[first] == UInt8(ascii: " ") || bytes[first] == UInt8(ascii: "\t") { first += 1 }
+            while last > first, bytes[last - 1] == UInt8(ascii: " ") || bytes[last - 1] == UInt8(ascii: "\t") { last -= 1 }
+            if first < last { body(UnsafeBufferPointer(rebasing: bytes[first..<last])) }
+            start = end + 1
+        }
+    }
+}
+
+/// RFC 9110 tchar: letters, digits and ``!#$%&'*+-.^_`|~``, one bit per ASCII byte.
+@inline(__always)
+func isTokenByte(_ byte: UInt8) -> Bool {
+    let low: UInt64 = 0x03FF_6CFA_0000_0000, high: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+    return byte < 64 ? low >> byte & 1 == 1 : byte < 128 && high >> (byte - 64) & 1 == 1
+}
