@@ -31,11 +31,8 @@ struct ClientPipeline: Sendable {
     }
 
     func addHTTP1(to channel: any Channel) throws {
-        try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-            HTTP1ResponseEncoder(),
-            ProxyClientHandler(core: core, resources: resources, client: client, pipeline: self),
-        ])
+        let handler = ProxyClientHandler(core: core, resources: resources, client: client, pipeline: self)
+        try channel.pipeline.syncOperations.addHandlers([HTTP1RequestReader(sink: handler), HTTP1ResponseEncoder(), handler])
     }
 
     /// The HTTP/2 server side: the connection handler with its streams, each stream an HTTP/1-style

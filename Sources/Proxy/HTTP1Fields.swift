@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOHTTP1
 
 /// The lines of a head or trailer section already known to end with an empty line: each without
@@ -15,7 +20,7 @@ struct HTTP1Lines {
     mutating func next() throws -> UnsafeRawBufferPointer? {
         guard let lf = bytes.index(of: UInt8(ascii: "\n"), from: start) else { return nil }
         guard lf > start, bytes[lf - 1] == UInt8(ascii: "\r") else {
-            throw HTTP1ResponseParser.Malformed(reason: "a LF without CR")
+            throw HTTP1Malformed(reason: "a LF without CR")
         }
         let line = UnsafeRawBufferPointer(rebasing: bytes[start..<(lf - 1)])
         start = lf + 1
@@ -32,25 +37,45 @@ struct HTTP1Fields {
     private(set) var contentLength: Int? = nil
     /// Whether the last transfer coding is chunked; nil without Transfer-Encoding.
     private(set) var chunked: Bool? = nil
-    /// `Connection` lists `close`, or `keep-alive`.
+    /// `Connection` lists `close`, `keep-alive`, `upgrade`.
     private(set) var connectionClose = false
     private(set) var connectionKeepAlive = false
+    private(set) var connectionUpgrade = false
+    private(set) var hasUpgrade = false
+
+    /// `Upgrade` with `Connection: upgrade`: a request to switch this connection's protocol.
+    var asksToUpgrade: Bool { hasUpgrade && connectionUpgrade }
 
     init() {
         headers.reserveCapacity(12)
+    }
+
+    /// Persistence (RFC 9112 §9.3): HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive`.
+    func keepAlive(version: HTTPVersion) -> Bool {
+        !connectionClose && (version.minor >= 1 || connectionKeepAlive)
+    }
+
+    /// `HTTP/1.1` or `HTTP/1.0`; nil for anything else.
+    static func version(_ bytes: UnsafeRawBufferPointer) -> HTTPVersion? {
+        guard bytes.count == 8, bytes.starts(with: "HTTP/1.".utf8) else { return nil }
+        switch bytes[7] {
+        case UInt8(ascii: "1"): return .http1_1
+        case UInt8(ascii: "0"): return .http1_0
+        default: return nil
+        }
     }
 
     /// `line`: one field line without its CRLF.
     mutating func add(_ line: UnsafeRawBufferPointer) throws {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
             if let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
-                throw HTTP1ResponseParser.Malformed(reason: "an obs-folded field line")
+                throw HTTP1Malformed(reason: "an obs-folded field line")
             }
-            throw HTTP1ResponseParser.Malformed(reason: "a field line without a colon")
+            throw HTTP1Malformed(reason: "a field line without a colon")
         }
         let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
         guard !name.isEmpty, name.allSatisfy(isTokenByte) else {
-            throw HTTP1ResponseParser.Malformed(reason: "a field name that is not a token")
+            throw HTTP1Malformed(reason: "a field name that is not a token")
         }
         var first = colon + 1
         var end = line.count
@@ -58,11 +83,11 @@ struct HTTP1Fields {
         while end > first, line[end - 1] == UInt8(ascii: " ") || line[end - 1] == UInt8(ascii: "\t") { end -= 1 }
         let value = UnsafeRawBufferPointer(rebasing: line[first..<end])
         guard value.allSatisfy(isFieldValueByte) else {
-            throw HTTP1ResponseParser.Malformed(reason: "a control character in a field value")
+            throw HTTP1Malformed(reason: "a control character in a field value")
         }
         switch HeaderName(name) {
         case .contentLength:
-            guard contentLength == nil else { throw HTTP1ResponseParser.Malformed(reason: "more than one Content-Length") }
+            guard contentLength == nil else { throw HTTP1Malformed(reason: "more than one Content-Length") }
             contentLength = try Self.decimal(value)
         case .transferEncoding:
             chunked = try Self.lastCodingIsChunked(value, after: chunked)
@@ -70,7 +95,10 @@ struct HTTP1Fields {
             Self.forEachListElement(value) { option in
                 if option.matches("close") { connectionClose = true }
                 if option.matches("keep-alive") { connectionKeepAlive = true }
+                if option.matches("upgrade") { connectionUpgrade = true }
             }
+        case .upgrade:
+            hasUpgrade = true
         default:
             break
         }
@@ -79,11 +107,11 @@ struct HTTP1Fields {
 
     /// A Content-Length: 1 to 18 digits, nothing else (not a list, not signed).
     private static func decimal(_ value: UnsafeRawBufferPointer) throws -> Int {
-        guard !value.isEmpty, value.count <= 18 else { throw HTTP1ResponseParser.Malformed(reason: "an invalid Content-Length") }
+        guard !value.isEmpty, value.count <= 18 else { throw HTTP1Malformed(reason: "an invalid Content-Length") }
         var number = 0
         for byte in value {
             let digit = byte &- UInt8(ascii: "0")
-            guard digit < 10 else { throw HTTP1ResponseParser.Malformed(reason: "an invalid Content-Length") }
+            guard digit < 10 else { throw HTTP1Malformed(reason: "an invalid Content-Length") }
             number = number * 10 + Int(digit)
         }
         return number
@@ -99,7 +127,7 @@ struct HTTP1Fields {
             if chunked { codingAfterChunked = true }
             chunked = coding.matches("chunked")
         }
-        if codingAfterChunked { throw HTTP1ResponseParser.Malformed(reason: "a transfer coding after chunked") }
+        if codingAfterChunked { throw HTTP1Malformed(reason: "a transfer coding after chunked") }
         return chunked
     }
 
@@ -126,4 +154,19 @@ struct HTTP1Fields {
 func isTokenByte(_ byte: UInt8) -> Bool {
     let low: UInt64 = 0x03FF_6CFA_0000_0000, high: UInt64 = 0x57FF_FFFF_C7FF_FFFE
     return byte < 64 ? low >> byte & 1 == 1 : byte < 128 && high >> (byte - 64) & 1 == 1
+}
+
+/// A field value's bytes (RFC 9110): visible characters, obs-text, space and tab.
+@inline(__always)
+func isFieldValueByte(_ byte: UInt8) -> Bool {
+    byte >= 0x20 && byte != 0x7F || byte == UInt8(ascii: "\t")
+}
+
+extension UnsafeRawBufferPointer {
+    /// The index of the first `byte` at or after `start` (memchr).
+    func index(of byte: UInt8, from start: Int) -> Int? {
+        guard let base = baseAddress, start < count else { return nil }
+        guard let found = memchr(base + start, Int32(byte), count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
 }

@@ -68,7 +68,7 @@ extension ProxyClientHandler {
         let channel = context.channel
         let operations = channel.pipeline.syncOperations
         do {
-            let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let decoder = try operations.handler(type: HTTP1RequestReader.self)
             let encoder = try operations.handler(type: HTTP1ResponseEncoder.self)
             operations.removeHandler(context: context, promise: nil)
             operations.removeHandler(encoder, promise: nil)

@@ -9,7 +9,7 @@ import NIOHTTP1
 /// Backpressure: with autoRead on, NIO asks for each read through `read(context:)`; a read is
 /// held back (`pendingRead`) while the upstream cannot take more and resumed on its
 /// writability change. `UpstreamConnection` does the same in the other direction.
-final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
+final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, HTTP1RequestSink {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
@@ -70,9 +70,18 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// An HTTP/2 stream's request parts (an HTTP/1 connection's come from its `HTTP1RequestReader`).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        requestPart(unwrapInboundIn(data))
+    }
+
+    func requestPart(_ part: HTTPServerRequestPart) {
         inRead = true
-        handle(unwrapInboundIn(data))
+        handle(part)
+    }
+
+    func requestMalformed() {
+        perform(state.malformedRequest())
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -102,11 +111,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
-            perform(state.malformedRequest())
-        } else {
-            context.close(promise: nil)
-        }
+        context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

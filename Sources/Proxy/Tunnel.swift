@@ -21,7 +21,7 @@ enum Tunnel {
         let requestEncoder = try upstreamPipeline.handler(type: HTTP1RequestEncoder.self)
         let responseDecoder = try upstreamPipeline.handler(type: HTTP1ResponseReader.self)
         let responseEncoder = try clientPipeline.handler(type: HTTP1ResponseEncoder.self)
-        let requestDecoder = try clientPipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        let requestDecoder = try clientPipeline.handler(type: HTTP1RequestReader.self)
 
         upstreamPipeline.removeHandler(context: upstream, promise: nil)
         try upstreamPipeline.addHandler(upstreamSide)

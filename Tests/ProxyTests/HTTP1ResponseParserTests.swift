@@ -148,14 +148,14 @@ final class HTTP1ResponseParserTests: XCTestCase {
 
     func testHeadsAndChunkLinesAreBounded() {
         var parser = HTTP1ResponseParser()
-        var head = ByteBuffer(string: "HTTP/1.1 200 OK\r\nX-Big: " + String(repeating: "a", count: HTTP1ResponseParser.maxHeadSize))
+        var head = ByteBuffer(string: "HTTP/1.1 200 OK\r\nX-Big: " + String(repeating: "a", count: HTTP1Scanner.maxHeadSize))
         XCTAssertThrowsError(try parser.next(&head), "a head without end, beyond the limit")
 
         var chunks = HTTP1ResponseParser()
         chunks.requestSent(isHEAD: false)
         var line = ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         XCTAssertNoThrow(try chunks.next(&line))
-        line.writeString("1;" + String(repeating: "e", count: HTTP1ResponseParser.maxChunkLineSize))
+        line.writeString("1;" + String(repeating: "e", count: HTTP1BodyParser.maxChunkLineSize))
         XCTAssertThrowsError(try chunks.next(&line), "a chunk size line without end, beyond the limit")
     }
 
@@ -166,7 +166,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
         let channel = EmbeddedChannel(handler: reader)
         try channel.writeOutbound(HTTPClientRequestPart.head(.init(version: .http1_1, method: .GET, uri: "/ws")))
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\ntunnel"))
-        XCTAssertEqual(sink.parts, ["head 101 keep-alive", "end"])
+        XCTAssertEqual(sink.parts, ["head 101 close", "end"])
         try channel.writeInbound(ByteBuffer(string: " bytes"))
         XCTAssertEqual(sink.parts.count, 2)
         try channel.pipeline.syncOperations.removeHandler(reader).wait()
@@ -202,7 +202,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
         let sink = RecordingSink()
         let channel = EmbeddedChannel(handler: HTTP1ResponseReader(sink: sink))
         XCTAssertThrowsError(try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"))) {
-            XCTAssertTrue($0 is HTTP1ResponseParser.Malformed, "\($0)")
+            XCTAssertTrue($0 is HTTP1Malformed, "\($0)")
         }
         XCTAssertNoThrow(try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 200 OK\r\n\r\n")))
         channel.pipeline.fireChannelInactive()

@@ -1,0 +1,183 @@
+import NIOCore
+import NIOHTTP1
+
+/// The bytes an HTTP/1 reader holds between reads, parsed in place.
+struct HTTP1Input {
+    private var pending: ByteBuffer? = nil
+
+    var leftoverCount: Int { pending?.readableBytes ?? 0 }
+
+    mutating func append(_ bytes: ByteBuffer) {
+        if pending == nil {
+            pending = bytes
+        } else {
+            pending!.writeImmutableBuffer(bytes)
+        }
+    }
+
+    /// `parse` on the pending bytes, which it consumes (taken out of `pending` meanwhile, so they
+    /// are uniquely referenced and not copied). Called with none left too: a message's end may
+    /// need no more bytes.
+    @inline(__always)
+    mutating func parse<Event>(_ parse: (inout ByteBuffer) throws -> Event?) rethrows -> Event? {
+        guard var buffer = pending else { return nil }
+        pending = nil
+        defer { pending = buffer }
+        return try parse(&buffer)
+    }
+
+    /// After a read's events: a buffer read to its end is dropped, so the next read's buffer is
+    /// used as it is.
+    mutating func dropIfConsumed() {
+        if pending?.readableBytes == 0 { pending = nil }
+    }
+
+    /// What is left, for the handler that follows a reader that leaves.
+    mutating func takeLeftover() -> ByteBuffer? {
+        defer { pending = nil }
+        return leftoverCount > 0 ? pending : nil
+    }
+
+    mutating func discard() {
+        pending = nil
+    }
+}
+
+/// Where an HTTP/1.1 upstream connection's responses go: its `UpstreamConnection`.
+protocol HTTP1ResponseSink: AnyObject {
+    func responseHead(_ head: HTTPResponseHead, keepAlive: Bool)
+    func responseBody(_ body: ByteBuffer)
+    func responseEnd(_ trailers: HTTPHeaders?)
+}
+
+/// The upstream connection's response decoder: carries out `HTTP1ResponseParser` on the bytes
+/// read, and tells it which requests were HEADs as they are written. The parts go to the sink
+/// by a direct call, not down the pipeline: a part passed as `NIOAny` is boxed, and unboxed by a
+/// dynamic cast. Errors and the close still travel the pipeline. Removed after a 101 (see
+/// `Tunnel`), it hands the bytes it holds to the handler that follows, so none are lost.
+final class HTTP1ResponseReader: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private let sink: any HTTP1ResponseSink
+    private var parser = HTTP1ResponseParser()
+    private var input = HTTP1Input()
+    private var parsing = false
+    private var removed = false
+    private var failed = false
+
+    init(sink: any HTTP1ResponseSink) {
+        self.sink = sink
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        input.append(unwrapInboundIn(data))
+        // A read while an event is being handled (never from NIO itself) waits for that loop.
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        do {
+            while !removed, let event = try input.parse({ try parser.next(&$0) }) {
+                deliver(event)
+            }
+            input.dropIfConsumed()
+        } catch {
+            failed = true
+            input.discard()
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !failed {
+            do {
+                if let event = try parser.inputEnded(leftover: input.leftoverCount) { deliver(event) }
+            } catch {
+                failed = true
+                context.fireErrorCaught(error)
+            }
+        }
+        context.fireChannelInactive()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head(let head) = unwrapOutboundIn(data) {
+            parser.requestSent(isHEAD: head.method == .HEAD)
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// After a 101 the bytes held are the tunnel's; otherwise (the connection closing) they are
+    /// an unfinished response, dropped.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
+        if let leftover = input.takeLeftover(), parser.isUpgraded { context.fireChannelRead(wrapInboundOut(leftover)) }
+    }
+
+    private func deliver(_ event: HTTP1ResponseParser.Event) {
+        switch event {
+        case .head(let head, let keepAlive): sink.responseHead(head, keepAlive: keepAlive)
+        case .body(let body): sink.responseBody(body)
+        case .end(let trailers): sink.responseEnd(trailers)
+        }
+    }
+}
+
+/// Where a client connection's HTTP/1 requests go: its `ProxyClientHandler`.
+protocol HTTP1RequestSink: AnyObject {
+    func requestPart(_ part: HTTPServerRequestPart)
+    /// The bytes are not HTTP/1 (a 400, and the connection closes).
+    func requestMalformed()
+}
+
+/// The client connection's request decoder: carries out `HTTP1RequestParser` on the bytes read
+/// and hands the parts to the sink by a direct call (see `HTTP1ResponseReader`). Removed for a
+/// tunnel or for HTTP/2 after `Upgrade: h2c`, it hands the bytes it holds to the handler that
+/// follows.
+final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let sink: any HTTP1RequestSink
+    private var parser = HTTP1RequestParser()
+    private var input = HTTP1Input()
+    private var parsing = false
+    private var removed = false
+    private var failed = false
+
+    init(sink: any HTTP1RequestSink) {
+        self.sink = sink
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        input.append(unwrapInboundIn(data))
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        do {
+            while !removed, let event = try input.parse({ try parser.next(&$0) }) {
+                switch event {
+                case .head(let head): sink.requestPart(.head(head))
+                case .body(let body): sink.requestPart(.body(body))
+                case .end(let trailers): sink.requestPart(.end(trailers))
+                }
+            }
+            input.dropIfConsumed()
+        } catch {
+            failed = true
+            input.discard()
+            sink.requestMalformed()
+        }
+    }
+
+    /// After an upgrade request the bytes held are the tunnel's or HTTP/2's; otherwise (the
+    /// connection closing) they are an unfinished or pipelined request, dropped.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        removed = true
+        if let leftover = input.takeLeftover(), parser.isUpgraded { context.fireChannelRead(wrapInboundOut(leftover)) }
+    }
+}
