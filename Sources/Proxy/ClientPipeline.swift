@@ -32,7 +32,7 @@ struct ClientPipeline: Sendable {
 
     func addHTTP1(to channel: any Channel) throws {
         let handler = ProxyClientHandler(core: core, resources: resources, client: client, pipeline: self)
-        try channel.pipeline.syncOperations.addHandlers([HTTP1RequestReader(sink: handler), HTTP1ResponseEncoder(), handler])
+        try channel.pipeline.syncOperations.addHandlers([HTTP1RequestReader(sink: handler), handler])
     }
 
     /// The HTTP/2 server side: the connection handler with its streams, each stream an HTTP/1-style

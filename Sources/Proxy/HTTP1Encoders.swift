@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 
 /// The proxy's HTTP/1.1 serializers for its two hops, in place of NIOHTTP1's encoders, which it
-/// ran with automatic framing off: `HeaderRewriter` frames every message itself, so an encoder
+/// ran with automatic framing off: `HeaderRewriter` frames every message itself, so a writer
 /// only writes what it is given. The bytes are NIO's: the start line, each header as
 /// `name: value` CRLF, an empty line; a body in chunks when the head says
 /// `Transfer-Encoding: chunked` (HTTP/1.1), else as it comes.
@@ -161,7 +161,7 @@ enum HTTP1Serialization {
     }
 }
 
-/// A head the encoder writes: a request's or a response's.
+/// A head a writer writes: a request's or a response's.
 protocol HTTP1Head: Equatable {
     var headers: HTTPHeaders { get }
     var version: HTTPVersion { get }
@@ -183,10 +183,10 @@ extension HTTPRequestHead: HTTP1Head {
 }
 
 extension HTTP1Serialization {
-    /// One part of an HTTP/1 message (a head, a body part, the end), for both encoders; returns
-    /// whether the message's body goes in chunks (the encoder's state, set by each head). Generic and inlined, not a generic encoder class: a
-    /// class's methods run unspecialized behind its vtable (bench/proxy/callgrind.sh: 117,161
-    /// instructions per request against 106,904).
+    /// One part of an HTTP/1 message (a head, a body part, the end), for both writers; returns
+    /// whether the message's body goes in chunks (the writer's state, set by each head). Generic
+    /// and inlined, never behind a class's vtable, where it ran unspecialized
+    /// (bench/proxy/callgrind.sh: 117,161 instructions per request against 106,904).
     @inline(__always)
     static func write<Head: HTTP1Head>(_ part: HTTPPart<Head, IOData>, chunked: Bool, context: ChannelHandlerContext,
                                        promise: EventLoopPromise<Void>?) -> Bool {
@@ -205,26 +205,15 @@ extension HTTP1Serialization {
     }
 }
 
-/// Responses to the client (HTTP/1.x connections; HTTP/2 streams have NIOHTTP2's codec).
-final class HTTP1ResponseEncoder: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = IOData
-
+/// A handler's HTTP/1 writes: each part serialized and written as bytes from the handler's own
+/// context, with no encoder handler in the pipeline. A part passed down the pipeline as `NIOAny`
+/// is boxed, and unboxed by a dynamic cast: three for a response, two for a request, each about
+/// a thousand instructions (`bench/proxy/callgrind.sh`). Holds whether the message's body goes in
+/// chunks. A value type, generic over the head: specialised where it is used.
+struct HTTP1Writer<Head: HTTP1Head> {
     private var chunked = false
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        chunked = HTTP1Serialization.write(unwrapOutboundIn(data), chunked: chunked, context: context, promise: promise)
-    }
-}
-
-/// Requests to an upstream over HTTP/1.1.
-final class HTTP1RequestEncoder: ChannelOutboundHandler, RemovableChannelHandler {
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = IOData
-
-    private var chunked = false
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        chunked = HTTP1Serialization.write(unwrapOutboundIn(data), chunked: chunked, context: context, promise: promise)
+    mutating func write(_ part: HTTPPart<Head, IOData>, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        chunked = HTTP1Serialization.write(part, chunked: chunked, context: context, promise: promise)
     }
 }

@@ -45,21 +45,21 @@ struct HTTP1Input {
 
 /// Where an HTTP/1.1 upstream connection's responses go: its `UpstreamConnection`.
 protocol HTTP1ResponseSink: AnyObject {
+    /// The request being answered is a HEAD (its response has no body).
+    var requestWasHEAD: Bool { get }
     func responseHead(_ head: HTTPResponseHead, keepAlive: Bool)
     func responseBody(_ body: ByteBuffer)
     func responseEnd(_ trailers: HTTPHeaders?)
 }
 
 /// The upstream connection's response decoder: carries out `HTTP1ResponseParser` on the bytes
-/// read, and tells it which requests were HEADs as they are written. The parts go to the sink
-/// by a direct call, not down the pipeline: a part passed as `NIOAny` is boxed, and unboxed by a
-/// dynamic cast. Errors and the close still travel the pipeline. Removed after a 101 (see
-/// `Tunnel`), it hands the bytes it holds to the handler that follows, so none are lost.
-final class HTTP1ResponseReader: ChannelDuplexHandler, RemovableChannelHandler {
+/// read, asking the sink whether the request was a HEAD. The parts go to the sink by a direct
+/// call, not down the pipeline: a part passed as `NIOAny` is boxed, and unboxed by a dynamic
+/// cast. Errors and the close still travel the pipeline. Removed after a 101 (see `Tunnel`), it
+/// hands the bytes it holds to the handler that follows, so none are lost.
+final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
 
     private let sink: any HTTP1ResponseSink
     private var parser = HTTP1ResponseParser()
@@ -80,7 +80,7 @@ final class HTTP1ResponseReader: ChannelDuplexHandler, RemovableChannelHandler {
         parsing = true
         defer { parsing = false }
         do {
-            while !removed, let event = try input.parse({ try parser.next(&$0) }) {
+            while !removed, let event = try input.parse({ try parser.next(&$0, requestWasHEAD: sink.requestWasHEAD) }) {
                 deliver(event)
             }
             input.dropIfConsumed()
@@ -101,13 +101,6 @@ final class HTTP1ResponseReader: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         context.fireChannelInactive()
-    }
-
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .head(let head) = unwrapOutboundIn(data) {
-            parser.requestSent(isHEAD: head.method == .HEAD)
-        }
-        context.write(data, promise: promise)
     }
 
     /// After a 101 the bytes held are the tunnel's; otherwise (the connection closing) they are

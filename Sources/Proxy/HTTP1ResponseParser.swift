@@ -36,22 +36,18 @@ struct HTTP1ResponseParser {
     private var phase = Phase.head
     private var body = HTTP1BodyParser(.length(0))
     private var scanner = HTTP1Scanner()
-    /// For each request sent and not yet answered, whether it was a HEAD; oldest first.
-    private var sentHEAD = CircularBuffer<Bool>(initialCapacity: 2)
 
     /// After a 101: the bytes left in the buffer belong to the tunnel.
     var isUpgraded: Bool { phase == .upgraded }
 
-    mutating func requestSent(isHEAD: Bool) {
-        sentHEAD.append(isHEAD)
-    }
-
     /// The next event the buffered bytes make, consuming them; nil when more bytes are needed.
-    mutating func next(_ buffer: inout ByteBuffer) throws -> Event? {
+    /// `requestWasHEAD`: the request this response answers was a HEAD (one exchange at a time on
+    /// an upstream connection), so the response has no body whatever its head says.
+    mutating func next(_ buffer: inout ByteBuffer, requestWasHEAD: Bool = false) throws -> Event? {
         do {
             switch phase {
             case .head:
-                return try readHead(&buffer)
+                return try readHead(&buffer, requestWasHEAD: requestWasHEAD)
             case .body:
                 switch try body.next(&buffer) {
                 case .body(let bytes): return .body(bytes)
@@ -87,7 +83,7 @@ struct HTTP1ResponseParser {
         }
     }
 
-    private mutating func readHead(_ buffer: inout ByteBuffer) throws -> Event? {
+    private mutating func readHead(_ buffer: inout ByteBuffer, requestWasHEAD isHEAD: Bool) throws -> Event? {
         while true {
             guard let length = try scanner.sectionLength(buffer, limit: HTTP1Scanner.maxHeadSize, what: "head") else { return nil }
             let (head, fields) = try buffer.withUnsafeReadableBytes { bytes in
@@ -98,7 +94,6 @@ struct HTTP1ResponseParser {
             if code >= 100 && code < 200 && code != 101 {
                 continue  // an interim response: dropped, the final one follows
             }
-            let isHEAD = sentHEAD.popFirst() ?? false
             if code == 101 {
                 phase = .upgradeEnd
                 return .head(head, keepAlive: false)

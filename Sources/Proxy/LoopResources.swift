@@ -159,11 +159,7 @@ final class LoopResources: @unchecked Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let connection = UpstreamConnection(upstream: upstream, epoch: epoch, resources: self)
-                    try channel.pipeline.syncOperations.addHandlers([
-                        HTTP1RequestEncoder(),
-                        HTTP1ResponseReader(sink: connection),
-                        connection,
-                    ])
+                    try channel.pipeline.syncOperations.addHandlers([HTTP1ResponseReader(sink: connection), connection])
                 }
             }
         if let address = try? SocketAddress(ipAddress: upstream.host, port: upstream.port) {

@@ -63,15 +63,14 @@ extension ProxyClientHandler {
         var headers = HTTPHeaders()
         headers.add(name: "connection", value: "upgrade")
         headers.add(name: "upgrade", value: "h2c")
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        writeResponse(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)))
+        writeResponse(.end(nil))
+        context.flush()
         let channel = context.channel
         let operations = channel.pipeline.syncOperations
         do {
             let decoder = try operations.handler(type: HTTP1RequestReader.self)
-            let encoder = try operations.handler(type: HTTP1ResponseEncoder.self)
             operations.removeHandler(context: context, promise: nil)
-            operations.removeHandler(encoder, promise: nil)
             try pipeline.addHTTP2(to: channel, upgradedRequest: head)
             operations.removeHandler(decoder, promise: nil)
             channel.read()

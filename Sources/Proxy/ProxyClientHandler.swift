@@ -36,6 +36,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     private var armedGeneration: UInt32 = 0
     /// The write of the response's end, on an HTTP/2 stream while its request is still read.
     private var endWritten: EventLoopFuture<Void>? = nil
+    /// Responses on an HTTP/1 connection, written as bytes (an HTTP/2 stream's go to its codec).
+    private var responseWriter = HTTP1Writer<HTTPResponseHead>()
 
     init(core: ProxyCore, resources: LoopResources, client: ClientAddress, pipeline: ClientPipeline?) {
         self.core = core
@@ -194,9 +196,9 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
             flushUpstream()
         case .writeResponseHead(var head):
             if let timing = exchangeUpstream?.serverTiming { head.headers.add(name: "server-timing", value: timing) }
-            context?.write(wrapOutboundOut(.head(head)), promise: nil)
+            writeResponse(.head(head))
         case .writeResponseBody(let body):
-            context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            writeResponse(.body(.byteBuffer(body)))
         case .completeResponse(let trailers, let reuse, let next):
             releaseUpstream(reuse: reuse)
             finishExchange()
@@ -313,7 +315,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         guard let upstream else { return }
         if sendContinue {
             let interim = HTTPResponseHead(version: .http1_1, status: .continue)
-            context?.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+            writeResponse(.head(interim))
+            context?.flush()
         }
         upstream.sendHead(head)
         for part in held {
@@ -335,24 +338,38 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         }
     }
 
+    /// A response part to the client: as bytes on an HTTP/1 connection, as a part to an HTTP/2
+    /// stream's codec.
+    func writeResponse(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else { return }
+        if isStream {
+            context.write(wrapOutboundOut(part), promise: promise)
+        } else {
+            responseWriter.write(part, context: context, promise: promise)
+        }
+    }
+
     private func writeEnd(_ trailers: HTTPHeaders?, then next: ProxyConnectionState.Next) {
         guard let context else { return }
         switch next {
         case .close:
             let written = context.eventLoop.makePromise(of: Void.self)
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+            writeResponse(.end(trailers), promise: written)
+            context.flush()
             written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .idle:
-            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+            writeResponse(.end(trailers))
+            context.flush()
             becameIdle()
         case .discard:
             if isStream {
                 let written = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: written)
+                writeResponse(.end(trailers), promise: written)
                 endWritten = written.futureResult
             } else {
-                context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+                writeResponse(.end(trailers))
             }
+            context.flush()
             resumeReadingIfAllowed()
         }
     }
@@ -370,10 +387,9 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
 
     private func respond(_ problem: Problem, keepAlive: Bool, then next: ProxyConnectionState.Next) {
         guard let context else { return }
-        context.write(wrapOutboundOut(.head(problem.responseHead(keepAlive: keepAlive))), promise: nil)
+        writeResponse(.head(problem.responseHead(keepAlive: keepAlive)))
         if state.request?.isHEAD != true {
-            let body = problem.bodyBuffer(allocator: context.channel.allocator)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            writeResponse(.body(.byteBuffer(problem.bodyBuffer(allocator: context.channel.allocator))))
         }
         writeEnd(nil, then: next)
     }

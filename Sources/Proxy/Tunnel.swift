@@ -4,7 +4,7 @@ import NIOHTTP1
 /// After a 101: both connections lose their HTTP handlers and are glued byte for byte.
 enum Tunnel {
     /// `client` and `upstream` are the contexts of the two HTTP handlers being replaced. The
-    /// tunnel handlers go in before the decoders leave, so bytes the decoders hold (sent right
+    /// tunnel handlers go in before the readers leave, so bytes the readers hold (sent right
     /// after the upgrade request or the 101) are forwarded, not lost.
     static func splice(
         client: ChannelHandlerContext,
@@ -18,20 +18,16 @@ enum Tunnel {
 
         let upstreamPipeline = upstream.pipeline.syncOperations
         let clientPipeline = client.pipeline.syncOperations
-        let requestEncoder = try upstreamPipeline.handler(type: HTTP1RequestEncoder.self)
-        let responseDecoder = try upstreamPipeline.handler(type: HTTP1ResponseReader.self)
-        let responseEncoder = try clientPipeline.handler(type: HTTP1ResponseEncoder.self)
-        let requestDecoder = try clientPipeline.handler(type: HTTP1RequestReader.self)
+        let responseReader = try upstreamPipeline.handler(type: HTTP1ResponseReader.self)
+        let requestReader = try clientPipeline.handler(type: HTTP1RequestReader.self)
 
         upstreamPipeline.removeHandler(context: upstream, promise: nil)
         try upstreamPipeline.addHandler(upstreamSide)
-        upstreamPipeline.removeHandler(requestEncoder, promise: nil)
-        upstreamPipeline.removeHandler(responseDecoder, promise: nil)
+        upstreamPipeline.removeHandler(responseReader, promise: nil)
 
         clientPipeline.removeHandler(context: client, promise: nil)
         try clientPipeline.addHandler(clientSide)
-        clientPipeline.removeHandler(responseEncoder, promise: nil)
-        clientPipeline.removeHandler(requestDecoder, promise: nil)
+        clientPipeline.removeHandler(requestReader, promise: nil)
     }
 }
 

@@ -18,6 +18,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
     private var state = UpstreamConnectionState()
     private var client: ProxyClientHandler? = nil
     private var pendingRead = false
+    private var requestWriter = HTTP1Writer<HTTPRequestHead>()
+    /// The request being answered is a HEAD: its response has no body (`HTTP1ResponseReader`).
+    private(set) var requestWasHEAD = false
 
     init(upstream: Upstream, epoch: Int, resources: LoopResources, isStream: Bool = false) {
         self.upstream = upstream
@@ -55,16 +58,27 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
 
     func sendHead(_ head: HTTPRequestHead) {
         state.requestHeadSent()
-        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+        requestWasHEAD = head.method == .HEAD
+        send(.head(head))
     }
 
     func sendBody(_ body: ByteBuffer) {
-        context?.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        send(.body(.byteBuffer(body)))
     }
 
     func sendEnd(_ trailers: HTTPHeaders?) {
         state.requestEndSent()
-        context?.write(wrapOutboundOut(.end(trailers)), promise: nil)
+        send(.end(trailers))
+    }
+
+    /// As bytes on an HTTP/1.1 connection, as a part to a stream's HTTP/2 codec.
+    private func send(_ part: HTTPClientRequestPart) {
+        guard let context else { return }
+        if isStream {
+            context.write(wrapOutboundOut(part), promise: nil)
+        } else {
+            requestWriter.write(part, context: context, promise: nil)
+        }
     }
 
     func flush() {

@@ -37,7 +37,7 @@ final class HTTP1EncoderTests: XCTestCase {
         ]
         var nioConfiguration = HTTPResponseEncoder.Configuration()
         nioConfiguration.automaticallySetFramingHeaders = false
-        try assertSameBytes(cases, nio: { HTTPResponseEncoder(configuration: nioConfiguration) }, ours: { HTTP1ResponseEncoder() })
+        try assertSameBytes(cases, nio: { HTTPResponseEncoder(configuration: nioConfiguration) }, ours: { WriterHandler<HTTPResponseHead>() })
     }
 
     func testRequestsAreTheBytesNIOWrites() throws {
@@ -57,13 +57,13 @@ final class HTTP1EncoderTests: XCTestCase {
         ]
         var nioConfiguration = HTTPRequestEncoder.Configuration()
         nioConfiguration.automaticallySetFramingHeaders = false
-        try assertSameBytes(cases, nio: { HTTPRequestEncoder(configuration: nioConfiguration) }, ours: { HTTP1RequestEncoder() })
+        try assertSameBytes(cases, nio: { HTTPRequestEncoder(configuration: nioConfiguration) }, ours: { WriterHandler<HTTPRequestHead>() })
     }
 
     /// A promise on a chunk completes once all three of its writes are out, and in order with
     /// the end's.
     func testPromisesCompleteInOrder() throws {
-        let channel = EmbeddedChannel(handler: HTTP1ResponseEncoder())
+        let channel = EmbeddedChannel(handler: WriterHandler<HTTPResponseHead>())
         defer { _ = try? channel.finish() }
         var headers = HTTPHeaders()
         headers.add(name: "transfer-encoding", value: "chunked")
@@ -115,5 +115,17 @@ final class HTTP1EncoderTests: XCTestCase {
     private struct TestFailure: Error {
         let message: String
         init(_ message: String) { self.message = message }
+    }
+}
+
+/// An `HTTP1Writer` as an encoder handler, for the comparison with NIO's encoders.
+private final class WriterHandler<Head: HTTP1Head>: ChannelOutboundHandler {
+    typealias OutboundIn = HTTPPart<Head, IOData>
+    typealias OutboundOut = IOData
+
+    private var writer = HTTP1Writer<Head>()
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        writer.write(unwrapOutboundIn(data), context: context, promise: promise)
     }
 }
