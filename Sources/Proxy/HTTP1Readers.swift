@@ -103,11 +103,14 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
         context.fireChannelInactive()
     }
 
-    /// After a 101 the bytes held are the tunnel's; otherwise (the connection closing) they are
-    /// an unfinished response, dropped.
+    /// After a 101 the bytes held are the tunnel's, handed to the handler that replaces the
+    /// connection's. Removed as the connection closes (or without a 101), they are dropped: the
+    /// handler after this one reads response parts, never bytes.
     func handlerRemoved(context: ChannelHandlerContext) {
         removed = true
-        if let leftover = input.takeLeftover(), parser.isUpgraded { context.fireChannelRead(wrapInboundOut(leftover)) }
+        if let leftover = input.takeLeftover(), parser.isUpgraded, context.channel.isActive {
+            context.fireChannelRead(wrapInboundOut(leftover))
+        }
     }
 
     private func deliver(_ event: HTTP1ResponseParser.Event) {
@@ -122,6 +125,9 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
 /// Where a client connection's HTTP/1 requests go: its `ProxyClientHandler`.
 protocol HTTP1RequestSink: AnyObject {
     func requestPart(_ part: HTTPServerRequestPart)
+    /// Whether the connection leaves HTTP/1 after this request that asks to (a tunnel, HTTP/2,
+    /// CONNECT's close), or serves it as HTTP/1.1 and reads on (a declined `h2c` offer).
+    func switchesProtocols(after head: HTTPRequestHead) -> Bool
     /// The bytes are not HTTP/1 (a 400, and the connection closes).
     func requestMalformed()
 }
@@ -154,7 +160,9 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
         do {
             while !removed, let event = try input.parse({ try parser.next(&$0) }) {
                 switch event {
-                case .head(let head): sink.requestPart(.head(head))
+                case .head(let head):
+                    if parser.upgradeFollows && !sink.switchesProtocols(after: head) { parser.declineUpgrade() }
+                    sink.requestPart(.head(head))
                 case .body(let body): sink.requestPart(.body(body))
                 case .end(let trailers): sink.requestPart(.end(trailers))
                 }
@@ -167,10 +175,14 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// After an upgrade request the bytes held are the tunnel's or HTTP/2's; otherwise (the
-    /// connection closing) they are an unfinished or pipelined request, dropped.
+    /// After an upgrade request the bytes held are the tunnel's or HTTP/2's, handed to the
+    /// handlers that take over. Removed as the connection closes (an upgrade the upstream
+    /// refused, a CONNECT) or without an upgrade, they are dropped: the handler after this one
+    /// reads request parts, never bytes.
     func handlerRemoved(context: ChannelHandlerContext) {
         removed = true
-        if let leftover = input.takeLeftover(), parser.isUpgraded { context.fireChannelRead(wrapInboundOut(leftover)) }
+        if let leftover = input.takeLeftover(), parser.isUpgraded, context.channel.isActive {
+            context.fireChannelRead(wrapInboundOut(leftover))
+        }
     }
 }

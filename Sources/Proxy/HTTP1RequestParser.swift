@@ -36,6 +36,15 @@ struct HTTP1RequestParser {
     /// After an upgrade request: the bytes left in the buffer are not HTTP/1's.
     var isUpgraded: Bool { phase == .upgraded }
 
+    /// The head just returned asks to switch protocols: parsing stops after its end, unless
+    /// `declineUpgrade()`.
+    var upgradeFollows: Bool { phase == .body(thenUpgrade: true) }
+
+    /// The proxy serves the request as HTTP/1.1 (an `h2c` offer it declines): parsing goes on.
+    mutating func declineUpgrade() {
+        if phase == .body(thenUpgrade: true) { phase = .body(thenUpgrade: false) }
+    }
+
     /// The next event the buffered bytes make, consuming them; nil when more bytes are needed.
     mutating func next(_ buffer: inout ByteBuffer) throws -> Event? {
         do {

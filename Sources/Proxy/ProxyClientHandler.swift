@@ -86,6 +86,13 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         perform(state.malformedRequest())
     }
 
+    /// As `ProxyConnectionState.requestHead` decides: a CONNECT is refused and closed, an upgrade
+    /// is tunnelled, an `h2c` offer taken; a declined offer is an HTTP/1.1 request like another.
+    func switchesProtocols(after head: HTTPRequestHead) -> Bool {
+        let info = RequestInfo(head)
+        return head.method == .CONNECT || info.isUpgrade || info.upgradesToHTTP2
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         if !inRead {
             // Bytes came but the decoder made no message of them: part of a request head.

@@ -101,6 +101,17 @@ final class HTTP1RequestParserTests: XCTestCase {
             if case .head = event { heads += 1 }
         }
         XCTAssertEqual(heads, 2, "Upgrade without Connection: upgrade asks for nothing")
+
+        var declining = HTTP1RequestParser()
+        var offer = ByteBuffer(string: "POST / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+            + "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\nContent-Length: 4\r\n\r\nbodyGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+        guard case .head = try declining.next(&offer) else { return XCTFail("no head") }
+        XCTAssertTrue(declining.upgradeFollows)
+        declining.declineUpgrade()
+        var events: [HTTP1RequestParser.Event] = []
+        while let event = try declining.next(&offer) { events.append(event) }
+        XCTAssertEqual(events.count, 4, "the body, the end, and the next request read as HTTP/1.1: \(events)")
+        XCTAssertFalse(declining.isUpgraded)
     }
 
     /// Through the handler: parts to the sink, a malformed request reported once, and the bytes
@@ -109,10 +120,12 @@ final class HTTP1RequestParserTests: XCTestCase {
         let sink = RecordingRequestSink()
         let reader = HTTP1RequestReader(sink: sink)
         let channel = EmbeddedChannel(handler: reader)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(ByteBuffer(string: "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"))
         try channel.writeInbound(ByteBuffer(string: "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\nraw"))
         try channel.writeInbound(ByteBuffer(string: " bytes"))
         XCTAssertEqual(sink.parts, ["head POST /a", "body hi", "end", "head GET /ws", "end"])
+        XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self), nil, "held while the reader stays")
         try channel.pipeline.syncOperations.removeHandler(reader).wait()
         XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self), ByteBuffer(string: "raw bytes"))
 
@@ -121,6 +134,19 @@ final class HTTP1RequestParserTests: XCTestCase {
         try malformed.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"))
         try malformed.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"))
         XCTAssertEqual(malformedSink.parts, ["malformed"])
+
+        // An upgrade the connection closes on (refused upstream, CONNECT): its bytes go nowhere.
+        let closingSink = RecordingRequestSink()
+        let closing = EmbeddedChannel(handler: HTTP1RequestReader(sink: closingSink))
+        try closing.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try closing.writeInbound(ByteBuffer(string: "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\nraw"))
+        XCTAssertTrue(try closing.finish().isClean, "nothing handed on as the connection closes")
+
+        let decliningSink = RecordingRequestSink()
+        let declining = EmbeddedChannel(handler: HTTP1RequestReader(sink: decliningSink))
+        try declining.writeInbound(ByteBuffer(string: "GET /declined HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n"
+            + "GET /next HTTP/1.1\r\nHost: a\r\n\r\n"))
+        XCTAssertEqual(decliningSink.parts, ["head GET /declined", "end", "head GET /next", "end"])
 
         let partialSink = RecordingRequestSink()
         let partial = EmbeddedChannel(handler: HTTP1RequestReader(sink: partialSink))
@@ -185,5 +211,9 @@ private final class RecordingRequestSink: HTTP1RequestSink {
 
     func requestMalformed() {
         parts.append("malformed")
+    }
+
+    func switchesProtocols(after head: HTTPRequestHead) -> Bool {
+        head.uri != "/declined"
     }
 }

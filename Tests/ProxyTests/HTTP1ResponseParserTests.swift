@@ -158,6 +158,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
         let sink = RecordingSink()
         let reader = HTTP1ResponseReader(sink: sink)
         let channel = EmbeddedChannel(handler: reader)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\ntunnel"))
         XCTAssertEqual(sink.parts, ["head 101 close", "end"])
         try channel.writeInbound(ByteBuffer(string: " bytes"))
@@ -165,6 +166,17 @@ final class HTTP1ResponseParserTests: XCTestCase {
         try channel.pipeline.syncOperations.removeHandler(reader).wait()
         XCTAssertEqual(try channel.readInbound(as: ByteBuffer.self), ByteBuffer(string: "tunnel bytes"))
         _ = try channel.finish()
+    }
+
+    /// A 101 on a connection that then closes (its client gone): the bytes after it go nowhere,
+    /// since the handler after the reader reads response parts, never bytes.
+    func testTheReaderDropsTheTunnelsBytesWhenTheConnectionCloses() throws {
+        let sink = RecordingSink()
+        let channel = EmbeddedChannel(handler: HTTP1ResponseReader(sink: sink))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(ByteBuffer(string: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nunsolicited"))
+        XCTAssertEqual(sink.parts, ["head 101 close", "end"])
+        XCTAssertTrue(try channel.finish().isClean)
     }
 
     /// The common case: a response read whole, its end needing no byte after the body's last; a

@@ -202,6 +202,15 @@ final class ProxyHTTP2Tests: ProxyTestCase {
         XCTAssertEqual(upstream.requests.count, 2)
         XCTAssertEqual(upstream.requests.last?.bodyLength, 4)
         XCTAssertEqual(upstream.requests.last?.values("upgrade"), [])
+        // After a declined offer the connection goes on as HTTP/1.1.
+        let responses = try await RawConnection.with(port: proxy.port) { connection in
+            try await connection.send("POST /declined HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Length: 4\r\n\r\nbody"
+                + "GET /after HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            return try await connection.readResponses(2)
+        }
+        XCTAssertEqual(responses.count, 2)
+        XCTAssertEqual(upstream.requests.map(\.uri).suffix(2), ["/declined", "/after"])
     }
 
     func testAGracefulShutdownDoesNotWaitForAClientThatNeverAnswers() async throws {

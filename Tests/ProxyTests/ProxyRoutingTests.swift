@@ -128,6 +128,26 @@ final class ProxyRoutingTests: ProxyTestCase {
         XCTAssertEqual(routes.finished("a"), 2)
     }
 
+    /// An upgrade the container refuses, with bytes sent after the request: the answer, the close,
+    /// and those bytes dropped (never read as HTTP); the proxy serves on.
+    func testARefusedUpgradeWithBytesAfterItClosesAndTheProxyServesOn() async throws {
+        let upstream = try await ScriptedUpstream.start(answering: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")
+        addTeardownBlock { await upstream.stop() }
+        let routes = TestRoutes(["a.test": .upstream(.test("a", port: upstream.port))])
+        let proxy = try await startProxy(routes: routes)
+        let text = try await RawConnection.with(port: proxy.port) { connection in
+            try await connection.send("GET /ws HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                + "GET /not-http HTTP/1.1\r\n\r\n")
+            return try await connection.readUntilClosed()
+        }
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 200"), text)
+        XCTAssertTrue(text.hasSuffix("no"), text)
+        try await TestHTTPConnection.with(port: proxy.port) { connection in
+            let again = try await connection.send(.GET, "/again", host: "a.test")
+            XCTAssertEqual(again.status, 200)
+        }
+    }
+
     func testResetMidResponseClosesTheClientConnection() async throws {
         let (_, routes, proxy) = try await startSingle()
         let outcome: String = try await RawConnection.with(port: proxy.port) { connection in
