@@ -37,7 +37,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     /// The write of the response's end, on an HTTP/2 stream while its request is still read.
     private var endWritten: EventLoopFuture<Void>? = nil
     /// Responses on an HTTP/1 connection, written as bytes (an HTTP/2 stream's go to its codec).
-    private var responseWriter = HTTP1Writer<HTTPResponseHead>()
+    var responseWriter = HTTP1Writer<HTTPResponseHead>()
 
     init(core: ProxyCore, resources: LoopResources, client: ClientAddress, pipeline: ClientPipeline?) {
         self.core = core
@@ -82,16 +82,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         handle(part)
     }
 
-    func requestMalformed() {
-        perform(state.malformedRequest())
-    }
-
-    /// As `ProxyConnectionState.requestHead` decides: a CONNECT is refused and closed, an upgrade
-    /// is tunnelled, an `h2c` offer taken; a declined offer is an HTTP/1.1 request like another.
-    func switchesProtocols(after head: HTTPRequestHead) -> Bool {
-        let info = RequestInfo(head)
-        return head.method == .CONNECT || info.isUpgrade || info.upgradesToHTTP2
-    }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if !inRead {
@@ -342,17 +332,6 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
             upstreamNeedsFlush = true
         } else {
             upstream?.flush()
-        }
-    }
-
-    /// A response part to the client: as bytes on an HTTP/1 connection, as a part to an HTTP/2
-    /// stream's codec.
-    func writeResponse(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
-        guard let context else { return }
-        if isStream {
-            context.write(wrapOutboundOut(part), promise: promise)
-        } else {
-            responseWriter.write(part, context: context, promise: promise)
         }
     }
 

@@ -1,0 +1,28 @@
+import NIOCore
+import NIOHTTP1
+
+/// The client handler on an HTTP/1 connection: what its `HTTP1RequestReader` asks and tells it
+/// (`requestPart` is with the other events), and its writes, as bytes, not down the pipeline.
+extension ProxyClientHandler {
+    func requestMalformed() {
+        perform(state.malformedRequest())
+    }
+
+    /// As `ProxyConnectionState.requestHead` decides: a CONNECT is refused and closed, an upgrade
+    /// is tunnelled, an `h2c` offer taken; a declined offer is an HTTP/1.1 request like another.
+    func switchesProtocols(after head: HTTPRequestHead) -> Bool {
+        let info = RequestInfo(head)
+        return head.method == .CONNECT || info.isUpgrade || info.upgradesToHTTP2
+    }
+
+    /// A response part to the client: as bytes on an HTTP/1 connection, as a part to an HTTP/2
+    /// stream's codec.
+    func writeResponse(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else { return }
+        if isStream {
+            context.write(wrapOutboundOut(part), promise: promise)
+        } else {
+            responseWriter.write(part, context: context, promise: promise)
+        }
+    }
+}
