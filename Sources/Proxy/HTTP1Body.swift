@@ -4,6 +4,8 @@ import NIOHTTP1
 /// Why an HTTP/1 message could not be read; the connection it came on is closed.
 struct HTTP1Malformed: Error, Equatable, CustomStringConvertible {
     let reason: String
+    /// A transfer coding the proxy does not implement (a request's is answered 501, not 400).
+    var unsupportedCoding = false
     var description: String { "malformed HTTP/1 message: \(reason)" }
 }
 

@@ -35,8 +35,8 @@ struct HTTP1Lines {
 struct HTTP1Fields {
     private(set) var headers: [(String, String)] = []
     private(set) var contentLength: Int? = nil
-    /// Whether the last transfer coding is chunked; nil without Transfer-Encoding.
-    private(set) var chunked: Bool? = nil
+    /// `Transfer-Encoding: chunked` was sent (the only transfer coding read; see `add`).
+    private(set) var chunked = false
     /// `Connection` lists `close`, `keep-alive`, `upgrade`.
     private(set) var connectionClose = false
     private(set) var connectionKeepAlive = false
@@ -90,7 +90,14 @@ struct HTTP1Fields {
             guard contentLength == nil else { throw HTTP1Malformed(reason: "more than one Content-Length") }
             contentLength = try Self.decimal(value)
         case .transferEncoding:
-            chunked = try Self.lastCodingIsChunked(value, after: chunked)
+            // The proxy frames each body itself (HeaderRewriter): a coding other than chunked
+            // would be dropped with the field, and the body passed on still coded. So chunked is
+            // the only one read, once, as nginx does (it answers 501 to a client, 502 for an
+            // upstream). Chunked twice, or before another coding, is refused with the rest.
+            guard !chunked, Self.isOnlyChunked(value) else {
+                throw HTTP1Malformed(reason: "a transfer coding other than chunked", unsupportedCoding: true)
+            }
+            chunked = true
         case .connection:
             Self.forEachListElement(value) { option in
                 if option.matches("close") { connectionClose = true }
@@ -117,18 +124,15 @@ struct HTTP1Fields {
         return number
     }
 
-    /// Whether the last coding of a Transfer-Encoding list (and of all its lines so far) is
-    /// chunked. Chunked applied twice, or before another coding, is an error: RFC 9112 §6.1 says
-    /// a response so framed runs until the close, but two readers could disagree on that.
-    private static func lastCodingIsChunked(_ value: UnsafeRawBufferPointer, after earlier: Bool?) throws -> Bool {
-        var chunked = earlier ?? false
-        var codingAfterChunked = false
+    /// A Transfer-Encoding list of exactly one element, `chunked` (any case, whitespace around).
+    private static func isOnlyChunked(_ value: UnsafeRawBufferPointer) -> Bool {
+        var codings = 0
+        var chunked = false
         forEachListElement(value) { coding in
-            if chunked { codingAfterChunked = true }
+            codings += 1
             chunked = coding.matches("chunked")
         }
-        if codingAfterChunked { throw HTTP1Malformed(reason: "a transfer coding after chunked") }
-        return chunked
+        return codings == 1 && chunked
     }
 
     /// The elements of a comma-separated list value, whitespace around them dropped, empty ones

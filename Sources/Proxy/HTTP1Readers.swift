@@ -128,8 +128,9 @@ protocol HTTP1RequestSink: AnyObject {
     /// Whether the connection leaves HTTP/1 after this request that asks to (a tunnel, HTTP/2,
     /// CONNECT's close), or serves it as HTTP/1.1 and reads on (a declined `h2c` offer).
     func switchesProtocols(after head: HTTPRequestHead) -> Bool
-    /// The bytes are not HTTP/1 (a 400, and the connection closes).
-    func requestMalformed()
+    /// The bytes are not HTTP/1 (a 400, and the connection closes), or use a transfer coding the
+    /// proxy does not implement (501).
+    func requestMalformed(unsupportedCoding: Bool)
 }
 
 /// The client connection's request decoder: carries out `HTTP1RequestParser` on the bytes read
@@ -171,7 +172,7 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
         } catch {
             failed = true
             input.discard()
-            sink.requestMalformed()
+            sink.requestMalformed(unsupportedCoding: (error as? HTTP1Malformed)?.unsupportedCoding ?? false)
         }
     }
 

@@ -7,9 +7,9 @@ import NIOHTTP1
 /// `HTTP1ResponseParser`: what NIO's decoder costs per request, beside the proxy's own work.
 ///
 /// Where a request ends is what request smuggling plays on, so the framing is RFC 9112 §6.3's,
-/// strictly: `Transfer-Encoding` whose last coding is not chunked, or with `Content-Length`, or in
-/// an HTTP/1.0 request, is refused, as is a `Content-Length` sent twice or not a number; without
-/// either, no body. A request line is `method SP target SP HTTP/1.x`, a token method and a target
+/// strictly: `Transfer-Encoding` other than `chunked` alone (see `HTTP1Fields`), or with
+/// `Content-Length`, or in an HTTP/1.0 request, is refused, as is a `Content-Length` sent twice or
+/// not a number; without either, no body. A request line is `method SP target SP HTTP/1.x`, a token method and a target
 /// of visible characters, nothing else; empty lines before it are skipped (RFC 9112 §2.2). After a
 /// request that asks to upgrade the connection (`Upgrade` with `Connection: upgrade`; CONNECT)
 /// nothing more is read: the bytes that follow are the tunnel's or the new protocol's, handed on
@@ -78,9 +78,8 @@ struct HTTP1RequestParser {
         }
         buffer.moveReaderIndex(forwardBy: length)
         let framing: HTTP1BodyParser.Framing
-        if let chunked = fields.chunked {
+        if fields.chunked {
             guard fields.contentLength == nil else { throw HTTP1Malformed(reason: "both Content-Length and Transfer-Encoding") }
-            guard chunked else { throw HTTP1Malformed(reason: "a Transfer-Encoding whose last coding is not chunked") }
             guard head.version.minor >= 1 else { throw HTTP1Malformed(reason: "Transfer-Encoding in an HTTP/1.0 request") }
             framing = .chunked
         } else {

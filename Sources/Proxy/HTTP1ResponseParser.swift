@@ -8,8 +8,8 @@ import NIOHTTP1
 /// request (`bench/proxy/callgrind.sh`: 107,414 instructions per request before, 91,322 after).
 ///
 /// Strict where leniency lets two readers disagree on where a response ends (RFC 9112; see
-/// `HTTP1Fields` and `HTTP1BodyParser`): a `Content-Length` once, digits only; never both
-/// `Content-Length` and `Transfer-Encoding`. A response to HEAD, a 204 and a 304 have no body;
+/// `HTTP1Fields` and `HTTP1BodyParser`): a `Content-Length` once, digits only; `Transfer-Encoding`
+/// only as `chunked` alone; never both. A response to HEAD, a 204 and a 304 have no body;
 /// a 1xx other than 101 is dropped (as NIO's decoder does by default); after a 101 the bytes that
 /// follow are the tunnel's, left unread. A body that is neither chunked nor counted runs until the
 /// connection closes.
@@ -98,14 +98,14 @@ struct HTTP1ResponseParser {
                 phase = .upgradeEnd
                 return .head(head, keepAlive: false)
             }
-            if fields.contentLength != nil && fields.chunked != nil {
+            if fields.contentLength != nil && fields.chunked {
                 throw HTTP1Malformed(reason: "both Content-Length and Transfer-Encoding")
             }
             let framing: HTTP1BodyParser.Framing
             if isHEAD || code == 204 || code == 304 {
                 framing = .length(0)
-            } else if let chunked = fields.chunked {
-                framing = chunked ? .chunked : .untilClose
+            } else if fields.chunked {
+                framing = .chunked
             } else {
                 framing = fields.contentLength.map { .length($0) } ?? .untilClose
             }

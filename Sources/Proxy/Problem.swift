@@ -12,6 +12,7 @@ enum Problem: Equatable, Sendable {
     case badGateway
     case serviceUnavailable
     case gatewayTimeout
+    case notImplemented
 
     var status: HTTPResponseStatus {
         switch self {
@@ -23,6 +24,7 @@ enum Problem: Equatable, Sendable {
         case .badGateway: return .badGateway
         case .serviceUnavailable: return .serviceUnavailable
         case .gatewayTimeout: return .gatewayTimeout
+        case .notImplemented: return .notImplemented
         }
     }
 
@@ -36,6 +38,7 @@ enum Problem: Equatable, Sendable {
         case .badGateway: return "Bad Gateway"
         case .serviceUnavailable: return "Service Unavailable"
         case .gatewayTimeout: return "Gateway Timeout"
+        case .notImplemented: return "Not Implemented"
         }
     }
 
@@ -49,6 +52,7 @@ enum Problem: Equatable, Sendable {
         case .badGateway: return "The service failed to answer the request."
         case .serviceUnavailable: return "The service is not ready; retry shortly."
         case .gatewayTimeout: return "The service did not answer in time."
+        case .notImplemented: return "Only the chunked transfer coding is supported."
         }
     }
 

@@ -4,8 +4,8 @@ import NIOHTTP1
 /// The client handler on an HTTP/1 connection: what its `HTTP1RequestReader` asks and tells it
 /// (`requestPart` is with the other events), and its writes, as bytes, not down the pipeline.
 extension ProxyClientHandler {
-    func requestMalformed() {
-        perform(state.malformedRequest())
+    func requestMalformed(unsupportedCoding: Bool) {
+        perform(state.malformedRequest(unsupportedCoding ? .notImplemented : .badRequest))
     }
 
     /// As `ProxyConnectionState.requestHead` decides: a CONNECT is refused and closed, an upgrade

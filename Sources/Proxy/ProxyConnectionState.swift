@@ -145,7 +145,8 @@ struct ProxyConnectionState {
     }
 
     /// The request could not be parsed: answer 400 if nothing was answered yet, and close.
-    mutating func malformedRequest() -> Action {
+    /// `problem`: 400, or 501 for a transfer coding the proxy does not implement.
+    mutating func malformedRequest(_ problem: Problem = .badRequest) -> Action {
         keepAlive = false
         pipelined.removeAll()
         switch phase {
@@ -161,7 +162,7 @@ struct ProxyConnectionState {
             return abort()
         case .idle, .routing, .connecting, .exchanging, .switchingToHTTP2:
             requestComplete = true
-            return answer(.badRequest)
+            return answer(problem)
         }
     }
 

@@ -12,7 +12,7 @@ final class HTTP1RequestParserTests: XCTestCase {
     private let wellFormed: [(String, String)] = [
         ("a GET", "GET /path?q=1 HTTP/1.1\r\nHost: a.test\r\nAccept: */*\r\n\r\n"),
         ("a length", "POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"),
-        ("chunks and trailers", "PUT /c HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        ("chunks and trailers", "PUT /c HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: Chunked\r\n\r\n"
             + "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n"),
         ("HTTP/1.0, absolute form, odd method", "PURGE http://a.test/x HTTP/1.0\r\nX-Empty:\r\n\r\n"),
         ("pipelined", "GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"),
@@ -38,6 +38,7 @@ final class HTTP1RequestParserTests: XCTestCase {
             ("an unknown coding alone", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"),
             ("chunked twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
             ("a misspelt chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+            ("a coding before chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
             ("Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
             ("two Content-Lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n"),
             ("a Content-Length list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 4\r\n\r\n"),
@@ -135,6 +136,11 @@ final class HTTP1RequestParserTests: XCTestCase {
         try malformed.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n"))
         XCTAssertEqual(malformedSink.parts, ["malformed"])
 
+        let codingSink = RecordingRequestSink()
+        let coding = EmbeddedChannel(handler: HTTP1RequestReader(sink: codingSink))
+        try coding.writeInbound(ByteBuffer(string: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"))
+        XCTAssertEqual(codingSink.parts, ["unsupported coding"], "answered 501, as nginx does")
+
         // An upgrade the connection closes on (refused upstream, CONNECT): its bytes go nowhere.
         let closingSink = RecordingRequestSink()
         let closing = EmbeddedChannel(handler: HTTP1RequestReader(sink: closingSink))
@@ -209,8 +215,8 @@ private final class RecordingRequestSink: HTTP1RequestSink {
         }
     }
 
-    func requestMalformed() {
-        parts.append("malformed")
+    func requestMalformed(unsupportedCoding: Bool) {
+        parts.append(unsupportedCoding ? "unsupported coding" : "malformed")
     }
 
     func switchesProtocols(after head: HTTPRequestHead) -> Bool {

@@ -14,7 +14,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
             "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nX-A:  \tspaced value\r\n\r\n",
             "5;name=value\r\nfirst\r\n3;ext\r\nabc\r\n0\r\nGrpc-Status: 0\r\nX-Sum: 1\r\n\r\n",
         ], false),
-        ("chunks without trailers", ["HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n"], false),
+        ("chunks without trailers", ["HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n"], false),
         ("HEAD", ["HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"], true),
         ("204", ["HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n"], false),
         ("304", ["HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"], false),
@@ -66,7 +66,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
     }
 
     func testABodyWithoutLengthRunsUntilTheClose() throws {
-        for head in ["HTTP/1.1 200 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"] {
+        for head in ["HTTP/1.1 200 OK\r\n\r\n", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\n"] {
             var parser = HTTP1ResponseParser()
             var buffer = ByteBuffer(string: head + "part one")
             guard case .head(_, let keepAlive) = try parser.next(&buffer) else { return XCTFail(head) }
@@ -110,6 +110,8 @@ final class HTTP1ResponseParserTests: XCTestCase {
             ("a huge Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 9999999999999999999\r\n\r\n"),
             ("chunked twice", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
             ("a coding after chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+            ("a coding before chunked (the proxy would drop it)", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            ("a coding without chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
             ("a space before the colon", "HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\n"),
             ("obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
             ("a bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"),

@@ -159,7 +159,7 @@ final class HeaderRewriterTests: XCTestCase {
     }
 
     func testProblemBodies() throws {
-        for problem in [Problem.badRequest, .notFound, .methodNotAllowed, .requestTimeout, .expectationFailed, .badGateway, .serviceUnavailable, .gatewayTimeout] {
+        for problem in [Problem.badRequest, .notFound, .methodNotAllowed, .requestTimeout, .expectationFailed, .badGateway, .serviceUnavailable, .gatewayTimeout, .notImplemented] {
             let object = try JSONSerialization.jsonObject(with: Data(problem.body.utf8)) as? [String: Any]
             XCTAssertEqual(object?["status"] as? Int, Int(problem.status.code))
             XCTAssertEqual(object?["title"] as? String, problem.title)

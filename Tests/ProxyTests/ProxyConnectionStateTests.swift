@@ -267,6 +267,8 @@ final class ProxyConnectionStateTests: XCTestCase {
         var state = makeState()
         XCTAssertEqual(state.malformedRequest(), .respond(.badRequest, keepAlive: false, finishExchange: false, then: .close))
         state = makeState()
+        XCTAssertEqual(state.malformedRequest(.notImplemented), .respond(.notImplemented, keepAlive: false, finishExchange: false, then: .close))
+        state = makeState()
         exchange(&state)
         _ = state.responseHead(HTTPResponseHead(version: .http1_1, status: .ok))
         XCTAssertEqual(state.malformedRequest(), .abort(finishExchange: true))
