@@ -5,10 +5,10 @@ import XCTest
 
 @testable import Proxy
 
-/// The proxy's HTTP/1 encoders write, byte for byte, what NIOHTTP1's encoders write with
+/// The proxy's HTTP/1 writer writes, byte for byte, what NIOHTTP1's encoders write with
 /// automatic framing off (as the proxy ran them before): the same messages through both,
 /// compared whole.
-final class HTTP1EncoderTests: XCTestCase {
+final class HTTP1WriterTests: XCTestCase {
     func testResponsesAreTheBytesNIOWrites() throws {
         var lengthHeaders = HTTPHeaders()
         lengthHeaders.add(name: "Content-Length", value: "5")
