@@ -6,13 +6,21 @@ struct HTTP1Input {
     private var pending: ByteBuffer? = nil
 
     var leftoverCount: Int { pending?.readableBytes ?? 0 }
+    /// The storage held, for the test that it stays bounded.
+    var heldCapacity: Int { pending?.capacity ?? 0 }
 
+    /// The bytes read before are only what a message still needs (part of a head, of a chunk's
+    /// size line): they are moved to the front first, so a long body read in pieces that each
+    /// end within such a line never grows the buffer by what was consumed.
     mutating func append(_ bytes: ByteBuffer) {
-        if pending == nil {
+        guard var buffer = pending else {
             pending = bytes
-        } else {
-            pending!.writeImmutableBuffer(bytes)
+            return
         }
+        pending = nil
+        buffer.discardReadBytes()
+        buffer.writeImmutableBuffer(bytes)
+        pending = buffer
     }
 
     /// `parse` on the pending bytes, which it consumes (taken out of `pending` meanwhile, so they

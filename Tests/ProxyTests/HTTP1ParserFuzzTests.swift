@@ -51,6 +51,26 @@ final class HTTP1ParserFuzzTests: XCTestCase {
         }
     }
 
+    /// A long chunked body whose every read ends within a chunk's size line: what the reader holds
+    /// stays the size of a read, however long the stream runs.
+    func testTheHeldBytesStayBoundedOverALongStream() throws {
+        var input = HTTP1Input()
+        var parser = HTTP1ResponseParser()
+        input.append(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40"))
+        var events = 0
+        var largest = 0
+        let chunk = "400\r\n" + String(repeating: "x", count: 0x400) + "\r\n"
+        for _ in 0..<2000 {
+            // The end of a size line, its chunk, and the start of the next size line.
+            input.append(ByteBuffer(string: String(chunk.dropFirst(2)) + "40"))
+            while let _ = try input.parse({ try parser.next(&$0) }) { events += 1 }
+            input.dropIfConsumed()
+            largest = max(largest, input.heldCapacity)
+        }
+        XCTAssertEqual(events, 2001, "the head, then each chunk's data")
+        XCTAssertLessThan(largest, 16 * 1024, "held storage grew with the stream")
+    }
+
     /// Bytes in random splits into one buffer, each split parsed; stops at the first refusal.
     private func feed(_ bytes: [UInt8], _ random: inout SplitMix, parse: (inout ByteBuffer) throws -> Void) {
         var buffer = ByteBuffer()
