@@ -1,9 +1,13 @@
 import NIOCore
 import NIOHTTP1
 
-/// The bytes an HTTP/1 reader holds between reads, parsed in place.
+/// The bytes an HTTP/1 reader holds between reads, parsed in place, and the reader's state
+/// around them: one parse loop at a time, nothing read after an error or after it left.
 struct HTTP1Input {
     private var pending: ByteBuffer? = nil
+    private var parsing = false
+    private(set) var removed = false
+    private(set) var failed = false
 
     var leftoverCount: Int { pending?.readableBytes ?? 0 }
     /// The storage held, for the test that it stays bounded.
@@ -12,7 +16,7 @@ struct HTTP1Input {
     /// The bytes read before are only what a message still needs (part of a head, of a chunk's
     /// size line): they are moved to the front first, so a long body read in pieces that each
     /// end within such a line never grows the buffer by what was consumed.
-    mutating func append(_ bytes: ByteBuffer) {
+    private mutating func append(_ bytes: ByteBuffer) {
         guard var buffer = pending else {
             pending = bytes
             return
@@ -34,20 +38,37 @@ struct HTTP1Input {
         return try parse(&buffer)
     }
 
+    /// A read: its bytes are added, and true says to run the parse loop (then `finishReading`).
+    /// False after an error, or while a loop runs: a read while an event is being handled (never
+    /// from NIO itself) is parsed by that loop.
+    mutating func startReading(_ bytes: ByteBuffer) -> Bool {
+        guard !failed else { return false }
+        append(bytes)
+        guard !parsing else { return false }
+        parsing = true
+        return true
+    }
+
     /// After a read's events: a buffer read to its end is dropped, so the next read's buffer is
     /// used as it is.
-    mutating func dropIfConsumed() {
+    mutating func finishReading() {
+        parsing = false
         if pending?.readableBytes == 0 { pending = nil }
     }
 
-    /// What is left, for the handler that follows a reader that leaves.
-    mutating func takeLeftover() -> ByteBuffer? {
-        defer { pending = nil }
-        return leftoverCount > 0 ? pending : nil
+    /// The bytes are not HTTP/1: nothing more is read.
+    mutating func fail() {
+        failed = true
+        pending = nil
     }
 
-    mutating func discard() {
-        pending = nil
+    /// The reader leaves: what is left goes to the handler that takes over a live connection after
+    /// an upgrade (`handOver`); removed as the connection closes, or without an upgrade, it is
+    /// dropped, since the handler after a reader reads HTTP parts, never bytes.
+    mutating func leave(handOver: Bool) -> ByteBuffer? {
+        removed = true
+        defer { pending = nil }
+        return handOver && !failed && leftoverCount > 0 ? pending : nil
     }
 }
 
@@ -72,51 +93,39 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
     private let sink: any HTTP1ResponseSink
     private var parser = HTTP1ResponseParser()
     private var input = HTTP1Input()
-    private var parsing = false
-    private var removed = false
-    private var failed = false
 
     init(sink: any HTTP1ResponseSink) {
         self.sink = sink
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !failed else { return }
-        input.append(unwrapInboundIn(data))
-        // A read while an event is being handled (never from NIO itself) waits for that loop.
-        guard !parsing else { return }
-        parsing = true
-        defer { parsing = false }
+        guard input.startReading(unwrapInboundIn(data)) else { return }
+        defer { input.finishReading() }
         do {
-            while !removed, let event = try input.parse({ try parser.next(&$0, requestWasHEAD: sink.requestWasHEAD) }) {
+            while !input.removed, let event = try input.parse({ try parser.next(&$0, requestWasHEAD: sink.requestWasHEAD) }) {
                 deliver(event)
             }
-            input.dropIfConsumed()
         } catch {
-            failed = true
-            input.discard()
+            input.fail()
             context.fireErrorCaught(error)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if !failed {
+        if !input.failed {
             do {
                 if let event = try parser.inputEnded(leftover: input.leftoverCount) { deliver(event) }
             } catch {
-                failed = true
+                input.fail()
                 context.fireErrorCaught(error)
             }
         }
         context.fireChannelInactive()
     }
 
-    /// After a 101 the bytes held are the tunnel's, handed to the handler that replaces the
-    /// connection's. Removed as the connection closes (or without a 101), they are dropped: the
-    /// handler after this one reads response parts, never bytes.
+    /// After a 101 the bytes held are the tunnel's, for the handler that replaces the connection's.
     func handlerRemoved(context: ChannelHandlerContext) {
-        removed = true
-        if let leftover = input.takeLeftover(), parser.isUpgraded, context.channel.isActive {
+        if let leftover = input.leave(handOver: parser.isUpgraded && context.channel.isActive) {
             context.fireChannelRead(wrapInboundOut(leftover))
         }
     }
@@ -152,22 +161,16 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
     private let sink: any HTTP1RequestSink
     private var parser = HTTP1RequestParser()
     private var input = HTTP1Input()
-    private var parsing = false
-    private var removed = false
-    private var failed = false
 
     init(sink: any HTTP1RequestSink) {
         self.sink = sink
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !failed else { return }
-        input.append(unwrapInboundIn(data))
-        guard !parsing else { return }
-        parsing = true
-        defer { parsing = false }
+        guard input.startReading(unwrapInboundIn(data)) else { return }
+        defer { input.finishReading() }
         do {
-            while !removed, let event = try input.parse({ try parser.next(&$0) }) {
+            while !input.removed, let event = try input.parse({ try parser.next(&$0) }) {
                 switch event {
                 case .head(let head):
                     if parser.upgradeFollows && !sink.switchesProtocols(after: head) { parser.declineUpgrade() }
@@ -176,21 +179,16 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
                 case .end(let trailers): sink.requestPart(.end(trailers))
                 }
             }
-            input.dropIfConsumed()
         } catch {
-            failed = true
-            input.discard()
+            input.fail()
             sink.requestMalformed(unsupportedCoding: (error as? HTTP1Malformed)?.unsupportedCoding ?? false)
         }
     }
 
-    /// After an upgrade request the bytes held are the tunnel's or HTTP/2's, handed to the
-    /// handlers that take over. Removed as the connection closes (an upgrade the upstream
-    /// refused, a CONNECT) or without an upgrade, they are dropped: the handler after this one
-    /// reads request parts, never bytes.
+    /// After an upgrade request the bytes held are the tunnel's or HTTP/2's, for the handlers
+    /// that take over (an upgrade the upstream refused, or a CONNECT, closes the connection).
     func handlerRemoved(context: ChannelHandlerContext) {
-        removed = true
-        if let leftover = input.takeLeftover(), parser.isUpgraded, context.channel.isActive {
+        if let leftover = input.leave(handOver: parser.isUpgraded && context.channel.isActive) {
             context.fireChannelRead(wrapInboundOut(leftover))
         }
     }

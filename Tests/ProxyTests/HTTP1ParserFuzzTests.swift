@@ -56,15 +56,17 @@ final class HTTP1ParserFuzzTests: XCTestCase {
     func testTheHeldBytesStayBoundedOverALongStream() throws {
         var input = HTTP1Input()
         var parser = HTTP1ResponseParser()
-        input.append(ByteBuffer(string: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40"))
         var events = 0
         var largest = 0
         let chunk = "400\r\n" + String(repeating: "x", count: 0x400) + "\r\n"
-        for _ in 0..<2000 {
-            // The end of a size line, its chunk, and the start of the next size line.
-            input.append(ByteBuffer(string: String(chunk.dropFirst(2)) + "40"))
+        // The head and the start of a size line; then, in each read, the end of that size line,
+        // its chunk, and the start of the next.
+        let reads = ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n40"]
+            + Array(repeating: String(chunk.dropFirst(2)) + "40", count: 2000)
+        for read in reads {
+            XCTAssertTrue(input.startReading(ByteBuffer(string: read)))
             while let _ = try input.parse({ try parser.next(&$0) }) { events += 1 }
-            input.dropIfConsumed()
+            input.finishReading()
             largest = max(largest, input.heldCapacity)
         }
         XCTAssertEqual(events, 2001, "the head, then each chunk's data")

@@ -177,7 +177,7 @@ final class HTTP1RequestParserTests: XCTestCase {
                 }
             }
         }
-        return joined(result)
+        return joiningBodies(result)
     }
 
     private func nioParts(_ bytes: [UInt8]) throws -> [HTTPServerRequestPart] {
@@ -186,20 +186,7 @@ final class HTTP1RequestParserTests: XCTestCase {
         var result: [HTTPServerRequestPart] = []
         while let part = try channel.readInbound(as: HTTPServerRequestPart.self) { result.append(part) }
         _ = try channel.finish()
-        return joined(result)
-    }
-
-    private func joined(_ parts: [HTTPServerRequestPart]) -> [HTTPServerRequestPart] {
-        var result: [HTTPServerRequestPart] = []
-        for part in parts {
-            if case .body(var more) = part, case .body(var body)? = result.last {
-                body.writeBuffer(&more)
-                result[result.count - 1] = .body(body)
-            } else {
-                result.append(part)
-            }
-        }
-        return result
+        return joiningBodies(result)
     }
 }
 

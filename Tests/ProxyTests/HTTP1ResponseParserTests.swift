@@ -235,7 +235,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
         if let end = try parser.inputEnded(leftover: buffer.readableBytes) {
             if case .end(let trailers) = end { result.append(.end(trailers)) }
         }
-        return joined(result)
+        return joiningBodies(result)
     }
 
     /// NIOHTTP1's decoder's parts for the same bytes.
@@ -248,20 +248,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
         var result: [HTTPClientResponsePart] = []
         while let part = try channel.readInbound(as: HTTPClientResponsePart.self) { result.append(part) }
         _ = try channel.finish()
-        return joined(result)
-    }
-
-    private func joined(_ parts: [HTTPClientResponsePart]) -> [HTTPClientResponsePart] {
-        var result: [HTTPClientResponsePart] = []
-        for part in parts {
-            if case .body(var more) = part, case .body(var body)? = result.last {
-                body.writeBuffer(&more)
-                result[result.count - 1] = .body(body)
-            } else {
-                result.append(part)
-            }
-        }
-        return result
+        return joiningBodies(result)
     }
 }
 
