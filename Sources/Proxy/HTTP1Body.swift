@@ -128,12 +128,13 @@ struct HTTP1BodyParser {
             return nil
         }
         let trailers = try buffer.withUnsafeReadableBytes { bytes in
-            var lines = HTTP1Lines(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
+            let section = UnsafeRawBufferPointer(rebasing: bytes[0..<length])
+            var lines = HTTP1Lines(section)
             var fields = HTTP1Fields()
             while let line = try lines.next(), !line.isEmpty {
-                try fields.add(line)
+                try fields.add(line, in: section)
             }
-            return HTTPHeaders(fields.headers)
+            return HTTPHeaders(fields.headers(in: section))
         }
         buffer.moveReaderIndex(forwardBy: length)
         state = .ended

@@ -28,12 +28,26 @@ struct HTTP1Lines {
     }
 }
 
+/// Where one field line lies in its section (offsets from the section's first byte): the name
+/// from `start` to `colon`, the value, its whitespace around dropped, from `valueStart` to
+/// `valueEnd`; and which of the names the proxy treats specially it is.
+struct HTTP1FieldLine: Equatable {
+    var start: Int32
+    var colon: Int32
+    var valueStart: Int32
+    var valueEnd: Int32
+    var kind: HeaderName
+}
+
 /// The header fields of a head or trailer section, checked as read (RFC 9110 §5, RFC 9112 §5):
 /// a token name, a colon with nothing before it, a value of visible characters, obs-text, spaces
 /// and tabs, its leading and trailing whitespace dropped; no obs-fold. `Content-Length` and
-/// `Transfer-Encoding` are read for the framing.
+/// `Transfer-Encoding` are read for the framing. The fields stay where they are in the section's
+/// bytes (`lines`): no `String` is made for a field the proxy only passes on (`HeadFields`).
 struct HTTP1Fields {
-    private(set) var headers: [(String, String)] = []
+    private(set) var lines: [HTTP1FieldLine] = []
+    /// The `HeaderName` bits of the names present.
+    private(set) var present: UInt32 = 0
     private(set) var contentLength: Int? = nil
     /// `Transfer-Encoding: chunked` was sent (the only transfer coding read; see `add`).
     private(set) var chunked = false
@@ -41,18 +55,28 @@ struct HTTP1Fields {
     private(set) var connectionClose = false
     private(set) var connectionKeepAlive = false
     private(set) var connectionUpgrade = false
+    /// `Connection` lists something else: a field it makes hop-by-hop (RFC 9110 §7.6.1).
+    private(set) var connectionNominates = false
     private(set) var hasUpgrade = false
 
     /// `Upgrade` with `Connection: upgrade`: a request to switch this connection's protocol.
     var asksToUpgrade: Bool { hasUpgrade && connectionUpgrade }
 
     init() {
-        headers.reserveCapacity(12)
+        lines.reserveCapacity(12)
     }
 
     /// Persistence (RFC 9112 §9.3): HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive`.
     func keepAlive(version: HTTPVersion) -> Bool {
         !connectionClose && (version.minor >= 1 || connectionKeepAlive)
+    }
+
+    /// The fields as names and values, for `HTTPHeaders`; `section`: the bytes `add` read them from.
+    func headers(in section: UnsafeRawBufferPointer) -> [(String, String)] {
+        lines.map { line in
+            (String(decoding: UnsafeRawBufferPointer(rebasing: section[Int(line.start)..<Int(line.colon)]), as: UTF8.self),
+             String(decoding: UnsafeRawBufferPointer(rebasing: section[Int(line.valueStart)..<Int(line.valueEnd)]), as: UTF8.self))
+        }
     }
 
     /// `HTTP/1.1` or `HTTP/1.0`; nil for anything else. Compared as one 8-byte word.
@@ -65,8 +89,8 @@ struct HTTP1Fields {
         }
     }
 
-    /// `line`: one field line without its CRLF.
-    mutating func add(_ line: UnsafeRawBufferPointer) throws {
+    /// `line`: one field line of `section`, without its CRLF.
+    mutating func add(_ line: UnsafeRawBufferPointer, in section: UnsafeRawBufferPointer) throws {
         guard let colon = line.index(of: UInt8(ascii: ":"), from: 0) else {
             if let first = line.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
                 throw HTTP1Malformed(reason: "an obs-folded field line")
@@ -85,7 +109,8 @@ struct HTTP1Fields {
         guard value.allSatisfy(isFieldValueByte) else {
             throw HTTP1Malformed(reason: "a control character in a field value")
         }
-        switch HeaderName(name) {
+        let kind = HeaderName(name)
+        switch kind {
         case .contentLength:
             guard contentLength == nil else { throw HTTP1Malformed(reason: "more than one Content-Length") }
             contentLength = try Self.decimal(value)
@@ -100,16 +125,27 @@ struct HTTP1Fields {
             chunked = true
         case .connection:
             Self.forEachListElement(value) { option in
-                if option.matches("close") { connectionClose = true }
-                if option.matches("keep-alive") { connectionKeepAlive = true }
-                if option.matches("upgrade") { connectionUpgrade = true }
+                if option.matches("close") {
+                    connectionClose = true
+                } else if option.matches("keep-alive") {
+                    connectionKeepAlive = true
+                } else if option.matches("upgrade") {
+                    connectionUpgrade = true
+                } else {
+                    connectionNominates = true
+                }
             }
         case .upgrade:
             hasUpgrade = true
         default:
             break
         }
-        headers.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        present |= kind.bit
+        let start = line.baseAddress! - section.baseAddress!
+        lines.append(HTTP1FieldLine(
+            start: Int32(start), colon: Int32(start + colon), valueStart: Int32(start + first), valueEnd: Int32(start + end),
+            kind: kind
+        ))
     }
 
     /// A Content-Length: 1 to 18 digits, nothing else (not a list, not signed).

@@ -76,7 +76,7 @@ struct HTTP1Input {
 protocol HTTP1ResponseSink: AnyObject {
     /// The request being answered is a HEAD (its response has no body).
     var requestWasHEAD: Bool { get }
-    func responseHead(_ head: HTTPResponseHead, keepAlive: Bool)
+    func responseHead(_ head: ResponseHead, keepAlive: Bool)
     func responseBody(_ body: ByteBuffer)
     func responseEnd(_ trailers: HTTPHeaders?)
 }

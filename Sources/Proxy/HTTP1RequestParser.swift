@@ -98,9 +98,9 @@ struct HTTP1RequestParser {
         let (method, target, version) = try parseRequestLine(requestLine)
         var fields = HTTP1Fields()
         while let line = try lines.next(), !line.isEmpty {
-            try fields.add(line)
+            try fields.add(line, in: bytes)
         }
-        return (HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(fields.headers)), fields)
+        return (HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(fields.headers(in: bytes))), fields)
     }
 
     /// `GET /path HTTP/1.1`.

@@ -18,7 +18,7 @@ struct HTTP1ResponseParser {
         /// `keepAlive`: whether the connection may carry another exchange after this response
         /// (RFC 9112 §9.3): HTTP/1.1 without `Connection: close`, HTTP/1.0 with
         /// `Connection: keep-alive`, and a body that does not run until the close.
-        case head(HTTPResponseHead, keepAlive: Bool)
+        case head(ResponseHead, keepAlive: Bool)
         /// Body bytes, de-chunked, as slices of what was read.
         case body(ByteBuffer)
         case end(HTTPHeaders?)
@@ -86,10 +86,12 @@ struct HTTP1ResponseParser {
     private mutating func readHead(_ buffer: inout ByteBuffer, requestWasHEAD isHEAD: Bool) throws -> Event? {
         while true {
             guard let length = try scanner.sectionLength(buffer, limit: HTTP1Scanner.maxHeadSize, what: "head") else { return nil }
-            let (head, fields) = try buffer.withUnsafeReadableBytes { bytes in
+            let (version, status, fields) = try buffer.withUnsafeReadableBytes { bytes in
                 try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
             }
-            buffer.moveReaderIndex(forwardBy: length)
+            // The fields stay in the bytes read: a slice, not a copy.
+            let head = ResponseHead(version: version, status: status,
+                                    fields: HeadFields(section: buffer.readSlice(length: length)!, fields: fields))
             let code = head.status.code
             if code >= 100 && code < 200 && code != 101 {
                 continue  // an interim response: dropped, the final one follows
@@ -117,15 +119,15 @@ struct HTTP1ResponseParser {
     }
 
     /// `bytes`: the whole head, through its empty line.
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPResponseHead, HTTP1Fields) {
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPVersion, HTTPResponseStatus, HTTP1Fields) {
         var lines = HTTP1Lines(bytes)
         guard let statusLine = try lines.next() else { throw HTTP1Malformed(reason: "no status line") }
         let (version, status) = try parseStatusLine(statusLine)
         var fields = HTTP1Fields()
         while let line = try lines.next(), !line.isEmpty {
-            try fields.add(line)
+            try fields.add(line, in: bytes)
         }
-        return (HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(fields.headers)), fields)
+        return (version, status, fields)
     }
 
     /// `HTTP/1.1 200 OK`; the reason may be empty, and its space missing.
@@ -141,13 +143,15 @@ struct HTTP1ResponseParser {
             code = code * 10 + Int(digit)
         }
         guard code >= 100 else { throw HTTP1Malformed(reason: "the status code is not three digits") }
-        var reason = ""
+        var status = HTTPResponseStatus(statusCode: code)
         if line.count > 12 {
             guard line[12] == UInt8(ascii: " ") else { throw HTTP1Malformed(reason: "the status code is not three digits") }
             let phrase = UnsafeRawBufferPointer(rebasing: line[13...])
             guard phrase.allSatisfy(isFieldValueByte) else { throw HTTP1Malformed(reason: "a control character in the reason phrase") }
-            reason = String(decoding: phrase, as: UTF8.self)
+            // A known code is written with its own phrase, as NIO's type keeps it; an unknown
+            // one keeps the phrase it came with.
+            if case .custom = status { status = HTTPResponseStatus(statusCode: code, reasonPhrase: String(decoding: phrase, as: UTF8.self)) }
         }
-        return (version, HTTPResponseStatus(statusCode: code, reasonPhrase: reason))
+        return (version, status)
     }
 }

@@ -14,21 +14,11 @@ import NIOHTTP1
 /// 109,093 after.
 enum HTTP1Serialization {
     /// `startLine` without its CRLF: `HTTP/1.1 200 OK`, `GET /path HTTP/1.1`.
-    static func head(startLine: StartLine, headers: HTTPHeaders, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var size = 4 + startLine.count  // with the start line's CRLF and the empty line's
-        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+    static func head(startLine: StartLine, fields: HeadFields, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let size = 4 + startLine.count + fields.serializedSize  // with the start line's CRLF and the empty line's
         var buffer = allocator.buffer(capacity: size)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
-            var at = raw.baseAddress!
-            at = crlf(startLine.copy(to: at))
-            for (name, value) in headers {
-                at = copy(name, to: at)
-                at.storeBytes(of: UInt8(ascii: ":"), as: UInt8.self)
-                (at + 1).storeBytes(of: UInt8(ascii: " "), as: UInt8.self)
-                at = copy(value, to: at + 2)
-                at = crlf(at)
-            }
-            _ = crlf(at)
+            _ = crlf(fields.write(to: crlf(startLine.copy(to: raw.baseAddress!))))
             return size
         }
         return buffer
@@ -36,8 +26,8 @@ enum HTTP1Serialization {
 
     /// Whether the message's body goes in chunks: what NIO's encoders decide with automatic
     /// framing off.
-    static func isChunked(_ headers: HTTPHeaders, version: HTTPVersion) -> Bool {
-        version.major == 1 && version.minor >= 1 && headers.first(name: "transfer-encoding") == "chunked"
+    static func isChunked(_ fields: HeadFields, version: HTTPVersion) -> Bool {
+        version.major == 1 && version.minor >= 1 && fields.saysChunked
     }
 
     /// A body part: as it is, or framed as a chunk. An empty part is never framed (it would end
@@ -64,7 +54,7 @@ enum HTTP1Serialization {
         if chunked {
             let buffer: ByteBuffer
             if let trailers {
-                buffer = head(startLine: StartLine(.staticString("0")), headers: trailers, allocator: context.channel.allocator)
+                buffer = head(startLine: StartLine(.staticString("0")), fields: HeadFields(trailers), allocator: context.channel.allocator)
             } else {
                 var last = context.channel.allocator.buffer(capacity: 5)
                 last.writeStaticString("0\r\n\r\n")
@@ -163,19 +153,27 @@ enum HTTP1Serialization {
 
 /// A head a writer writes: a request's or a response's.
 protocol HTTP1Head: Equatable {
-    var headers: HTTPHeaders { get }
+    var fields: HeadFields { get }
     var version: HTTPVersion { get }
     var startLine: HTTP1Serialization.StartLine { get }
 }
 
-extension HTTPResponseHead: HTTP1Head {
+extension ResponseHead: HTTP1Head {
     /// `HTTP/1.1 404 Not Found`.
     var startLine: HTTP1Serialization.StartLine {
         .init(.version(version), .staticString(" "), .number(Int(status.code)), .staticString(" "), .string(status.reasonPhrase))
     }
 }
 
+/// NIO's response head, written as the proxy's own (the writer tests compare it with NIO's encoder).
+extension HTTPResponseHead: HTTP1Head {
+    var fields: HeadFields { HeadFields(headers) }
+    var startLine: HTTP1Serialization.StartLine { ResponseHead(self).startLine }
+}
+
 extension HTTPRequestHead: HTTP1Head {
+    var fields: HeadFields { HeadFields(headers) }
+
     /// `GET /path HTTP/1.1`.
     var startLine: HTTP1Serialization.StartLine {
         .init(.string(method.rawValue), .staticString(" "), .string(uri), .staticString(" "), .version(version))
@@ -192,9 +190,10 @@ extension HTTP1Serialization {
                                        promise: EventLoopPromise<Void>?) -> Bool {
         switch part {
         case .head(let head):
-            let bytes = self.head(startLine: head.startLine, headers: head.headers, allocator: context.channel.allocator)
+            let fields = head.fields
+            let bytes = self.head(startLine: head.startLine, fields: fields, allocator: context.channel.allocator)
             context.write(NIOAny(IOData.byteBuffer(bytes)), promise: promise)
-            return isChunked(head.headers, version: head.version)
+            return isChunked(fields, version: head.version)
         case .body(let body):
             writeBody(body, chunked: chunked, context: context, promise: promise)
             return chunked

@@ -61,6 +61,13 @@ enum HeaderName: Equatable {
         .proxyAuthorization, .proxyAuthenticate,
     ].reduce(0) { $0 | $1.bit }
 
+    /// Every name but `.other`.
+    static let special: [HeaderName] = [
+        .host, .contentLength, .expect, .xForwardedFor, .xForwardedProto, .xForwardedHost, .forwarded, .xRealIP,
+        .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .proxyAuthorization,
+        .proxyAuthenticate,
+    ]
+
     /// The name as the proxy writes it (nil-equivalent "" for `.other`).
     var lowercased: String {
         switch self {

@@ -58,7 +58,7 @@ enum HeaderRewriter {
             if kind == .xForwardedFor && trusted { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
             if kind == .te && !tokenEquals(Substring(value), "trailers") { onlyTrailersTE = false }
         }
-        var out = headers
+        var out = HeadFields(headers)
         var drop = present & HeaderName.hopByHopBits
         if request.isUpgrade { drop &= ~HeaderName.upgrade.bit }
         if upstream == .h2c && onlyTrailersTE { drop &= ~HeaderName.te.bit }
@@ -68,14 +68,13 @@ enum HeaderRewriter {
             drop |= present & (HeaderName.xForwardedProto.bit | HeaderName.xForwardedHost.bit | HeaderName.forwarded.bit
                 | HeaderName.xRealIP.bit)
         }
-        if drop != 0 { remove(drop, from: &out) }
+        if drop != 0 { out.remove(drop) }
         // For an absolute-form target the target's authority is the Host.
         if request.originFormTarget != nil, let host = request.host { out.replaceOrAdd(name: "host", value: host) }
         removeNominated(by: request.connectionTokens, from: &out)
         if request.isChunked || chunked { out.add(name: "transfer-encoding", value: "chunked") }
         if request.isUpgrade { out.add(name: "connection", value: "upgrade") }
-        // Added as one block: `HTTPHeaders.add` checks each name for non-ASCII bytes, about 470
-        // instructions a name on every request, for names that are literals here.
+        // Added as one block (`HeadFields.add(contentsOf:)`).
         var forwarding: [(String, String)] = []
         forwarding.reserveCapacity(4)
         forwarding.append(("x-forwarded-for", forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip))
@@ -84,23 +83,10 @@ enum HeaderRewriter {
             forwarding.append(("x-forwarded-host", host))
         }
         forwarding.append(("forwarded", forwarded))
-        out.add(contentsOf: HTTPHeaders(forwarding))
+        out.add(contentsOf: forwarding)
         let uri = request.originFormTarget ?? request.head.uri
-        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri, headers: out)
+        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri, headers: out.headers)
     }
-
-    /// Removes every header whose name has its bit in `bits`.
-    private static func remove(_ bits: UInt32, from headers: inout HTTPHeaders) {
-        for kind in removable where bits & kind.bit != 0 {
-            headers.remove(name: kind.lowercased)
-        }
-    }
-
-    private static let removable: [HeaderName] = [
-        .connection, .keepAlive, .proxyConnection, .te, .trailer, .transferEncoding, .upgrade, .proxyAuthorization,
-        .proxyAuthenticate, .expect, .host, .contentLength, .xForwardedFor, .xForwardedProto, .xForwardedHost,
-        .forwarded, .xRealIP,
-    ]
 
     /// The `Forwarded` element this proxy appends: `for=…;host=…;proto=http`.
     static func forwardedElement(client: ClientAddress, host: String?) -> String {
@@ -109,46 +95,35 @@ enum HeaderRewriter {
     }
 
     /// The head sent to the client, and whether the client connection stays open after it.
+    /// The upstream's lines are kept as they came, less the hop-by-hop ones (`HeadFields`).
     static func clientResponseHead(
-        _ head: HTTPResponseHead,
+        _ head: ResponseHead,
         for request: RequestInfo,
         keepAlive: Bool
-    ) -> (head: HTTPResponseHead, keepAlive: Bool) {
+    ) -> (head: ResponseHead, keepAlive: Bool) {
         let status = head.status.code
         let switching = status == 101
-        var present: UInt32 = 0
-        var connectionTokens: [Substring] = []
-        var contentLength: String? = nil
-        var lengths = 0
-        for (name, value) in head.headers {
-            let kind = HeaderName(name)
-            present |= kind.bit
-            switch kind {
-            case .connection: connectionTokens.append(contentsOf: headerTokens(value))
-            case .contentLength:
-                contentLength = value
-                lengths += 1
-            default: break
-            }
-        }
+        var out = head.fields
+        let present = out.present
+        let connectionTokens = present & HeaderName.connection.bit == 0 ? [] : out.connectionOptions
+        let lengths = present & HeaderName.contentLength.bit == 0 ? 0 : out.count(.contentLength)
         let upstreamChunked = present & HeaderName.transferEncoding.bit != 0
         // With Transfer-Encoding the upstream's Content-Length is meaningless (RFC 9112 §6.3);
         // a 101 has none; repeated ones (equal, or the parser refused them) are sent once.
-        let length = upstreamChunked || switching ? nil : contentLength
+        let length = upstreamChunked || switching || lengths == 0 ? nil : lengths == 1 ? "" : out.values(.contentLength)[0]
         var drop = present & HeaderName.hopByHopBits
         if switching { drop &= ~HeaderName.upgrade.bit }
         if length == nil || lengths > 1 { drop |= present & HeaderName.contentLength.bit }
-        var out = head.headers
-        if drop != 0 { remove(drop, from: &out) }
+        if drop != 0 { out.remove(drop) }
         removeNominated(by: connectionTokens, from: &out)
         var keepAlive = keepAlive
         if request.head.version.major >= 2 {
             // The stream frames the body and ends with it: no framing or connection fields.
-            return (HTTPResponseHead(version: request.head.version, status: head.status, headers: out), false)
+            return (ResponseHead(version: request.head.version, status: head.status, fields: out), false)
         }
         if switching {
             out.add(name: "connection", value: "upgrade")
-            return (HTTPResponseHead(version: .http1_1, status: head.status, headers: out), false)
+            return (ResponseHead(version: .http1_1, status: head.status, fields: out), false)
         }
         let hasBody = !(request.isHEAD || status < 200 || status == 204 || status == 304)
         if let length {
@@ -165,12 +140,12 @@ enum HeaderRewriter {
         } else if request.head.version.minor == 0 {
             out.add(name: "connection", value: "keep-alive")
         }
-        return (HTTPResponseHead(version: .http1_1, status: head.status, headers: out), keepAlive)
+        return (ResponseHead(version: .http1_1, status: head.status, fields: out), keepAlive)
     }
 
     /// Headers named by `Connection` are hop-by-hop too (RFC 9110 §7.6.1); framing fields and
     /// `Host` are never dropped that way.
-    private static func removeNominated(by tokens: [Substring], from headers: inout HTTPHeaders) {
+    private static func removeNominated(by tokens: [Substring], from headers: inout HeadFields) {
         for token in tokens {
             if tokenEquals(token, "close") || tokenEquals(token, "keep-alive") || tokenEquals(token, "upgrade")
                 || tokenEquals(token, "host") || tokenEquals(token, "content-length")
@@ -178,7 +153,7 @@ enum HeaderRewriter {
             {
                 continue
             }
-            headers.remove(name: String(token))
+            headers.remove(name: token)
         }
     }
 

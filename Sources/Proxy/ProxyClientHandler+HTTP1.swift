@@ -17,10 +17,16 @@ extension ProxyClientHandler {
 
     /// A response part to the client: as bytes on an HTTP/1 connection, as a part to an HTTP/2
     /// stream's codec.
-    func writeResponse(_ part: HTTPServerResponsePart, promise: EventLoopPromise<Void>? = nil) {
+    func writeResponse(_ part: HTTPPart<ResponseHead, IOData>, promise: EventLoopPromise<Void>? = nil) {
         guard let context else { return }
         if isStream {
-            context.write(wrapOutboundOut(part), promise: promise)
+            let typed: HTTPServerResponsePart
+            switch part {
+            case .head(let head): typed = .head(head.typed)
+            case .body(let body): typed = .body(body)
+            case .end(let trailers): typed = .end(trailers)
+            }
+            context.write(wrapOutboundOut(typed), promise: promise)
         } else {
             responseWriter.write(part, context: context, promise: promise)
         }

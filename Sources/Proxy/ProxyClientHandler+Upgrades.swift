@@ -63,7 +63,7 @@ extension ProxyClientHandler {
         var headers = HTTPHeaders()
         headers.add(name: "connection", value: "upgrade")
         headers.add(name: "upgrade", value: "h2c")
-        writeResponse(.head(HTTPResponseHead(version: .http1_1, status: .switchingProtocols, headers: headers)))
+        writeResponse(.head(ResponseHead(version: .http1_1, status: .switchingProtocols, fields: HeadFields(headers))))
         writeResponse(.end(nil))
         context.flush()
         let channel = context.channel

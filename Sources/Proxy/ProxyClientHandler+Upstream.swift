@@ -7,7 +7,7 @@ import NIOHTTP1
 extension ProxyClientHandler {
     // MARK: Upstream side
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: ResponseHead) {
         perform(state.responseHead(head))
     }
 

@@ -37,7 +37,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     /// The write of the response's end, on an HTTP/2 stream while its request is still read.
     private var endWritten: EventLoopFuture<Void>? = nil
     /// Responses on an HTTP/1 connection, written as bytes (an HTTP/2 stream's go to its codec).
-    var responseWriter = HTTP1Writer<HTTPResponseHead>()
+    var responseWriter = HTTP1Writer<ResponseHead>()
 
     init(core: ProxyCore, resources: LoopResources, client: ClientAddress, pipeline: ClientPipeline?) {
         self.core = core
@@ -192,7 +192,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
             upstream?.sendEnd(trailers)
             flushUpstream()
         case .writeResponseHead(var head):
-            if let timing = exchangeUpstream?.serverTiming { head.headers.add(name: "server-timing", value: timing) }
+            if let timing = exchangeUpstream?.serverTiming { head.fields.add(name: "server-timing", value: timing) }
             writeResponse(.head(head))
         case .writeResponseBody(let body):
             writeResponse(.body(.byteBuffer(body)))
@@ -311,7 +311,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     private func sendRequest(_ head: HTTPRequestHead, held: CircularBuffer<HTTPServerRequestPart>, sendContinue: Bool) {
         guard let upstream else { return }
         if sendContinue {
-            let interim = HTTPResponseHead(version: .http1_1, status: .continue)
+            let interim = ResponseHead(version: .http1_1, status: .continue)
             writeResponse(.head(interim))
             context?.flush()
         }
@@ -373,7 +373,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
 
     private func respond(_ problem: Problem, keepAlive: Bool, then next: ProxyConnectionState.Next) {
         guard let context else { return }
-        writeResponse(.head(problem.responseHead(keepAlive: keepAlive)))
+        writeResponse(.head(ResponseHead(problem.responseHead(keepAlive: keepAlive))))
         if state.request?.isHEAD != true {
             writeResponse(.body(.byteBuffer(problem.bodyBuffer(allocator: context.channel.allocator))))
         }

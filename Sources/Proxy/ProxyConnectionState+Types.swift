@@ -55,7 +55,7 @@ extension ProxyConnectionState {
         case sendRequest(HTTPRequestHead, held: CircularBuffer<HTTPServerRequestPart>, sendContinue: Bool)
         case forwardBody(ByteBuffer)
         case forwardEnd(HTTPHeaders?)
-        case writeResponseHead(HTTPResponseHead)
+        case writeResponseHead(ResponseHead)
         case writeResponseBody(ByteBuffer)
         /// Write the response's end, pool or close the upstream connection, close the exchange.
         case completeResponse(HTTPHeaders?, reuseUpstream: Bool, then: Next)

@@ -287,7 +287,7 @@ struct ProxyConnectionState {
 
     // MARK: Upstream events
 
-    mutating func responseHead(_ head: HTTPResponseHead) -> Action {
+    mutating func responseHead(_ head: ResponseHead) -> Action {
         guard case .exchanging(let upstream) = phase, let request else { return .none }
         if head.status.code == 101 {
             guard request.isUpgrade, requestComplete else { return upstreamFailed() }

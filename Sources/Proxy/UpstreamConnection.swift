@@ -110,7 +110,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
     /// A stream's response parts (an HTTP/1.1 connection's come from its `HTTP1ResponseReader`).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): responseHead(head, keepAlive: false)  // a stream is never pooled
+        case .head(let head): responseHead(ResponseHead(head), keepAlive: false)  // a stream is never pooled
         case .body(let body): responseBody(body)
         case .end(let trailers): responseEnd(trailers)
         }
@@ -118,7 +118,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
 
     // MARK: HTTP1ResponseSink
 
-    func responseHead(_ head: HTTPResponseHead, keepAlive: Bool) {
+    func responseHead(_ head: ResponseHead, keepAlive: Bool) {
         guard let client else { return idleConnectionRead() }
         state.responseHeadReceived(status: head.status.code, keepAlive: keepAlive)
         client.upstreamResponseHead(head)

@@ -226,7 +226,7 @@ final class HTTP1ResponseParserTests: XCTestCase {
             buffer.writeBytes(read)
             while let event = try parser.next(&buffer, requestWasHEAD: isHEAD) {
                 switch event {
-                case .head(let head, _): result.append(.head(head))
+                case .head(let head, _): result.append(.head(head.typed))
                 case .body(let body): result.append(.body(body))
                 case .end(let trailers): result.append(.end(trailers))
                 }
@@ -257,7 +257,7 @@ private final class RecordingSink: HTTP1ResponseSink {
     var parts: [String] = []
     var requestWasHEAD = false
 
-    func responseHead(_ head: HTTPResponseHead, keepAlive: Bool) {
+    func responseHead(_ head: ResponseHead, keepAlive: Bool) {
         parts.append("head \(head.status.code) \(keepAlive ? "keep-alive" : "close")")
     }
 
