@@ -141,10 +141,10 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
 
 /// Where a client connection's HTTP/1 requests go: its `ProxyClientHandler`.
 protocol HTTP1RequestSink: AnyObject {
-    func requestPart(_ part: HTTPServerRequestPart)
+    func requestPart(_ part: RequestPart)
     /// Whether the connection leaves HTTP/1 after this request that asks to (a tunnel, HTTP/2,
     /// CONNECT's close), or serves it as HTTP/1.1 and reads on (a declined `h2c` offer).
-    func switchesProtocols(after head: HTTPRequestHead) -> Bool
+    func switchesProtocols(after head: RequestHead) -> Bool
     /// The bytes are not HTTP/1 (a 400, and the connection closes), or use a transfer coding the
     /// proxy does not implement (501).
     func requestMalformed(unsupportedCoding: Bool)

@@ -16,7 +16,7 @@ import NIOHTTP1
 /// when the reader leaves, as llhttp stops there too.
 struct HTTP1RequestParser {
     enum Event: Equatable {
-        case head(HTTPRequestHead)
+        case head(RequestHead)
         /// Body bytes, de-chunked, as slices of what was read.
         case body(ByteBuffer)
         case end(HTTPHeaders?)
@@ -73,10 +73,11 @@ struct HTTP1RequestParser {
             buffer.moveReaderIndex(forwardBy: 2)
         }
         guard let length = try scanner.sectionLength(buffer, limit: HTTP1Scanner.maxHeadSize, what: "head") else { return nil }
-        let (head, fields) = try buffer.withUnsafeReadableBytes { bytes in
+        var (head, fields) = try buffer.withUnsafeReadableBytes { bytes in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
         }
-        buffer.moveReaderIndex(forwardBy: length)
+        // The fields stay in the bytes read: a slice, not a copy.
+        head.fields = HeadFields(section: buffer.readSlice(length: length)!, fields: fields)
         let framing: HTTP1BodyParser.Framing
         if fields.chunked {
             guard fields.contentLength == nil else { throw HTTP1Malformed(reason: "both Content-Length and Transfer-Encoding") }
@@ -92,7 +93,8 @@ struct HTTP1RequestParser {
     }
 
     /// `bytes`: the whole head, through its empty line.
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (HTTPRequestHead, HTTP1Fields) {
+    /// The head without its fields, which are `HTTP1Fields`' lines of `bytes`.
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (RequestHead, HTTP1Fields) {
         var lines = HTTP1Lines(bytes)
         guard let requestLine = try lines.next() else { throw HTTP1Malformed(reason: "no request line") }
         let (method, target, version) = try parseRequestLine(requestLine)
@@ -100,7 +102,7 @@ struct HTTP1RequestParser {
         while let line = try lines.next(), !line.isEmpty {
             try fields.add(line, in: bytes)
         }
-        return (HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(fields.headers(in: bytes))), fields)
+        return (RequestHead(version: version, method: method, uri: target), fields)
     }
 
     /// `GET /path HTTP/1.1`.

@@ -171,9 +171,13 @@ extension HTTPResponseHead: HTTP1Head {
     var startLine: HTTP1Serialization.StartLine { ResponseHead(self).startLine }
 }
 
+/// NIO's request head, written as the proxy's own (the writer tests compare it with NIO's encoder).
 extension HTTPRequestHead: HTTP1Head {
     var fields: HeadFields { HeadFields(headers) }
+    var startLine: HTTP1Serialization.StartLine { RequestHead(self).startLine }
+}
 
+extension RequestHead: HTTP1Head {
     /// `GET /path HTTP/1.1`.
     var startLine: HTTP1Serialization.StartLine {
         .init(.string(method.rawValue), .staticString(" "), .string(uri), .staticString(" "), .version(version))

@@ -19,6 +19,21 @@ struct HeadFields {
     private var storage: Storage
     /// Fields added after the lines (only with `.lines`; `.headers` takes them in place).
     private var added: [(String, String)] = []
+    /// A block appended last (with `.lines`), written as its bytes.
+    private var block: FieldBlock? = nil
+
+    /// What was added, the block included.
+    private var appended: [(String, String)] {
+        guard let block else { return added }
+        return added + block.fields
+    }
+
+    /// Before an edit: the block's fields become added ones, so the edit sees them in order.
+    private mutating func dissolveBlock() {
+        guard let block else { return }
+        self.block = nil
+        added.append(contentsOf: block.fields)
+    }
 
     init(_ headers: HTTPHeaders = HTTPHeaders()) {
         storage = .headers(headers)
@@ -60,9 +75,31 @@ struct HeadFields {
                     values.append(String(decoding: Self.value(line, in: section), as: UTF8.self))
                 }
             }
-            for (name, value) in added where HeaderName(name) == kind { values.append(value) }
+            for (name, value) in appended where HeaderName(name) == kind { values.append(value) }
         }
         return values
+    }
+
+    /// Each field whose name the proxy treats specially, with its value (made into a string: the
+    /// few fields the proxy reads).
+    func forEachSpecial(_ body: (HeaderName, String) -> Void) {
+        switch storage {
+        case .headers(let headers):
+            for (name, value) in headers {
+                let kind = HeaderName(name)
+                if kind != .other { body(kind, value) }
+            }
+        case .lines(let bytes, let lines, let dropped, _):
+            bytes.withUnsafeReadableBytes { section in
+                for (index, line) in lines.enumerated() where line.kind != .other && dropped >> index & 1 == 0 {
+                    body(line.kind, String(decoding: Self.value(line, in: section), as: UTF8.self))
+                }
+            }
+            for (name, value) in appended {
+                let kind = HeaderName(name)
+                if kind != .other { body(kind, value) }
+            }
+        }
     }
 
     /// The options of the `Connection` fields (RFC 9110 §7.6.1), lowercased; for lines read, only
@@ -82,7 +119,7 @@ struct HeadFields {
             for (index, line) in lines.enumerated() where line.kind == .transferEncoding && dropped >> index & 1 == 0 {
                 return bytes.withUnsafeReadableBytes { Self.value(line, in: $0).elementsEqual("chunked".utf8) }
             }
-            return added.first { $0.0 == "transfer-encoding" }?.1 == "chunked"
+            return appended.first { $0.0 == "transfer-encoding" }?.1 == "chunked"
         }
     }
 
@@ -100,7 +137,7 @@ struct HeadFields {
                 }
                 return nil
             }
-            return found ?? added.first { Self.namesEqual($0.0, name) }?.1
+            return found ?? appended.first { Self.namesEqual($0.0, name) }?.1
         }
     }
 
@@ -112,6 +149,7 @@ struct HeadFields {
             for kind in HeaderName.special where bits & kind.bit != 0 { headers.remove(name: kind.lowercased) }
             storage = .headers(headers)
         case .lines(let bytes, let lines, var dropped, let nominates):
+            dissolveBlock()
             for (index, line) in lines.enumerated() where bits & line.kind.bit != 0 { dropped |= 1 << index }
             storage = .lines(bytes: bytes, lines: lines, dropped: dropped, nominates: nominates)
             added.removeAll { bits & HeaderName($0.0).bit != 0 }
@@ -126,6 +164,7 @@ struct HeadFields {
             headers.remove(name: String(name))
             storage = .headers(headers)
         case .lines(let bytes, let lines, var dropped, let nominates):
+            dissolveBlock()
             bytes.withUnsafeReadableBytes { section in
                 for (index, line) in lines.enumerated() where Self.nameEquals(line, in: section, name) { dropped |= 1 << index }
             }
@@ -141,20 +180,23 @@ struct HeadFields {
             headers.add(name: name, value: value)
             storage = .headers(headers)
         case .lines:
+            dissolveBlock()
             added.append((name, value))
         }
     }
 
-    /// Several at once: `HTTPHeaders.add` checks each name for non-ASCII bytes, about 470
-    /// instructions a name, for names that are literals here.
-    mutating func add(contentsOf fields: [(String, String)]) {
+    /// Appends `block` after every field: copied as its bytes to an HTTP/1 peer. (Into
+    /// `HTTPHeaders` as one block too: `HTTPHeaders.add` checks each name for non-ASCII bytes,
+    /// about 470 instructions a name, for names that are literals here.)
+    mutating func append(_ block: FieldBlock) {
         switch storage {
         case .headers(var headers):
             storage = .headers(HTTPHeaders())
-            headers.add(contentsOf: HTTPHeaders(fields))
+            headers.add(contentsOf: HTTPHeaders(block.fields))
             storage = .headers(headers)
         case .lines:
-            added.append(contentsOf: fields)
+            dissolveBlock()
+            self.block = block
         }
     }
 
@@ -170,14 +212,14 @@ struct HeadFields {
             return headers
         case .lines(let bytes, let lines, let dropped, _):
             var fields: [(String, String)] = []
-            fields.reserveCapacity(lines.count + added.count)
+            fields.reserveCapacity(lines.count + added.count + (block?.fields.count ?? 0))
             bytes.withUnsafeReadableBytes { section in
                 for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 {
                     fields.append((String(decoding: Self.name(line, in: section), as: UTF8.self),
                                    String(decoding: Self.value(line, in: section), as: UTF8.self)))
                 }
             }
-            fields.append(contentsOf: added)
+            fields.append(contentsOf: appended)
             return HTTPHeaders(fields)
         }
     }
@@ -195,6 +237,7 @@ struct HeadFields {
                 size += Int(line.colon - line.start) + Int(line.valueEnd - line.valueStart) + 4
             }
             for (name, value) in added { size += name.utf8.count + value.utf8.count + 4 }
+            size += block?.bytes.readableBytes ?? 0
         }
         return size
     }
@@ -212,6 +255,10 @@ struct HeadFields {
                 }
             }
             for (name, value) in added { at = Self.write(name, value, to: at) }
+            block?.bytes.withUnsafeReadableBytes { bytes in
+                at.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                at += bytes.count
+            }
         }
         return at
     }
@@ -242,7 +289,7 @@ struct HeadFields {
             for (name, _) in headers { body(HeaderName(name)) }
         case .lines(_, let lines, let dropped, _):
             for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 { body(line.kind) }
-            for (name, _) in added { body(HeaderName(name)) }
+            for (name, _) in appended { body(HeaderName(name)) }
         }
     }
 
@@ -268,30 +315,5 @@ extension HeadFields: Equatable {
     /// Equal fields, as `HTTPHeaders` compares them.
     static func == (lhs: HeadFields, rhs: HeadFields) -> Bool {
         lhs.headers == rhs.headers
-    }
-}
-
-/// A response head on its way from an upstream to a client: its fields as `HeadFields`, so that
-/// an HTTP/1 upstream's lines reach an HTTP/1 client as they came.
-struct ResponseHead: Equatable {
-    var version: HTTPVersion
-    var status: HTTPResponseStatus
-    var fields: HeadFields
-
-    init(version: HTTPVersion, status: HTTPResponseStatus, fields: HeadFields = HeadFields()) {
-        self.version = version
-        self.status = status
-        self.fields = fields
-    }
-
-    init(_ head: HTTPResponseHead) {
-        self.init(version: head.version, status: head.status, fields: HeadFields(head.headers))
-    }
-
-    var headers: HTTPHeaders { fields.headers }
-
-    /// As NIO's type, for an HTTP/2 stream's codec.
-    var typed: HTTPResponseHead {
-        HTTPResponseHead(version: version, status: status, headers: fields.headers)
     }
 }

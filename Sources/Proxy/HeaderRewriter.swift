@@ -43,22 +43,18 @@ enum HeaderRewriter {
     static func upstreamRequestHead(
         for request: RequestInfo,
         client: ClientAddress,
-        forwarded: String,
+        forwarding: inout ForwardingFields,
         upstream: UpstreamProtocol = .http1,
         chunked: Bool = false
-    ) -> HTTPRequestHead {
-        let headers = request.head.headers
+    ) -> RequestHead {
+        var out = request.head.fields
         let trusted = client.isTrusted
-        var present: UInt32 = 0
+        let present = out.present
         var forwardedFor: String? = nil
-        var onlyTrailersTE = true
-        for (name, value) in headers {
-            let kind = HeaderName(name)
-            present |= kind.bit
-            if kind == .xForwardedFor && trusted { forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value }
-            if kind == .te && !tokenEquals(Substring(value), "trailers") { onlyTrailersTE = false }
+        if trusted && present & HeaderName.xForwardedFor.bit != 0 {
+            forwardedFor = out.values(.xForwardedFor).joined(separator: ", ")
         }
-        var out = HeadFields(headers)
+        let onlyTrailersTE = present & HeaderName.te.bit == 0 || out.values(.te).allSatisfy { tokenEquals(Substring($0), "trailers") }
         var drop = present & HeaderName.hopByHopBits
         if request.isUpgrade { drop &= ~HeaderName.upgrade.bit }
         if upstream == .h2c && onlyTrailersTE { drop &= ~HeaderName.te.bit }
@@ -74,18 +70,14 @@ enum HeaderRewriter {
         removeNominated(by: request.connectionTokens, from: &out)
         if request.isChunked || chunked { out.add(name: "transfer-encoding", value: "chunked") }
         if request.isUpgrade { out.add(name: "connection", value: "upgrade") }
-        // Added as one block (`HeadFields.add(contentsOf:)`).
-        var forwarding: [(String, String)] = []
-        forwarding.reserveCapacity(4)
-        forwarding.append(("x-forwarded-for", forwardedFor.map { "\($0), \(client.ip)" } ?? client.ip))
-        if !trusted || present & HeaderName.xForwardedProto.bit == 0 { forwarding.append(("x-forwarded-proto", "http")) }
-        if !trusted || present & HeaderName.xForwardedHost.bit == 0, let host = request.host {
-            forwarding.append(("x-forwarded-host", host))
-        }
-        forwarding.append(("forwarded", forwarded))
-        out.add(contentsOf: forwarding)
+        out.append(forwarding.block(for: ForwardingFields.Key(
+            host: request.host,
+            forwardedFor: forwardedFor,
+            keepsProto: trusted && present & HeaderName.xForwardedProto.bit != 0,
+            keepsHost: trusted && present & HeaderName.xForwardedHost.bit != 0
+        ), client: client))
         let uri = request.originFormTarget ?? request.head.uri
-        return HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri, headers: out.headers)
+        return RequestHead(version: .http1_1, method: request.head.method, uri: uri, fields: out)
     }
 
     /// The `Forwarded` element this proxy appends: `for=…;host=…;proto=http`.

@@ -10,7 +10,7 @@ extension ProxyClientHandler {
 
     /// As `ProxyConnectionState.requestHead` decides: a CONNECT is refused and closed, an upgrade
     /// is tunnelled, an `h2c` offer taken; a declined offer is an HTTP/1.1 request like another.
-    func switchesProtocols(after head: HTTPRequestHead) -> Bool {
+    func switchesProtocols(after head: RequestHead) -> Bool {
         let info = RequestInfo(head)
         return head.method == .CONNECT || info.isUpgrade || info.upgradesToHTTP2
     }

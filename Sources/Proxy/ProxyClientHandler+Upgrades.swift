@@ -54,7 +54,7 @@ extension ProxyClientHandler {
     /// ones come, and the request that asked becomes stream 1 (`UpgradedRequestInjector`). Reads
     /// were held since the request ended (the client sends its preface only after the 101), and
     /// any bytes the HTTP/1 decoder still holds are handed on to the new handlers.
-    func upgradeToHTTP2(_ head: HTTPRequestHead) {
+    func upgradeToHTTP2(_ head: RequestHead) {
         guard let context, let pipeline else {
             context?.close(promise: nil)
             return
@@ -71,7 +71,7 @@ extension ProxyClientHandler {
         do {
             let decoder = try operations.handler(type: HTTP1RequestReader.self)
             operations.removeHandler(context: context, promise: nil)
-            try pipeline.addHTTP2(to: channel, upgradedRequest: head)
+            try pipeline.addHTTP2(to: channel, upgradedRequest: head.typed)
             operations.removeHandler(decoder, promise: nil)
             channel.read()
         } catch {

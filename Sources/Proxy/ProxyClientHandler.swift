@@ -74,10 +74,10 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
 
     /// An HTTP/2 stream's request parts (an HTTP/1 connection's come from its `HTTP1RequestReader`).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        requestPart(unwrapInboundIn(data))
+        requestPart(RequestPart(unwrapInboundIn(data)))
     }
 
-    func requestPart(_ part: HTTPServerRequestPart) {
+    func requestPart(_ part: RequestPart) {
         inRead = true
         handle(part)
     }
@@ -123,7 +123,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
 
     // MARK: Events
 
-    private func handle(_ part: HTTPServerRequestPart) {
+    private func handle(_ part: RequestPart) {
         switch part {
         case .head(let head):
             if state.phase == .idle { requestStart = .now() }
@@ -308,7 +308,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         }
     }
 
-    private func sendRequest(_ head: HTTPRequestHead, held: CircularBuffer<HTTPServerRequestPart>, sendContinue: Bool) {
+    private func sendRequest(_ head: RequestHead, held: CircularBuffer<RequestPart>, sendContinue: Bool) {
         guard let upstream else { return }
         if sendContinue {
             let interim = ResponseHead(version: .http1_1, status: .continue)

@@ -52,7 +52,7 @@ extension ProxyConnectionState {
         /// A fresh connection for a retry, within the same exchange.
         case reconnect(Upstream)
         /// The upstream is bound: send the head and the held parts; answer 100 if asked.
-        case sendRequest(HTTPRequestHead, held: CircularBuffer<HTTPServerRequestPart>, sendContinue: Bool)
+        case sendRequest(RequestHead, held: CircularBuffer<RequestPart>, sendContinue: Bool)
         case forwardBody(ByteBuffer)
         case forwardEnd(HTTPHeaders?)
         case writeResponseHead(ResponseHead)
@@ -66,7 +66,7 @@ extension ProxyConnectionState {
         /// The 101 response is complete: switch both connections to a raw tunnel.
         case startTunnel
         /// Answer 101 to `Upgrade: h2c` and go on as HTTP/2, this request being stream 1.
-        case upgradeToHTTP2(HTTPRequestHead)
+        case upgradeToHTTP2(RequestHead)
         /// A connection arrived for a request that is gone: pool it unused.
         case releaseUnused
         /// Arm the idle timer and replay pipelined requests.

@@ -22,13 +22,13 @@ struct ProxyConnectionState {
     private(set) var exchangeOpen = false
     private var keepAlive = true
     private var quiescing = false
-    private var heldBody = CircularBuffer<HTTPServerRequestPart>()
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    private var heldBody = CircularBuffer<RequestPart>()
+    private var pipelined = CircularBuffer<RequestPart>()
     private var bodySent = false
     private var retried = false
     private var connectionReused = false
     private let client: ClientAddress
-    private var forwardedCache: (host: String?, value: String)? = nil
+    private var forwarding = ForwardingFields()
     private(set) var deadline = Deadline.requestHead
     /// Moves whenever `deadline` starts again.
     private(set) var deadlineGeneration: UInt32 = 1
@@ -56,7 +56,7 @@ struct ProxyConnectionState {
 
     // MARK: Client events
 
-    mutating func requestHead(_ head: HTTPRequestHead) -> Action {
+    mutating func requestHead(_ head: RequestHead) -> Action {
         guard phase == .idle else {
             if phase != .closed { pipelined.append(.head(head)) }
             return .none
@@ -271,7 +271,7 @@ struct ProxyConnectionState {
         let head = HeaderRewriter.upstreamRequestHead(
             for: request,
             client: client,
-            forwarded: forwardedElement(host: request.host),
+            forwarding: &forwarding,
             upstream: upstream.speaks,
             chunked: chunk
         )
@@ -360,7 +360,7 @@ struct ProxyConnectionState {
         }
     }
 
-    mutating func takePipelined() -> CircularBuffer<HTTPServerRequestPart> {
+    mutating func takePipelined() -> CircularBuffer<RequestPart> {
         defer { pipelined = CircularBuffer() }
         return pipelined
     }
@@ -429,10 +429,4 @@ struct ProxyConnectionState {
         deadlineGeneration &+= 1
     }
 
-    private mutating func forwardedElement(host: String?) -> String {
-        if let cache = forwardedCache, cache.host == host { return cache.value }
-        let value = HeaderRewriter.forwardedElement(client: client, host: host)
-        forwardedCache = (host, value)
-        return value
-    }
 }

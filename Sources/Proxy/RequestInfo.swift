@@ -1,32 +1,36 @@
 import NIOHTTP1
 
 /// What the proxy needs to know about a client's request, read from its head in one pass.
-struct RequestInfo {
-    var head: HTTPRequestHead
+///
+/// A class, immutable once made: the state machine reads it on most events, and a struct of this
+/// many strings, buffers and arrays was copied each time, a retain and a release for each
+/// (`bench/proxy/callgrind.sh`).
+final class RequestInfo {
+    private(set) var head: RequestHead
     /// The `Host` header as sent; nil when missing, empty or repeated (a 400).
-    var host: String?
+    private(set) var host: String?
     /// `host` lowercased with the port removed: the routing key.
-    var routeHost: String
-    var keepAlive: Bool
+    private(set) var routeHost: String
+    private(set) var keepAlive: Bool
     /// `Connection: upgrade` with an `Upgrade` header: relayed, tunnelled on 101. Not an offer of
     /// `h2c`, which is about this connection, not the upstream's.
-    var isUpgrade: Bool
+    private(set) var isUpgrade: Bool
     /// `Upgrade: h2c` that the proxy takes (`UpgradeRequest.isTaken`): answered 101, and the
     /// connection goes on as HTTP/2 with this request as stream 1.
-    var upgradesToHTTP2: Bool
+    private(set) var upgradesToHTTP2: Bool
     /// A `Content-Length` was sent (an HTTP/2 request without one has its body framed by the
     /// stream, and goes to an HTTP/1.1 upstream chunked).
-    var hasContentLength: Bool
-    var expectsContinue: Bool
+    private(set) var hasContentLength: Bool
+    private(set) var expectsContinue: Bool
     /// An `Expect` other than 100-continue: answered 417 (RFC 9110 §10.1.1).
-    var hasUnsupportedExpectation: Bool
-    var isChunked: Bool
-    var connectionTokens: [Substring]
+    private(set) var hasUnsupportedExpectation: Bool
+    private(set) var isChunked: Bool
+    private(set) var connectionTokens: [Substring]
     /// For an absolute-form target (`http://host:port/path`): the origin-form target sent upstream.
     /// The target's authority then stands in for `Host` (RFC 9112 §3.2.2).
-    var originFormTarget: String?
+    private(set) var originFormTarget: String?
     /// Neither origin-form, `*` for OPTIONS, nor an `http://` URL with a well-formed authority: 400.
-    var hasInvalidTarget: Bool
+    private(set) var hasInvalidTarget: Bool
 
     var isHEAD: Bool { head.method == .HEAD }
 
@@ -38,7 +42,7 @@ struct RequestInfo {
         }
     }
 
-    init(_ head: HTTPRequestHead) {
+    init(_ head: RequestHead) {
         self.head = head
         var host: String? = nil
         var hostCount = 0
@@ -48,8 +52,8 @@ struct RequestInfo {
         var unsupportedExpectation = false
         var isChunked = false
         var hasContentLength = false
-        for (name, value) in head.headers {
-            switch HeaderName(name) {
+        head.fields.forEachSpecial { kind, value in
+            switch kind {
             case .host:
                 host = value
                 hostCount += 1
@@ -105,8 +109,9 @@ struct RequestInfo {
         self.isUpgrade = false
         self.upgradesToHTTP2 = false
         if hasUpgradeHeader && connectionTokens.contains(where: { tokenEquals($0, "upgrade") }) {
-            if UpgradeRequest.offersH2C(head.headers) {
-                self.upgradesToHTTP2 = UpgradeRequest.isTaken(head, connectionTokens: connectionTokens)
+            let typed = head.typed
+            if UpgradeRequest.offersH2C(typed.headers) {
+                self.upgradesToHTTP2 = UpgradeRequest.isTaken(typed, connectionTokens: connectionTokens)
             } else {
                 self.isUpgrade = true
             }

@@ -18,7 +18,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
     private var state = UpstreamConnectionState()
     private var client: ProxyClientHandler? = nil
     private var pendingRead = false
-    private var requestWriter = HTTP1Writer<HTTPRequestHead>()
+    private var requestWriter = HTTP1Writer<RequestHead>()
     /// The request being answered is a HEAD: its response has no body (`HTTP1ResponseReader`).
     private(set) var requestWasHEAD = false
 
@@ -56,7 +56,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
         return state.release() && isActive && !isStream
     }
 
-    func sendHead(_ head: HTTPRequestHead) {
+    func sendHead(_ head: RequestHead) {
         state.requestHeadSent()
         requestWasHEAD = head.method == .HEAD
         send(.head(head))
@@ -72,10 +72,16 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
     }
 
     /// As bytes on an HTTP/1.1 connection, as a part to a stream's HTTP/2 codec.
-    private func send(_ part: HTTPClientRequestPart) {
+    private func send(_ part: HTTPPart<RequestHead, IOData>) {
         guard let context else { return }
         if isStream {
-            context.write(wrapOutboundOut(part), promise: nil)
+            let typed: HTTPClientRequestPart
+            switch part {
+            case .head(let head): typed = .head(head.typed)
+            case .body(let body): typed = .body(body)
+            case .end(let trailers): typed = .end(trailers)
+            }
+            context.write(wrapOutboundOut(typed), promise: nil)
         } else {
             requestWriter.write(part, context: context, promise: nil)
         }

@@ -171,7 +171,7 @@ final class HTTP1RequestParserTests: XCTestCase {
             buffer.writeBytes(read)
             while let event = try parser.next(&buffer) {
                 switch event {
-                case .head(let head): result.append(.head(head))
+                case .head(let head): result.append(.head(head.typed))
                 case .body(let body): result.append(.body(body))
                 case .end(let trailers): result.append(.end(trailers))
                 }
@@ -194,7 +194,7 @@ final class HTTP1RequestParserTests: XCTestCase {
 private final class RecordingRequestSink: HTTP1RequestSink {
     var parts: [String] = []
 
-    func requestPart(_ part: HTTPServerRequestPart) {
+    func requestPart(_ part: RequestPart) {
         switch part {
         case .head(let head): parts.append("head \(head.method.rawValue) \(head.uri)")
         case .body(let body): parts.append("body \(String(buffer: body))")
@@ -206,7 +206,7 @@ private final class RecordingRequestSink: HTTP1RequestSink {
         parts.append(unsupportedCoding ? "unsupported coding" : "malformed")
     }
 
-    func switchesProtocols(after head: HTTPRequestHead) -> Bool {
+    func switchesProtocols(after head: RequestHead) -> Bool {
         head.uri != "/declined"
     }
 }

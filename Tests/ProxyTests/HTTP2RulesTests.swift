@@ -53,7 +53,8 @@ final class HTTP2RulesTests: XCTestCase {
         // Declined offers are served as HTTP/1.1, the offer dropped on the way.
         let declined = RequestInfo(head(.POST, "/", Self.upgradeHeaders + [("Content-Length", "4")]))
         XCTAssertFalse(declined.isUpgrade)
-        let sent = HeaderRewriter.upstreamRequestHead(for: declined, client: ClientAddress(ip: "192.0.2.9"), forwarded: "for=x")
+        var forwarding = ForwardingFields()
+        let sent = HeaderRewriter.upstreamRequestHead(for: declined, client: ClientAddress(ip: "192.0.2.9"), forwarding: &forwarding)
         XCTAssertFalse(sent.headers.contains(name: "upgrade"))
         XCTAssertFalse(sent.headers.contains(name: "http2-settings"))
         // WebSocket is still an upgrade for the upstream.
@@ -135,7 +136,7 @@ final class HTTP2RulesTests: XCTestCase {
         XCTAssertEqual(state.requestHead(offer), .none)
         XCTAssertEqual(state.phase, .switchingToHTTP2)
         XCTAssertFalse(state.readsAllowed(upstreamWritable: true) == false, "reads on until the end")
-        XCTAssertEqual(state.requestEnd(nil), .upgradeToHTTP2(offer))
+        XCTAssertEqual(state.requestEnd(nil), .upgradeToHTTP2(RequestHead(offer)))
         XCTAssertFalse(state.readsAllowed(upstreamWritable: true), "nothing more is read as HTTP/1")
 
         // Shutting down: the offer is declined and the request served as HTTP/1.1.

@@ -59,11 +59,8 @@ final class HeaderRewriterTests: XCTestCase {
             ("Forwarded", "for=198.51.100.1"), ("Accept", "*/*"), ("Content-Length", "3"),
         ], method: .POST)
         let client = ClientAddress(ip: "192.0.2.9")
-        let sent = HeaderRewriter.upstreamRequestHead(
-            for: info,
-            client: client,
-            forwarded: HeaderRewriter.forwardedElement(client: client, host: info.host)
-        )
+        var forwarding = ForwardingFields()
+        let sent = HeaderRewriter.upstreamRequestHead(for: info, client: client, forwarding: &forwarding)
         XCTAssertEqual(sent.version, .http1_1)
         XCTAssertEqual(sent.uri, "/p?q=1")
         for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate", "x-secret", "transfer-encoding"] {
@@ -82,11 +79,8 @@ final class HeaderRewriterTests: XCTestCase {
     func testChunkedRequestIsReframedAndIPv6Quoted() {
         let info = request([("Host", "a.test"), ("Transfer-Encoding", "chunked")], method: .PUT)
         let client = ClientAddress(ip: "2001:db8::1")
-        let sent = HeaderRewriter.upstreamRequestHead(
-            for: info,
-            client: client,
-            forwarded: HeaderRewriter.forwardedElement(client: client, host: info.host)
-        )
+        var forwarding = ForwardingFields()
+        let sent = HeaderRewriter.upstreamRequestHead(for: info, client: client, forwarding: &forwarding)
         XCTAssertEqual(sent.headers["transfer-encoding"], ["chunked"])
         XCTAssertEqual(sent.headers["forwarded"], ["for=\"[2001:db8::1]\";host=a.test;proto=http"])
         XCTAssertEqual(sent.headers["x-forwarded-for"], ["2001:db8::1"])

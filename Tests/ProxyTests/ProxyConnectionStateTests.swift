@@ -21,7 +21,7 @@ final class ProxyConnectionStateTests: XCTestCase {
 
     /// Drives a GET to the exchanging phase and returns the head sent upstream.
     @discardableResult
-    func exchange(_ state: inout State, _ request: HTTPRequestHead? = nil, reused: Bool = false) -> HTTPRequestHead? {
+    func exchange(_ state: inout State, _ request: HTTPRequestHead? = nil, reused: Bool = false) -> RequestHead? {
         XCTAssertEqual(state.requestHead(request ?? head()), .route(host: "app.example.com"))
         XCTAssertEqual(state.requestEnd(nil), .none)
         XCTAssertEqual(state.routed(.upstream(upstream)), .connect(upstream))
@@ -172,7 +172,7 @@ final class ProxyConnectionStateTests: XCTestCase {
         _ = state.responseHead(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["content-length": "0"]))
         _ = state.responseEnd(nil, upstreamReusable: true)
         XCTAssertTrue(state.hasPipelined)
-        XCTAssertEqual(state.takePipelined(), [.head(head(.GET, "/2")), .end(nil)])
+        XCTAssertEqual(state.takePipelined(), [.head(RequestHead(head(.GET, "/2"))), .end(nil)])
     }
 
     func testConnectionCloseAndHTTP10() {

@@ -72,7 +72,8 @@ final class ProxyEdgeRulesTests: XCTestCase {
             ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "spoofed.test"), ("X-Real-IP", "6.6.6.6"),
         ]))
         let client = ClientAddress(ip: "192.0.2.9", isTrusted: trusted)
-        return HeaderRewriter.upstreamRequestHead(for: info, client: client, forwarded: HeaderRewriter.forwardedElement(client: client, host: info.host)).headers
+        var forwarding = ForwardingFields()
+        return HeaderRewriter.upstreamRequestHead(for: info, client: client, forwarding: &forwarding).headers
     }
 
     func testAnUntrustedPeersForwardingHeadersAreReplaced() {
