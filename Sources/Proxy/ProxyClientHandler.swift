@@ -18,7 +18,9 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     let resources: LoopResources
     /// How to carry on as HTTP/2 after `Upgrade: h2c`; nil on an HTTP/2 stream.
     let pipeline: ClientPipeline?
-    var isStream: Bool { pipeline == nil }
+    /// On an HTTP/2 stream (no pipeline). Kept, not computed: testing the optional copied the
+    /// pipeline's fields on every write.
+    let isStream: Bool
     var state: ProxyConnectionState
     var context: ChannelHandlerContext? = nil
     var upstream: UpstreamConnection? = nil
@@ -43,6 +45,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         self.core = core
         self.resources = resources
         self.pipeline = pipeline
+        self.isStream = pipeline == nil
         self.state = ProxyConnectionState(client: client)
     }
 
