@@ -15,6 +15,14 @@ extension ProxyClientHandler {
         return head.method == .CONNECT || info.isUpgrade || info.upgradesToHTTP2
     }
 
+    /// Flushes the client connection, with the head its writer holds (`HTTP1Writer`): every flush
+    /// of the client connection goes through here.
+    func flushClient() {
+        guard let context else { return }
+        if !isStream { responseWriter.releaseHeld(context: context) }
+        context.flush()
+    }
+
     /// A response part to the client: as bytes on an HTTP/1 connection, as a part to an HTTP/2
     /// stream's codec.
     func writeResponse(_ part: HTTPPart<ResponseHead, IOData>, promise: EventLoopPromise<Void>? = nil) {

@@ -33,7 +33,7 @@ extension ProxyClientHandler {
             }
         )
         connection.unbind()
-        context.flush()
+        flushClient()
         do {
             let upstreamChannel = upstreamContext.channel
             try Tunnel.splice(client: context, upstream: upstreamContext, session: session)
@@ -65,7 +65,7 @@ extension ProxyClientHandler {
         headers.add(name: "upgrade", value: "h2c")
         writeResponse(.head(ResponseHead(version: .http1_1, status: .switchingProtocols, fields: HeadFields(headers))))
         writeResponse(.end(nil))
-        context.flush()
+        flushClient()
         let channel = context.channel
         let operations = channel.pipeline.syncOperations
         do {

@@ -20,7 +20,7 @@ extension ProxyClientHandler {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        flushClient()
     }
 
     func upstreamBecameWritable() {

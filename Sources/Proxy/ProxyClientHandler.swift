@@ -316,7 +316,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         if sendContinue {
             let interim = ResponseHead(version: .http1_1, status: .continue)
             writeResponse(.head(interim))
-            context?.flush()
+            flushClient()
         }
         upstream.sendHead(head)
         for part in held {
@@ -344,11 +344,11 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         case .close:
             let written = context.eventLoop.makePromise(of: Void.self)
             writeResponse(.end(trailers), promise: written)
-            context.flush()
+            flushClient()
             written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .idle:
             writeResponse(.end(trailers))
-            context.flush()
+            flushClient()
             becameIdle()
         case .discard:
             if isStream {
@@ -358,7 +358,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
             } else {
                 writeResponse(.end(trailers))
             }
-            context.flush()
+            flushClient()
             resumeReadingIfAllowed()
         }
     }

@@ -88,7 +88,9 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
     }
 
     func flush() {
-        context?.flush()
+        guard let context else { return }
+        if !isStream { requestWriter.releaseHeld(context: context) }
+        context.flush()
     }
 
     func close() {

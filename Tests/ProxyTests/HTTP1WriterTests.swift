@@ -81,6 +81,47 @@ final class HTTP1WriterTests: XCTestCase {
         XCTAssertEqual(completed, ["chunk", "empty", "end"])
     }
 
+    /// A head waits for the next part: a body part that fits the room after it joins it in one
+    /// write; a larger one, the end, or a flush send the head on its own first.
+    func testASmallBodyJoinsItsHeadInOneWrite() throws {
+        let channel = EmbeddedChannel(handler: WriterHandler<HTTPResponseHead>())
+        defer { _ = try? channel.finish() }
+        let head = HTTPServerResponsePart.head(.init(version: .http1_1, status: .ok, headers: ["content-length": "5"]))
+        channel.write(head, promise: nil)
+        XCTAssertNil(try channel.readOutbound(as: IOData.self), "held until the next part")
+        try channel.writeOutbound(HTTPServerResponsePart.body(body("hello")))
+        XCTAssertEqual(try writes(channel), ["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"])
+        channel.write(HTTPServerResponsePart.end(nil), promise: nil)
+        channel.flush()
+        XCTAssertEqual(try writes(channel), [])
+
+        let large = String(repeating: "x", count: HTTP1Writer<HTTPResponseHead>.joinLimit + 1)
+        channel.write(head, promise: nil)
+        try channel.writeOutbound(HTTPServerResponsePart.body(body(large)))
+        XCTAssertEqual(try writes(channel), ["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", large])
+
+        channel.write(head, promise: nil)
+        channel.flush()
+        XCTAssertEqual(try writes(channel), ["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"], "a flush sends it")
+        channel.write(HTTPServerResponsePart.end(nil), promise: nil)
+        channel.write(head, promise: nil)
+        channel.write(HTTPServerResponsePart.end(nil), promise: nil)
+        channel.write(head, promise: nil)
+        channel.write(HTTPServerResponsePart.body(body("again")), promise: nil)
+        channel.flush()
+        XCTAssertEqual(try writes(channel), ["HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
+                                             "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nagain"], "a head without a body, then one with")
+    }
+
+    private func writes(_ channel: EmbeddedChannel) throws -> [String] {
+        var writes: [String] = []
+        while let data = try channel.readOutbound(as: IOData.self) {
+            guard case .byteBuffer(let buffer) = data else { throw TestFailure("a file region") }
+            writes.append(String(buffer: buffer))
+        }
+        return writes
+    }
+
     private func body(_ text: String) -> ByteBuffer {
         ByteBuffer(string: text)
     }
@@ -127,5 +168,10 @@ private final class WriterHandler<Head: HTTP1Head>: ChannelOutboundHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         writer.write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        writer.releaseHeld(context: context)
+        context.flush()
     }
 }
