@@ -311,7 +311,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         }
     }
 
-    private func sendRequest(_ head: RequestHead, held: CircularBuffer<RequestPart>, sendContinue: Bool) {
+    private func sendRequest(_ head: RequestHead, held: [RequestPart], sendContinue: Bool) {
         guard let upstream else { return }
         if sendContinue {
             let interim = ResponseHead(version: .http1_1, status: .continue)

@@ -52,7 +52,7 @@ extension ProxyConnectionState {
         /// A fresh connection for a retry, within the same exchange.
         case reconnect(Upstream)
         /// The upstream is bound: send the head and the held parts; answer 100 if asked.
-        case sendRequest(RequestHead, held: CircularBuffer<RequestPart>, sendContinue: Bool)
+        case sendRequest(RequestHead, held: [RequestPart], sendContinue: Bool)
         case forwardBody(ByteBuffer)
         case forwardEnd(HTTPHeaders?)
         case writeResponseHead(ResponseHead)

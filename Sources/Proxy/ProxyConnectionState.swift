@@ -22,7 +22,10 @@ struct ProxyConnectionState {
     private(set) var exchangeOpen = false
     private var keepAlive = true
     private var quiescing = false
-    private var heldBody = CircularBuffer<RequestPart>()
+    /// What arrived of the request's body while routing and connecting. An array: handed to the
+    /// action and replaced by an empty one, which costs no allocation (a `CircularBuffer` made
+    /// one of 16 slots for every request).
+    private var heldBody: [RequestPart] = []
     private var pipelined = CircularBuffer<RequestPart>()
     private var bodySent = false
     private var retried = false
@@ -262,7 +265,7 @@ struct ProxyConnectionState {
         phase = .exchanging(upstream)
         connectionReused = reused
         let held = heldBody
-        heldBody = CircularBuffer()
+        heldBody = []
         let holdsBody = held.contains(where: { if case .body = $0 { return true } else { return false } })
         if holdsBody { bodySent = true }
         // An HTTP/2 request's body is framed by its stream: one that may have a body and gives no
