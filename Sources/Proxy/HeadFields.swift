@@ -22,10 +22,16 @@ struct HeadFields {
     /// A block appended last (with `.lines`), written as its bytes.
     private var block: FieldBlock? = nil
 
-    /// What was added, the block included.
-    private var appended: [(String, String)] {
-        guard let block else { return added }
-        return added + block.fields
+    /// Each field added, then the block's, without making one array of both (read for every
+    /// request the block is appended to).
+    private func forEachAppended(_ body: ((String, String)) -> Void) {
+        added.forEach(body)
+        block?.fields.forEach(body)
+    }
+
+    /// The first field added, or of the block, that `predicate` accepts.
+    private func firstAppended(where predicate: ((String, String)) -> Bool) -> (String, String)? {
+        added.first(where: predicate) ?? block?.fields.first(where: predicate)
     }
 
     /// Before an edit: the block's fields become added ones, so the edit sees them in order.
@@ -75,7 +81,7 @@ struct HeadFields {
                     values.append(String(decoding: Self.value(line, in: section), as: UTF8.self))
                 }
             }
-            for (name, value) in appended where HeaderName(name) == kind { values.append(value) }
+            forEachAppended { name, value in if HeaderName(name) == kind { values.append(value) } }
         }
         return values
     }
@@ -95,7 +101,7 @@ struct HeadFields {
                     body(line.kind, String(decoding: Self.value(line, in: section), as: UTF8.self))
                 }
             }
-            for (name, value) in appended {
+            forEachAppended { name, value in
                 let kind = HeaderName(name)
                 if kind != .other { body(kind, value) }
             }
@@ -119,7 +125,7 @@ struct HeadFields {
             for (index, line) in lines.enumerated() where line.kind == .transferEncoding && dropped >> index & 1 == 0 {
                 return bytes.withUnsafeReadableBytes { Self.value(line, in: $0).elementsEqual("chunked".utf8) }
             }
-            return appended.first { $0.0 == "transfer-encoding" }?.1 == "chunked"
+            return firstAppended { $0.0 == "transfer-encoding" }?.1 == "chunked"
         }
     }
 
@@ -137,7 +143,7 @@ struct HeadFields {
                 }
                 return nil
             }
-            return found ?? appended.first { Self.namesEqual($0.0, name) }?.1
+            return found ?? firstAppended { Self.namesEqual($0.0, name) }?.1
         }
     }
 
@@ -219,7 +225,7 @@ struct HeadFields {
                                    String(decoding: Self.value(line, in: section), as: UTF8.self)))
                 }
             }
-            fields.append(contentsOf: appended)
+            forEachAppended { fields.append($0) }
             return HTTPHeaders(fields)
         }
     }
@@ -289,7 +295,7 @@ struct HeadFields {
             for (name, _) in headers { body(HeaderName(name)) }
         case .lines(_, let lines, let dropped, _):
             for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 { body(line.kind) }
-            for (name, _) in appended { body(HeaderName(name)) }
+            forEachAppended { name, _ in body(HeaderName(name)) }
         }
     }
 
