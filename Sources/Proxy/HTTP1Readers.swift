@@ -1,15 +1,22 @@
 import NIOCore
 import NIOHTTP1
 
-/// The bytes an HTTP/1 reader holds between reads, parsed in place, and the reader's state
-/// around them: one parse loop at a time, nothing read after an error or after it left.
-struct HTTP1Input {
+/// The bytes an HTTP/1 reader holds between reads, parsed in place, the parser, and the reader's
+/// state around them: one parse loop at a time, nothing read after an error or after it left.
+/// One value, so that each step of a parse loop is one access to the reader's state (a class
+/// property's, checked for exclusivity at run time), the parser's included.
+struct HTTP1Input<Parser> {
+    var parser: Parser
     private var pending: ByteBuffer? = nil
     private var parsing = false
     private(set) var removed = false
     private(set) var failed = false
 
     var leftoverCount: Int { pending?.readableBytes ?? 0 }
+
+    init(_ parser: Parser) {
+        self.parser = parser
+    }
     /// The storage held, for the test that it stays bounded.
     var heldCapacity: Int { pending?.capacity ?? 0 }
 
@@ -27,15 +34,16 @@ struct HTTP1Input {
         pending = buffer
     }
 
-    /// `parse` on the pending bytes, which it consumes (taken out of `pending` meanwhile, so they
-    /// are uniquely referenced and not copied). Called with none left too: a message's end may
-    /// need no more bytes.
+    /// The next event: `step` runs the parser on the pending bytes, which it consumes (taken out
+    /// of `pending` meanwhile, so they are uniquely referenced and not copied). Called with none
+    /// left too: a message's end may need no more bytes. Nil once the reader left (the handling
+    /// of an event removed it), or when more bytes are needed.
     @inline(__always)
-    mutating func parse<Event>(_ parse: (inout ByteBuffer) throws -> Event?) rethrows -> Event? {
-        guard var buffer = pending else { return nil }
+    mutating func next<Event>(_ step: (inout Parser, inout ByteBuffer) throws -> Event?) rethrows -> Event? {
+        guard !removed, var buffer = pending else { return nil }
         pending = nil
         defer { pending = buffer }
-        return try parse(&buffer)
+        return try step(&parser, &buffer)
     }
 
     /// A read: its bytes are added, and true says to run the parse loop (then `finishReading`).
@@ -91,8 +99,7 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
     typealias InboundOut = ByteBuffer
 
     private let sink: any HTTP1ResponseSink
-    private var parser = HTTP1ResponseParser()
-    private var input = HTTP1Input()
+    private var input = HTTP1Input(HTTP1ResponseParser())
 
     init(sink: any HTTP1ResponseSink) {
         self.sink = sink
@@ -102,7 +109,7 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
         guard input.startReading(unwrapInboundIn(data)) else { return }
         defer { input.finishReading() }
         do {
-            while !input.removed, let event = try input.parse({ try parser.next(&$0, requestWasHEAD: sink.requestWasHEAD) }) {
+            while let event = try input.next({ try $0.next(&$1, requestWasHEAD: sink.requestWasHEAD) }) {
                 deliver(event)
             }
         } catch {
@@ -114,7 +121,8 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
     func channelInactive(context: ChannelHandlerContext) {
         if !input.failed {
             do {
-                if let event = try parser.inputEnded(leftover: input.leftoverCount) { deliver(event) }
+                let leftover = input.leftoverCount
+                if let event = try input.parser.inputEnded(leftover: leftover) { deliver(event) }
             } catch {
                 input.fail()
                 context.fireErrorCaught(error)
@@ -125,7 +133,8 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
 
     /// After a 101 the bytes held are the tunnel's, for the handler that replaces the connection's.
     func handlerRemoved(context: ChannelHandlerContext) {
-        if let leftover = input.leave(handOver: parser.isUpgraded && context.channel.isActive) {
+        let handOver = input.parser.isUpgraded && context.channel.isActive
+        if let leftover = input.leave(handOver: handOver) {
             context.fireChannelRead(wrapInboundOut(leftover))
         }
     }
@@ -159,8 +168,7 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ByteBuffer
 
     private let sink: any HTTP1RequestSink
-    private var parser = HTTP1RequestParser()
-    private var input = HTTP1Input()
+    private var input = HTTP1Input(HTTP1RequestParser())
 
     init(sink: any HTTP1RequestSink) {
         self.sink = sink
@@ -170,10 +178,10 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
         guard input.startReading(unwrapInboundIn(data)) else { return }
         defer { input.finishReading() }
         do {
-            while !input.removed, let event = try input.parse({ try parser.next(&$0) }) {
+            while let event = try input.next({ try $0.next(&$1) }) {
                 switch event {
                 case .head(let head):
-                    if parser.upgradeFollows && !sink.switchesProtocols(after: head) { parser.declineUpgrade() }
+                    if input.parser.upgradeFollows && !sink.switchesProtocols(after: head) { input.parser.declineUpgrade() }
                     sink.requestPart(.head(head))
                 case .body(let body): sink.requestPart(.body(body))
                 case .end(let trailers): sink.requestPart(.end(trailers))
@@ -188,7 +196,8 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
     /// After an upgrade request the bytes held are the tunnel's or HTTP/2's, for the handlers
     /// that take over (an upgrade the upstream refused, or a CONNECT, closes the connection).
     func handlerRemoved(context: ChannelHandlerContext) {
-        if let leftover = input.leave(handOver: parser.isUpgraded && context.channel.isActive) {
+        let handOver = input.parser.isUpgraded && context.channel.isActive
+        if let leftover = input.leave(handOver: handOver) {
             context.fireChannelRead(wrapInboundOut(leftover))
         }
     }

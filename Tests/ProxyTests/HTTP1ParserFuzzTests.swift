@@ -54,8 +54,7 @@ final class HTTP1ParserFuzzTests: XCTestCase {
     /// A long chunked body whose every read ends within a chunk's size line: what the reader holds
     /// stays the size of a read, however long the stream runs.
     func testTheHeldBytesStayBoundedOverALongStream() throws {
-        var input = HTTP1Input()
-        var parser = HTTP1ResponseParser()
+        var input = HTTP1Input(HTTP1ResponseParser())
         var events = 0
         var largest = 0
         let chunk = "400\r\n" + String(repeating: "x", count: 0x400) + "\r\n"
@@ -65,7 +64,7 @@ final class HTTP1ParserFuzzTests: XCTestCase {
             + Array(repeating: String(chunk.dropFirst(2)) + "40", count: 2000)
         for read in reads {
             XCTAssertTrue(input.startReading(ByteBuffer(string: read)))
-            while let _ = try input.parse({ try parser.next(&$0) }) { events += 1 }
+            while let _ = try input.next({ try $0.next(&$1) }) { events += 1 }
             input.finishReading()
             largest = max(largest, input.heldCapacity)
         }
