@@ -37,6 +37,7 @@ extension ProxyClientHandler {
 
     func openExchange(_ target: Upstream) {
         exchangeUpstream = target
+        responseTimeout = target.responseTimeout?.timeAmount ?? core.responseTimeout
         core.routes.requestStarted(target)
         containerMetrics(for: target)?.started()
     }

@@ -25,6 +25,9 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     var context: ChannelHandlerContext? = nil
     var upstream: UpstreamConnection? = nil
     var exchangeUpstream: Upstream? = nil
+    /// The exchange's response timeout (its upstream's, or the proxy's), kept when it opens: the
+    /// timer is set for it on every request.
+    var responseTimeout: TimeAmount
     var requestStart = NIODeadline.uptimeNanoseconds(0)
     /// The last container whose metrics an exchange updated (`containerMetrics(for:)`).
     var metricsCache: ContainerMetrics? = nil
@@ -46,6 +49,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         self.resources = resources
         self.pipeline = pipeline
         self.isStream = pipeline == nil
+        self.responseTimeout = core.responseTimeout
         self.state = ProxyConnectionState(client: client)
     }
 
@@ -168,7 +172,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         case .none: timer?.set(nil)
         case .requestHead: timer?.set(.now() + core.headerTimeout)
         case .keepAlive, .progress: timer?.set(.now() + core.idleTimeout)
-        case .response: timer?.set(.now() + (exchangeUpstream?.responseTimeout?.timeAmount ?? core.responseTimeout))
+        case .response: timer?.set(.now() + responseTimeout)
         }
     }
 

@@ -45,11 +45,11 @@ public struct Upstream: Sendable, Hashable, CustomStringConvertible {
             && a.port == b.port
     }
 
+    /// A subset of what `==` compares (enough to tell upstreams apart: one host's ports are
+    /// distinct): the idle pool hashes an upstream twice per proxied request.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(containerID)
-        hasher.combine(revision)
         hasher.combine(instance)
-        hasher.combine(host)
         hasher.combine(port)
     }
 
