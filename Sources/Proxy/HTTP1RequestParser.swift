@@ -119,7 +119,23 @@ struct HTTP1RequestParser {
         guard !target.isEmpty, target.allSatisfy(isTargetByte) else {
             throw HTTP1Malformed(reason: "a request target with a space or a control character")
         }
-        return (HTTPMethod(rawValue: String(decoding: method, as: UTF8.self)), String(decoding: target, as: UTF8.self), version)
+        return (Self.method(method), String(decoding: target, as: UTF8.self), version)
+    }
+
+    /// The usual methods read off their bytes; any other through a `String` (NIO's lookup, or
+    /// `RAW`). Methods are case-sensitive (RFC 9110 §9.1).
+    private static func method(_ bytes: UnsafeRawBufferPointer) -> HTTPMethod {
+        var word: UInt32 = 0
+        if bytes.count == 3 || bytes.count == 4 {
+            for byte in bytes { word = word << 8 | UInt32(byte) }
+        }
+        switch (bytes.count, word) {
+        case (3, 0x47_45_54): return .GET  // "GET"
+        case (3, 0x50_55_54): return .PUT  // "PUT"
+        case (4, 0x50_4F_53_54): return .POST  // "POST"
+        case (4, 0x48_45_41_44): return .HEAD  // "HEAD"
+        default: return HTTPMethod(rawValue: String(decoding: bytes, as: UTF8.self))
+        }
     }
 }
 

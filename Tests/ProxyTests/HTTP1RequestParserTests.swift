@@ -18,7 +18,20 @@ final class HTTP1RequestParserTests: XCTestCase {
         ("pipelined", "GET /1 HTTP/1.1\r\nHost: a.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: a.test\r\n\r\n"),
         ("an empty line first", "\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n"),
         ("OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+        ("HEAD, DELETE, PATCH", ["HEAD", "DELETE", "PATCH"].map { "\($0) / HTTP/1.1\r\nHost: a.test\r\n\r\n" }.joined()),
     ]
+
+    /// The usual methods are read off their bytes; a method is case-sensitive, and any other
+    /// token is a method of its own (NIO's decoder refuses those it has no name for).
+    func testMethodsNearTheUsualOnesAreTheirOwn() throws {
+        for name in ["GET", "PUT", "POST", "HEAD", "get", "GETS", "POS", "PuT", "HEAL", "GE", "PURGE"] {
+            var parser = HTTP1RequestParser()
+            var buffer = ByteBuffer(string: "\(name) / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            guard case .head(let head) = try parser.next(&buffer) else { return XCTFail(name) }
+            XCTAssertEqual(head.method, HTTPMethod(rawValue: name), name)
+            XCTAssertEqual(head.method.rawValue, name)
+        }
+    }
 
     func testWellFormedRequestsReadAsNIOReadsThem() throws {
         for (name, request) in wellFormed {
