@@ -17,6 +17,7 @@ struct HTTP1Lines {
     }
 
     /// A CR within a line is left to the checks of its characters, which refuse it.
+    @inline(__always)
     mutating func next() throws -> UnsafeRawBufferPointer? {
         guard let lf = bytes.index(of: UInt8(ascii: "\n"), from: start) else { return nil }
         guard lf > start, bytes[lf - 1] == UInt8(ascii: "\r") else {
