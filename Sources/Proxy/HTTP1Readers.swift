@@ -139,8 +139,8 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
-    private func deliver(_ event: HTTP1ResponseParser.Event) {
-        switch event {
+    private func deliver(_ event: consuming HTTP1ResponseParser.Event) {
+        switch consume event {
         case .head(let head, let keepAlive): sink.responseHead(head, keepAlive: keepAlive)
         case .body(let body): sink.responseBody(body)
         case .end(let trailers): sink.responseEnd(trailers)
@@ -179,7 +179,7 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
         defer { input.finishReading() }
         do {
             while let event = try input.next({ try $0.next(&$1) }) {
-                switch event {
+                switch consume event {
                 case .head(let head):
                     if input.parser.upgradeFollows && !sink.switchesProtocols(after: head) { input.parser.declineUpgrade() }
                     sink.requestPart(.head(head))
