@@ -102,10 +102,12 @@ enum HeaderRewriter {
         let upstreamChunked = present & HeaderName.transferEncoding.bit != 0
         // With Transfer-Encoding the upstream's Content-Length is meaningless (RFC 9112 §6.3);
         // a 101 has none; repeated ones (equal, or the parser refused them) are sent once.
-        let length = upstreamChunked || switching || lengths == 0 ? nil : lengths == 1 ? "" : out.values(.contentLength)[0]
+        let hasLength = lengths > 0 && !upstreamChunked && !switching
+        // Read only when it is written again, once.
+        let repeatedLength = hasLength && lengths > 1 ? out.values(.contentLength).first : nil
         var drop = present & HeaderName.hopByHopBits
         if switching { drop &= ~HeaderName.upgrade.bit }
-        if length == nil || lengths > 1 { drop |= present & HeaderName.contentLength.bit }
+        if !hasLength || lengths > 1 { drop |= present & HeaderName.contentLength.bit }
         if drop != 0 { out.remove(drop) }
         removeNominated(by: connectionTokens, from: &out)
         var keepAlive = keepAlive
@@ -118,8 +120,8 @@ enum HeaderRewriter {
             return (ResponseHead(version: .http1_1, status: head.status, fields: out), false)
         }
         let hasBody = !(request.isHEAD || status < 200 || status == 204 || status == 304)
-        if let length {
-            if lengths > 1 { out.add(name: "content-length", value: length) }
+        if hasLength {
+            if let repeatedLength { out.add(name: "content-length", value: repeatedLength) }
         } else if hasBody {
             if request.head.version.major == 1 && request.head.version.minor >= 1 {
                 out.add(name: "transfer-encoding", value: "chunked")

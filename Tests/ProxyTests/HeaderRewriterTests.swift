@@ -129,6 +129,17 @@ final class HeaderRewriterTests: XCTestCase {
         XCTAssertEqual(response10.head.headers["connection"], ["keep-alive"])
     }
 
+    /// An HTTP/2 upstream's repeated `content-length` (HTTP/1 ones are refused by the parser)
+    /// goes to an HTTP/1 client once, and the body keeps its length framing.
+    func testARepeatedContentLengthIsSentOnce() {
+        let get11 = request([("Host", "a")])
+        let repeated = HTTPResponseHead(version: .http2, status: .ok, headers: HTTPHeaders([("content-length", "3"), ("content-length", "3")]))
+        let out = HeaderRewriter.clientResponseHead(repeated, for: get11, keepAlive: true)
+        XCTAssertEqual(out.head.headers["content-length"], ["3"])
+        XCTAssertFalse(out.head.headers.contains(name: "transfer-encoding"))
+        XCTAssertTrue(out.keepAlive)
+    }
+
     func testSwitchingProtocolsKeepsUpgrade() {
         let upgrade = request([("Host", "a"), ("Connection", "upgrade"), ("Upgrade", "websocket")])
         let (out, keepAlive) = HeaderRewriter.clientResponseHead(
