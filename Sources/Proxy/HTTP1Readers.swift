@@ -17,6 +17,7 @@ struct HTTP1Input<Parser> {
     init(_ parser: Parser) {
         self.parser = parser
     }
+
     /// The storage held, for the test that it stays bounded.
     var heldCapacity: Int { pending?.capacity ?? 0 }
 
@@ -139,6 +140,7 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
         }
     }
 
+    /// `consume`: the head moves on to the sink, where a copy was made and dropped per response.
     private func deliver(_ event: consuming HTTP1ResponseParser.Event) {
         switch consume event {
         case .head(let head, let keepAlive): sink.responseHead(head, keepAlive: keepAlive)
@@ -179,7 +181,7 @@ final class HTTP1RequestReader: ChannelInboundHandler, RemovableChannelHandler {
         defer { input.finishReading() }
         do {
             while let event = try input.next({ try $0.next(&$1) }) {
-                switch consume event {
+                switch consume event {  // the head moves on to the sink, not copied
                 case .head(let head):
                     if input.parser.upgradeFollows && !sink.switchesProtocols(after: head) { input.parser.declineUpgrade() }
                     sink.requestPart(.head(head))
