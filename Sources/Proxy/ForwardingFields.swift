@@ -2,8 +2,9 @@ import NIOCore
 
 /// Fields appended to a head as one block, with their HTTP/1 bytes (`name: value` CRLF each)
 /// made when the block is: the forwarding fields, the same on every request a client sends to
-/// one host, are then copied onto each request as one piece.
-struct FieldBlock {
+/// one host, are then copied onto each request as one piece. A class, immutable: shared by every
+/// head it is appended to, one reference to copy with a head.
+final class FieldBlock {
     let fields: [(String, String)]
     let bytes: ByteBuffer
 
