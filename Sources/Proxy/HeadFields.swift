@@ -11,12 +11,17 @@ import NIOHTTP1
 struct HeadFields {
     private enum Storage {
         case headers(HTTPHeaders)
-        /// `bytes`: the section the lines are offsets into. `dropped`: bit `i` for line `i`.
-        /// `nominates`: a `Connection` field names more than `close`, `keep-alive`, `upgrade`.
-        case lines(bytes: ByteBuffer, lines: [HTTP1FieldLine], dropped: UInt64, nominates: Bool)
+        /// `bytes`: the section the lines are offsets into.
+        case lines(bytes: ByteBuffer, lines: [HTTP1FieldLine])
     }
 
+    /// Only references here: the edits of lines are plain values beside it, so that an edit does
+    /// not rebuild the storage, and a copy of the fields retains no more than it must.
     private var storage: Storage
+    /// With `.lines`: bit `i` for line `i` dropped.
+    private var dropped: UInt64 = 0
+    /// With `.lines`: a `Connection` field names more than `close`, `keep-alive`, `upgrade`.
+    private var nominates = false
     /// Fields added after the lines (only with `.lines`; `.headers` takes them in place).
     private var added: [(String, String)] = []
     /// A block appended last (with `.lines`), written as its bytes.
@@ -49,7 +54,8 @@ struct HeadFields {
     /// for is kept as `HTTPHeaders` (its fields made into strings once).
     init(section: ByteBuffer, fields: HTTP1Fields) {
         if fields.lines.count <= 64 {
-            storage = .lines(bytes: section, lines: fields.lines, dropped: 0, nominates: fields.connectionNominates)
+            storage = .lines(bytes: section, lines: fields.lines)
+            nominates = fields.connectionNominates
         } else {
             storage = .headers(HTTPHeaders(section.withUnsafeReadableBytes { fields.headers(in: $0) }))
         }
@@ -75,7 +81,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             for (name, value) in headers where HeaderName(name) == kind { values.append(value) }
-        case .lines(let bytes, let lines, let dropped, _):
+        case .lines(let bytes, let lines):
             bytes.withUnsafeReadableBytes { section in
                 for (index, line) in lines.enumerated() where line.kind == kind && dropped >> index & 1 == 0 {
                     values.append(String(decoding: Self.value(line, in: section), as: UTF8.self))
@@ -95,7 +101,7 @@ struct HeadFields {
                 let kind = HeaderName(name)
                 if kind != .other { body(kind, value) }
             }
-        case .lines(let bytes, let lines, let dropped, _):
+        case .lines(let bytes, let lines):
             bytes.withUnsafeReadableBytes { section in
                 for (index, line) in lines.enumerated() where line.kind != .other && dropped >> index & 1 == 0 {
                     body(line.kind, String(decoding: Self.value(line, in: section), as: UTF8.self))
@@ -112,7 +118,7 @@ struct HeadFields {
     /// when they name more than `close`, `keep-alive` and `upgrade` (the usual `keep-alive` is
     /// not made into strings on every response).
     var connectionOptions: [Substring] {
-        if case .lines(_, _, _, false) = storage { return [] }
+        if case .lines = storage, !nominates { return [] }
         return values(.connection).flatMap(headerTokens)
     }
 
@@ -121,7 +127,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             return headers.first(name: "transfer-encoding") == "chunked"
-        case .lines(let bytes, let lines, let dropped, _):
+        case .lines(let bytes, let lines):
             for (index, line) in lines.enumerated() where line.kind == .transferEncoding && dropped >> index & 1 == 0 {
                 return bytes.withUnsafeReadableBytes { Self.value(line, in: $0).elementsEqual("chunked".utf8) }
             }
@@ -134,7 +140,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             return headers.first(name: name)
-        case .lines(let bytes, let lines, let dropped, _):
+        case .lines(let bytes, let lines):
             let found: String? = bytes.withUnsafeReadableBytes { section in
                 for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 {
                     if Self.nameEquals(line, in: section, name) {
@@ -154,10 +160,9 @@ struct HeadFields {
             storage = .headers(HTTPHeaders())
             for kind in HeaderName.special where bits & kind.bit != 0 { headers.remove(name: kind.lowercased) }
             storage = .headers(headers)
-        case .lines(let bytes, let lines, var dropped, let nominates):
+        case .lines(_, let lines):
             dissolveBlock()
             for (index, line) in lines.enumerated() where bits & line.kind.bit != 0 { dropped |= 1 << index }
-            storage = .lines(bytes: bytes, lines: lines, dropped: dropped, nominates: nominates)
             added.removeAll { bits & HeaderName($0.0).bit != 0 }
         }
     }
@@ -169,12 +174,14 @@ struct HeadFields {
             storage = .headers(HTTPHeaders())
             headers.remove(name: String(name))
             storage = .headers(headers)
-        case .lines(let bytes, let lines, var dropped, let nominates):
+        case .lines(let bytes, let lines):
             dissolveBlock()
-            bytes.withUnsafeReadableBytes { section in
-                for (index, line) in lines.enumerated() where Self.nameEquals(line, in: section, name) { dropped |= 1 << index }
+            let matching: UInt64 = bytes.withUnsafeReadableBytes { section in
+                var bits: UInt64 = 0
+                for (index, line) in lines.enumerated() where Self.nameEquals(line, in: section, name) { bits |= 1 << index }
+                return bits
             }
-            storage = .lines(bytes: bytes, lines: lines, dropped: dropped, nominates: nominates)
+            dropped |= matching
             added.removeAll { Self.namesEqual($0.0, name) }
         }
     }
@@ -216,7 +223,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             return headers
-        case .lines(let bytes, let lines, let dropped, _):
+        case .lines(let bytes, let lines):
             var fields: [(String, String)] = []
             fields.reserveCapacity(lines.count + added.count + (block?.fields.count ?? 0))
             bytes.withUnsafeReadableBytes { section in
@@ -238,7 +245,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
-        case .lines(_, let lines, let dropped, _):
+        case .lines(_, let lines):
             for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 {
                 size += Int(line.colon - line.start) + Int(line.valueEnd - line.valueStart) + 4
             }
@@ -254,7 +261,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             for (name, value) in headers { at = Self.write(name, value, to: at) }
-        case .lines(let bytes, let lines, let dropped, _):
+        case .lines(let bytes, let lines):
             bytes.withUnsafeReadableBytes { section in
                 for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 {
                     at = Self.write(Self.name(line, in: section), Self.value(line, in: section), to: at)
@@ -293,7 +300,7 @@ struct HeadFields {
         switch storage {
         case .headers(let headers):
             for (name, _) in headers { body(HeaderName(name)) }
-        case .lines(_, let lines, let dropped, _):
+        case .lines(_, let lines):
             for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 { body(line.kind) }
             forEachAppended { name, _ in body(HeaderName(name)) }
         }
