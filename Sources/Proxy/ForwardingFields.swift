@@ -7,9 +7,12 @@ import NIOCore
 final class FieldBlock {
     let fields: [(String, String)]
     let bytes: ByteBuffer
+    /// It holds a `transfer-encoding` field (the forwarding fields never do).
+    let hasTransferEncoding: Bool
 
     init(_ fields: [(String, String)]) {
         self.fields = fields
+        self.hasTransferEncoding = fields.contains { $0.0 == "transfer-encoding" }
         var bytes = ByteBuffer()
         for (name, value) in fields {
             bytes.writeString(name)

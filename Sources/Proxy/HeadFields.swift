@@ -22,6 +22,8 @@ struct HeadFields {
     private var dropped: UInt64 = 0
     /// With `.lines`: a `Connection` field names more than `close`, `keep-alive`, `upgrade`.
     private var nominates = false
+    /// With `.lines`: the `HeaderName` bits of the lines' names, dropped ones included.
+    private var lineKinds: UInt32 = 0
     /// Fields added after the lines (only with `.lines`; `.headers` takes them in place).
     private var added: [(String, String)] = []
     /// A block appended last (with `.lines`), written as its bytes.
@@ -56,6 +58,7 @@ struct HeadFields {
         if fields.lines.count <= 64 {
             storage = .lines(bytes: section, lines: fields.lines)
             nominates = fields.connectionNominates
+            lineKinds = fields.present
         } else {
             storage = .headers(HTTPHeaders(section.withUnsafeReadableBytes { fields.headers(in: $0) }))
         }
@@ -63,6 +66,7 @@ struct HeadFields {
 
     /// The `HeaderName` bits of the names present.
     var present: UInt32 {
+        if case .lines = storage, dropped == 0, added.isEmpty, block == nil { return lineKinds }
         var bits: UInt32 = 0
         forEachKind { bits |= $0.bit }
         return bits
@@ -128,9 +132,12 @@ struct HeadFields {
         case .headers(let headers):
             return headers.first(name: "transfer-encoding") == "chunked"
         case .lines(let bytes, let lines):
-            for (index, line) in lines.enumerated() where line.kind == .transferEncoding && dropped >> index & 1 == 0 {
-                return bytes.withUnsafeReadableBytes { Self.value(line, in: $0).elementsEqual("chunked".utf8) }
+            if lineKinds & HeaderName.transferEncoding.bit != 0 {
+                for (index, line) in lines.enumerated() where line.kind == .transferEncoding && dropped >> index & 1 == 0 {
+                    return bytes.withUnsafeReadableBytes { Self.value(line, in: $0).elementsEqual("chunked".utf8) }
+                }
             }
+            if added.isEmpty && block?.hasTransferEncoding != true { return false }
             return firstAppended { $0.0 == "transfer-encoding" }?.1 == "chunked"
         }
     }

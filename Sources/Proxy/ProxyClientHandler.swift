@@ -154,7 +154,8 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
             break
         }
         let action = state.routed(route)
-        if case .upstream(let upstream) = route, action != .connect(upstream) { core.routes.routeUnused(upstream) }
+        // A route the state machine did not take (the request is gone, or was answered) is given back.
+        if case .upstream(let upstream) = route, !action.connects { core.routes.routeUnused(upstream) }
         perform(action)
     }
 

@@ -72,5 +72,12 @@ extension ProxyConnectionState {
         /// Arm the idle timer and replay pipelined requests.
         case becameIdle
         case close
+
+        /// Whether this is `connect`: the route it was given for is used (a pattern match, where
+        /// comparing with `.connect(upstream)` built and compared a second action).
+        var connects: Bool {
+            if case .connect = self { return true }
+            return false
+        }
     }
 }
