@@ -104,7 +104,9 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     }
 
     func read(context: ChannelHandlerContext) {
-        if state.readsAllowed(upstreamWritable: upstream?.isWritable ?? true) {
+        // The argument first: read within the call, it made Swift copy the whole state to call on.
+        let upstreamWritable = upstream?.isWritable ?? true
+        if state.readsAllowed(upstreamWritable: upstreamWritable) {
             context.read()
         } else {
             pendingRead = true
@@ -406,9 +408,9 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     }
 
     func resumeReadingIfAllowed() {
-        guard pendingRead, let context, state.readsAllowed(upstreamWritable: upstream?.isWritable ?? true) else {
-            return
-        }
+        guard pendingRead, let context else { return }
+        let upstreamWritable = upstream?.isWritable ?? true
+        guard state.readsAllowed(upstreamWritable: upstreamWritable) else { return }
         pendingRead = false
         context.read()
     }
