@@ -73,28 +73,31 @@ struct HTTP1RequestParser {
             buffer.moveReaderIndex(forwardBy: 2)
         }
         guard let length = try scanner.sectionLength(buffer, limit: HTTP1Scanner.maxHeadSize, what: "head") else { return nil }
-        var (head, fields) = try buffer.withUnsafeReadableBytes { bytes in
+        let (line, fields) = try buffer.withUnsafeReadableBytes { bytes in
             try Self.parseHead(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
         }
-        // The fields stay in the bytes read: a slice, not a copy.
-        head.fields = HeadFields(section: buffer.readSlice(length: length)!, fields: fields)
         let framing: HTTP1BodyParser.Framing
         if fields.chunked {
             guard fields.contentLength == nil else { throw HTTP1Malformed(reason: "both Content-Length and Transfer-Encoding") }
-            guard head.version.minor >= 1 else { throw HTTP1Malformed(reason: "Transfer-Encoding in an HTTP/1.0 request") }
+            guard line.version.minor >= 1 else { throw HTTP1Malformed(reason: "Transfer-Encoding in an HTTP/1.0 request") }
             framing = .chunked
         } else {
             framing = .length(fields.contentLength ?? 0)
         }
-        let isConnect = head.method == .CONNECT
+        let isConnect: Bool
+        if case .CONNECT = line.method { isConnect = true } else { isConnect = false }
         body = HTTP1BodyParser(isConnect ? .length(0) : framing)
         phase = .body(thenUpgrade: isConnect || fields.asksToUpgrade)
-        return .head(head)
+        // The fields stay in the bytes read: a slice, not a copy.
+        let section = buffer.readSlice(length: length)!
+        return .head(RequestHead(version: line.version, method: line.method, uri: line.target,
+                                 fields: HeadFields(section: section, fields: fields)))
     }
 
     /// `bytes`: the whole head, through its empty line.
-    /// The head without its fields, which are `HTTP1Fields`' lines of `bytes`.
-    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws -> (RequestHead, HTTP1Fields) {
+    /// The request line, and the fields as `HTTP1Fields`' lines of `bytes`.
+    private static func parseHead(_ bytes: UnsafeRawBufferPointer) throws
+        -> (line: (method: HTTPMethod, target: String, version: HTTPVersion), fields: HTTP1Fields) {
         var lines = HTTP1Lines(bytes)
         guard let requestLine = try lines.next() else { throw HTTP1Malformed(reason: "no request line") }
         let (method, target, version) = try parseRequestLine(requestLine)
@@ -102,7 +105,7 @@ struct HTTP1RequestParser {
         while let line = try lines.next(), !line.isEmpty {
             try fields.add(line, in: bytes)
         }
-        return (RequestHead(version: version, method: method, uri: target), fields)
+        return ((method, target, version), fields)
     }
 
     /// `GET /path HTTP/1.1`.

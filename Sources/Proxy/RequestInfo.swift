@@ -43,7 +43,6 @@ final class RequestInfo {
     }
 
     init(_ head: RequestHead) {
-        self.head = head
         var host: String? = nil
         var hostCount = 0
         var connectionTokens: [Substring] = []
@@ -119,6 +118,7 @@ final class RequestInfo {
         self.expectsContinue = expectsContinue
         self.hasUnsupportedExpectation = unsupportedExpectation
         self.isChunked = isChunked
+        self.head = head  // last: the head moves in, where storing it first copied it
     }
 
     enum TargetForm: Equatable {
