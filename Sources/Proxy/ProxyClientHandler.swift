@@ -201,9 +201,14 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         case .forwardEnd(let trailers):
             upstream?.sendEnd(trailers)
             flushUpstream()
-        case .writeResponseHead(var head):
-            if let timing = exchangeUpstream?.serverTiming { head.fields.add(name: "server-timing", value: timing) }
-            writeResponse(.head(head))
+        case .writeResponseHead(let head):
+            if let timing = exchangeUpstream?.serverTiming {
+                var timed = head
+                timed.fields.add(name: "server-timing", value: timing)
+                writeResponse(.head(timed))
+            } else {
+                writeResponse(.head(head))  // not copied into a `var` for a field most responses lack
+            }
         case .writeResponseBody(let body):
             writeResponse(.body(.byteBuffer(body)))
         case .completeResponse(let trailers, let reuse, let next):

@@ -59,7 +59,7 @@ struct ProxyConnectionState {
 
     // MARK: Client events
 
-    mutating func requestHead(_ head: RequestHead) -> Action {
+    mutating func requestHead(_ head: consuming RequestHead) -> Action {
         guard phase == .idle else {
             if phase != .closed { pipelined.append(.head(head)) }
             return .none
@@ -76,7 +76,7 @@ struct ProxyConnectionState {
         connectionReused = false
         heldBody.removeAll(keepingCapacity: true)
         keepAlive = info.keepAlive && !info.isUpgrade && !quiescing
-        if head.method == .CONNECT {
+        if case .CONNECT = info.head.method {
             // The parser stops at CONNECT: nothing after it on this connection is HTTP.
             keepAlive = false
             return answer(.methodNotAllowed)
