@@ -110,7 +110,10 @@ final class HTTP1ResponseReader: ChannelInboundHandler, RemovableChannelHandler 
         guard input.startReading(unwrapInboundIn(data)) else { return }
         defer { input.finishReading() }
         do {
-            while let event = try input.next({ try $0.next(&$1, requestWasHEAD: sink.requestWasHEAD) }) {
+            // Asked once per read: the request an upstream connection answers changes only after
+            // its response ended, and a second response in the same read is refused anyway.
+            let requestWasHEAD = sink.requestWasHEAD
+            while let event = try input.next({ try $0.next(&$1, requestWasHEAD: requestWasHEAD) }) {
                 deliver(event)
             }
         } catch {
