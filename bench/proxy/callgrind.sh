@@ -39,9 +39,11 @@ WORK=$(mktemp -d /tmp/berth-bench-callgrind.XXXXXX)
 chmod 0755 "$WORK" # nginx workers run as nobody
 NGINX_PID=
 PROXY_PID=
+# Each stop on its own: under `set -e`, a `wait` that returns the TERM status ended the trap
+# early, and the upstream nginx was left running (the relay exits 143 on TERM).
 cleanup() {
-  [[ -n $PROXY_PID ]] && kill -TERM "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
-  [[ -n $NGINX_PID ]] && kill -TERM "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null
+  if [[ -n $PROXY_PID ]]; then kill -TERM "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; fi
+  if [[ -n $NGINX_PID ]]; then kill -TERM "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
   if [[ ${BERTH_BENCH_KEEP:-} == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
