@@ -40,7 +40,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
     /// The state's `deadlineGeneration` the timer was last set for.
     private var armedGeneration: UInt32 = 0
     /// The write of the response's end, on an HTTP/2 stream while its request is still read.
-    private var endWritten: EventLoopFuture<Void>? = nil
+    var endWritten: EventLoopFuture<Void>? = nil
     /// Responses on an HTTP/1 connection, written as bytes (an HTTP/2 stream's go to its codec).
     var responseWriter = HTTP1Writer<ResponseHead>()
 
@@ -350,52 +350,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
         }
     }
 
-    private func writeEnd(_ trailers: HTTPHeaders?, then next: ProxyConnectionState.Next) {
-        guard let context else { return }
-        switch next {
-        case .close:
-            let written = context.eventLoop.makePromise(of: Void.self)
-            writeResponse(.end(trailers), promise: written)
-            flushClient()
-            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        case .idle:
-            writeResponse(.end(trailers))
-            flushClient()
-            becameIdle()
-        case .discard:
-            if isStream {
-                let written = context.eventLoop.makePromise(of: Void.self)
-                writeResponse(.end(trailers), promise: written)
-                endWritten = written.futureResult
-            } else {
-                writeResponse(.end(trailers))
-            }
-            flushClient()
-            resumeReadingIfAllowed()
-        }
-    }
-
-    /// On an HTTP/2 stream, a close once the response's end is written: the stream then ends
-    /// cleanly when the request has ended too, where closing it earlier would reset it (CANCEL).
-    private func close() {
-        guard let context else { return }
-        if let endWritten {
-            endWritten.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
-        } else {
-            context.close(promise: nil)
-        }
-    }
-
-    private func respond(_ problem: Problem, keepAlive: Bool, then next: ProxyConnectionState.Next) {
-        guard let context else { return }
-        writeResponse(.head(ResponseHead(problem.responseHead(keepAlive: keepAlive))))
-        if state.request?.isHEAD != true {
-            writeResponse(.body(.byteBuffer(problem.bodyBuffer(allocator: context.channel.allocator))))
-        }
-        writeEnd(nil, then: next)
-    }
-
-    private func becameIdle() {
+    func becameIdle() {
         if state.hasPipelined, let context {
             // Replayed on the next tick, outside the upstream's read callbacks.
             context.eventLoop.assumeIsolated().execute { self.replayPipelined() }
