@@ -15,8 +15,8 @@ struct HeadFields {
         case lines(bytes: ByteBuffer, lines: [HTTP1FieldLine])
     }
 
-    /// Only references here: the edits of lines are plain values beside it, so that an edit does
-    /// not rebuild the storage, and a copy of the fields retains no more than it must.
+    /// The storage holds the references; the edits of lines are plain values beside it, so that
+    /// an edit does not rebuild the storage, and reading the lines retains one reference.
     private var storage: Storage
     /// With `.lines`: bit `i` for line `i` dropped.
     private var dropped: UInt64 = 0
