@@ -57,6 +57,17 @@ final class HeadFieldsTests: XCTestCase {
         XCTAssertTrue(out.head.fields.saysChunked)
     }
 
+    /// obs-text that is not UTF-8 passes byte for byte (a `String` would have made it U+FFFD).
+    func testObsTextPassesByteForByte() throws {
+        var parser = HTTP1ResponseParser()
+        var buffer = ByteBuffer(bytes: Array("HTTP/1.1 200 OK\r\nX-Latin: caf".utf8) + [0xE9] + Array("\r\nContent-Length: 0\r\n\r\n".utf8))
+        guard case .head(let read, _) = try parser.next(&buffer) else { return XCTFail("no head") }
+        let out = HeaderRewriter.clientResponseHead(read, for: requests()[0], keepAlive: true).head
+        let bytes = HTTP1Serialization.head(startLine: out.startLine, fields: out.fields, allocator: ByteBufferAllocator())
+        XCTAssertEqual(Array(bytes.readableBytesView),
+                       Array("HTTP/1.1 200 OK\r\nX-Latin: caf".utf8) + [0xE9] + Array("\r\nContent-Length: 0\r\n\r\n".utf8))
+    }
+
     func testEditsOnLines() throws {
         var fields = try parsedHead("HTTP/1.1 200 OK\r\nA: 1\r\nContent-Length: 2\r\nb: 2\r\nA: 3\r\n\r\n").fields
         XCTAssertEqual(fields.present, HeaderName.contentLength.bit)
