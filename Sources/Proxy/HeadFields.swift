@@ -142,24 +142,6 @@ struct HeadFields {
         }
     }
 
-    /// The first value of the field `name` (ASCII case-insensitive), as `HTTPHeaders.first(name:)`.
-    func first(name: String) -> String? {
-        switch storage {
-        case .headers(let headers):
-            return headers.first(name: name)
-        case .lines(let bytes, let lines):
-            let found: String? = bytes.withUnsafeReadableBytes { section in
-                for (index, line) in lines.enumerated() where dropped >> index & 1 == 0 {
-                    if Self.nameEquals(line, in: section, name) {
-                        return String(decoding: Self.value(line, in: section), as: UTF8.self)
-                    }
-                }
-                return nil
-            }
-            return found ?? firstAppended { Self.namesEqual($0.0, name) }?.1
-        }
-    }
-
     /// Drops every field whose name has its bit in `bits`.
     mutating func remove(_ bits: UInt32) {
         switch storage {

@@ -33,13 +33,14 @@ struct RequestHead: Equatable {
 /// A part of a client's request, as the state machine holds it.
 typealias RequestPart = HTTPPart<RequestHead, ByteBuffer>
 
-extension RequestPart {
-    /// An HTTP/2 stream's part, from its codec.
-    init(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head(let head): self = .head(RequestHead(head))
-        case .body(let body): self = .body(body)
-        case .end(let trailers): self = .end(trailers)
+extension HTTPPart {
+    /// The same part with its head converted, between NIO's heads (an HTTP/2 stream's codec
+    /// reads and writes those) and the proxy's; a body part and the end as they are.
+    func mapHead<NewHead>(_ transform: (HeadT) -> NewHead) -> HTTPPart<NewHead, BodyT> {
+        switch self {
+        case .head(let head): .head(transform(head))
+        case .body(let body): .body(body)
+        case .end(let trailers): .end(trailers)
         }
     }
 }

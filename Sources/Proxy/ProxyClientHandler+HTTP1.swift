@@ -28,13 +28,7 @@ extension ProxyClientHandler {
     func writeResponse(_ part: HTTPPart<ResponseHead, IOData>, promise: EventLoopPromise<Void>? = nil) {
         guard let context else { return }
         if isStream {
-            let typed: HTTPServerResponsePart
-            switch part {
-            case .head(let head): typed = .head(head.typed)
-            case .body(let body): typed = .body(body)
-            case .end(let trailers): typed = .end(trailers)
-            }
-            context.write(wrapOutboundOut(typed), promise: promise)
+            context.write(wrapOutboundOut(part.mapHead(\.typed)), promise: promise)
         } else {
             responseWriter.write(part, context: context, promise: promise)
         }

@@ -81,7 +81,7 @@ final class ProxyClientHandler: ChannelDuplexHandler, RemovableChannelHandler, H
 
     /// An HTTP/2 stream's request parts (an HTTP/1 connection's come from its `HTTP1RequestReader`).
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        requestPart(RequestPart(unwrapInboundIn(data)))
+        requestPart(unwrapInboundIn(data).mapHead(RequestHead.init))
     }
 
     func requestPart(_ part: RequestPart) {

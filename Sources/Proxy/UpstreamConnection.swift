@@ -75,13 +75,7 @@ final class UpstreamConnection: ChannelDuplexHandler, RemovableChannelHandler, H
     private func send(_ part: HTTPPart<RequestHead, IOData>) {
         guard let context else { return }
         if isStream {
-            let typed: HTTPClientRequestPart
-            switch part {
-            case .head(let head): typed = .head(head.typed)
-            case .body(let body): typed = .body(body)
-            case .end(let trailers): typed = .end(trailers)
-            }
-            context.write(wrapOutboundOut(typed), promise: nil)
+            context.write(wrapOutboundOut(part.mapHead(\.typed)), promise: nil)
         } else {
             requestWriter.write(part, context: context, promise: nil)
         }

@@ -73,15 +73,15 @@ final class HeadFieldsTests: XCTestCase {
         XCTAssertEqual(fields.present, HeaderName.contentLength.bit)
         XCTAssertEqual(fields.count(.contentLength), 1)
         XCTAssertEqual(fields.values(.contentLength), ["2"])
-        XCTAssertEqual(fields.first(name: "a"), "1")
+        XCTAssertEqual(fields.headers.first(name: "a"), "1")
         XCTAssertEqual(fields.connectionOptions, [])
         fields.remove(name: "a")
         fields.add(name: "x-added", value: "v")
         fields.replaceOrAdd(name: "B", value: "new")
         fields.remove(HeaderName.contentLength.bit)
         XCTAssertEqual(fields.headers.map { "\($0.name): \($0.value)" }, ["x-added: v", "B: new"])
-        XCTAssertEqual(fields.first(name: "X-ADDED"), "v")
-        XCTAssertNil(fields.first(name: "a"))
+        XCTAssertEqual(fields.headers.first(name: "X-ADDED"), "v")
+        XCTAssertNil(fields.headers.first(name: "a"))
         XCTAssertEqual(fields.serializedSize, "x-added: v\r\nB: new\r\n".utf8.count)
     }
 
@@ -91,7 +91,7 @@ final class HeadFieldsTests: XCTestCase {
         var fields = try parsedHead("HTTP/1.1 200 OK\r\n\(lines)Keep-Alive: 1\r\n\r\n").fields
         fields.remove(HeaderName.hopByHopBits)
         XCTAssertEqual(fields.headers.count, 70)
-        XCTAssertEqual(fields.first(name: "x-69"), "69")
+        XCTAssertEqual(fields.headers.first(name: "x-69"), "69")
     }
 
     // MARK: Helpers
