@@ -540,7 +540,7 @@ delete_container() {
 invoke() { # label
   local out code seconds
   rm -f "$WORK/invocation" "$WORK/invocation.err"
-  out=$(curl -sS -o "$WORK/invocation" -w '%{http_code} %{time_starttransfer}' --max-time 60 \
+  out=$(curl -sS -o "$WORK/invocation" -D "$WORK/invocation.headers" -w '%{http_code} %{time_starttransfer}' --max-time 60 \
     --resolve "$NAME.localhost:$PROXY_PORT:127.0.0.1" "http://$NAME.localhost:$PROXY_PORT/" 2>"$WORK/invocation.err") \
     || out="000 0"
   read -r code seconds <<<"$out"
@@ -553,7 +553,22 @@ invoke() { # label
     die "a request to $NAME (http://$NAME.localhost:$PROXY_PORT/) answered ${code/#000/nothing} ($(cat "$WORK/invocation.err" "$WORK/invocation" 2>/dev/null | head -c 300))" "  berthd's log:
 $(berthd_log_tail "$1")"
   fi
+  # berthd's Server-Timing field: the phases of the wake this request waited for.
+  { grep -i '^server-timing:' "$WORK/invocation.headers" || true; } | tr -d '\r' >>"$WORK/$1.timing"
   calc "%.2f\n" "$seconds * 1000"
+}
+
+# The median of each Server-Timing phase over a label's wakes: "queued 0.1, pulled 2.3, ...".
+wake_phases() { # label
+  [[ -s $WORK/$1.timing ]] || { echo "none recorded"; return 0; }
+  python3 - "$WORK/$1.timing" <<'PY'
+import re, statistics, sys
+phases = {}
+for line in open(sys.argv[1]):
+    for name, dur in re.findall(r"([a-z]+);dur=([0-9.]+)", line):
+        phases.setdefault(name, []).append(float(dur))
+print(", ".join(f"{name} {statistics.median(v):.1f}" for name, v in phases.items()))
+PY
 }
 
 # The container's task state in containerd: RUNNING, PAUSED, ..., or none.
@@ -740,6 +755,7 @@ summary() {
     echo "  from stopped: $stopped ms over $n of $WAKES wakes (min $(sort -g "$WORK/stopped.ms" | head -n1), max $(sort -g "$WORK/stopped.ms" | tail -n1); berthd's own wake $own ms)"
     echo "  peer, ctr run -d --net-host + first byte: $peer ms over the same $n rounds (ctr run -d alone $peer_run ms)"
     echo "  ratio stopped wake / peer: $ratio (goal <= 1.3: $(verdict "$ratio <= 1.3"))"
+    echo "  phases of berthd's stopped wake, from its Server-Timing field (medians, ms): $(wake_phases stopped)"
   else
     echo "  from stopped: not measured"
   fi
