@@ -58,11 +58,25 @@ public final class CNINetwork: Sendable {
     /// the result and returns the attachment. A namespace or record left by a crash is cleaned
     /// with DEL first and the namespace reused. On failure everything done is undone.
     public func attach(containerID: String) async throws -> NetworkAttachment {
+        try await attach(try await prepareAttachment(containerID: containerID))
+    }
+
+    /// The first half of ``attach(containerID:)``: the record (results still empty) and the
+    /// namespace, at ``netnsPath(containerID:)``. A task can be created in the namespace while
+    /// the second half, ``attach(_:)``, gives it its interfaces. An attach never finished (the
+    /// second half not run, or cut short) is cleaned by the next attach or by a detach.
+    public func prepareAttachment(containerID: String) async throws -> PreparedAttachment {
         try Self.validate(containerID)
-        return try await locks.withLock(containerID) {
+        return try await locks.withLock(containerID) { try await prepareLocked(containerID) }
+    }
+
+    /// The second half of an attach: ADD for each network, the container's isolation, the
+    /// record's results. On failure everything done, the namespace included, is undone.
+    public func attach(_ prepared: PreparedAttachment) async throws -> NetworkAttachment {
+        try await locks.withLock(prepared.containerID) {
             let started = ContinuousClock.now
-            let attachment = try await attachLocked(containerID)
-            logger.debug("attached", metadata: ["container": "\(containerID)", "address": "\(attachment.address)",
+            let attachment = try await completeLocked(prepared)
+            logger.debug("attached", metadata: ["container": "\(prepared.containerID)", "address": "\(attachment.address)",
                                                 "duration": "\(ContinuousClock.now - started)"])
             return attachment
         }
@@ -199,7 +213,7 @@ public final class CNINetwork: Sendable {
 
     // MARK: - Steps
 
-    private func attachLocked(_ containerID: String) async throws -> NetworkAttachment {
+    private func prepareLocked(_ containerID: String) async throws -> PreparedAttachment {
         let path = netnsPath(containerID: containerID)
         let stale = loadForCleanup(containerID)
         var reuse = NetworkNamespaces.isNamespace(path)
@@ -220,6 +234,11 @@ public final class CNINetwork: Sendable {
         // (another berthd on the host has berth-* namespaces too).
         try store.save(AttachmentRecord(containerID: containerID, netnsPath: path, networks: networks))
         if !reuse { try await namespaces.create(path) }
+        return PreparedAttachment(containerID: containerID, netnsPath: path, networks: networks)
+    }
+
+    private func completeLocked(_ prepared: PreparedAttachment) async throws -> NetworkAttachment {
+        let (containerID, path, networks) = (prepared.containerID, prepared.netnsPath, prepared.networks)
 
         // Both ADDs at once, as two `async let`s of a function that returns a Result. The task
         // group this replaced (78d5c09) hit a Swift 6.3.1 -O miscompile, the release-only SIGILL

@@ -57,3 +57,11 @@ public struct NetworkAttachment: Sendable, Codable, Equatable {
                   mac: containerInterface?["mac"]?.stringValue, hostInterface: hostSide?["name"]?.stringValue)
     }
 }
+
+/// An attach half done (``CNINetwork/prepareAttachment(containerID:)``): the namespace exists
+/// and is recorded; its interfaces come with ``CNINetwork/attach(_:)``.
+public struct PreparedAttachment: Sendable {
+    public let containerID: String
+    public let netnsPath: String
+    let networks: [AttachmentRecord.Network]
+}

@@ -47,6 +47,39 @@ final class CNINetworkTests: CNITestCase {
         try await network.detach(containerID: makeContainerID("never"))
     }
 
+    /// An attach in two halves, as a launch makes it (the task is created between them): the
+    /// namespace first, recorded but not offered as an attachment; then its interfaces. A first
+    /// half never followed by the second is cleaned by the next attach, or by a detach.
+    func testAttachInTwoHalves() async throws {
+        let id = makeContainerID()
+        let prepared = try await network.prepareAttachment(containerID: id)
+        XCTAssertEqual(prepared.netnsPath, network.netnsPath(containerID: id))
+        XCTAssertTrue(NetworkNamespaces.isNamespace(prepared.netnsPath))
+        XCTAssertEqual(try inNamespace(id, ["ip", "-o", "link", "show"]).split(separator: "\n").count, 1, "only lo, down")
+        XCTAssertNil(try network.attachment(containerID: id), "half an attach is not an attachment")
+        XCTAssertTrue(try network.attachedContainerIDs().contains(id), "but it is recorded, for cleanup")
+        XCTAssertEqual(reservedAddresses(), [])
+
+        let attachment = try await network.attach(prepared)
+        XCTAssertEqual(attachment.netnsPath, prepared.netnsPath)
+        XCTAssertTrue(try inNamespace(id, ["ip", "-4", "addr", "show", "eth0"]).contains(attachment.address))
+        XCTAssertEqual(try network.attachment(containerID: id), attachment)
+        XCTAssertEqual(reservedAddresses(), [attachment.address])
+        try await network.detach(containerID: id)
+
+        // The first half alone, twice over: the second attach starts clean, then a detach
+        // removes a half-made one.
+        _ = try await network.prepareAttachment(containerID: id)
+        let again = try await network.attach(containerID: id)
+        XCTAssertEqual(reservedAddresses(), [again.address])
+        try await network.detach(containerID: id)
+        _ = try await network.prepareAttachment(containerID: id)
+        try await network.detach(containerID: id)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: prepared.netnsPath))
+        XCTAssertFalse(try network.attachedContainerIDs().contains(id))
+        XCTAssertEqual(reservedAddresses(), [])
+    }
+
     func testGatewayReachableAndMasqueradeRules() async throws {
         let id = makeContainerID()
         let attachment = try await network.attach(containerID: id)

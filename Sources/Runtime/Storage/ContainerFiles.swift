@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The files Berth writes for a revision and bind-mounts into it: /etc/hosts, /etc/hostname and
 /// /etc/resolv.conf.
@@ -9,20 +12,35 @@ struct ContainerFiles: Sendable {
     var hostnamePath: String { directory + "/hostname" }
     var resolvConfPath: String { directory + "/resolv.conf" }
 
-    func write(hostname: String, address: String, hostResolvConf: String = "/etc/resolv.conf") throws {
+    /// All three files, before the task is created: its bind mounts need them. Without an
+    /// address yet (the network is attached while the task is created) the hosts file has no
+    /// line for the container's name until ``writeHosts(hostname:address:)``.
+    func write(hostname: String, address: String?, hostResolvConf: String = "/etc/resolv.conf") throws {
         // 0700 folder (runc opens bind-mount sources as host root); the files stay 0644 so any
         // user inside the container can read them.
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        try writeHosts(hostname: hostname, address: address)
+        try "\(hostname)\n".write(toFile: hostnamePath, atomically: true, encoding: .utf8)
+        try Self.containerResolvConf(hostResolvConf).write(toFile: resolvConfPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Rewritten in place, never replaced: a created task's bind mount holds the file's inode,
+    /// so a task not started yet reads the new text. Owner and mode stay as they were.
+    func writeHosts(hostname: String, address: String?) throws {
         let hosts = """
             127.0.0.1\tlocalhost
             ::1\tlocalhost ip6-localhost ip6-loopback
-            \(address)\t\(hostname)
-
+            \(address.map { "\($0)\t\(hostname)\n" } ?? "")
             """
-        try hosts.write(toFile: hostsPath, atomically: true, encoding: .utf8)
-        try "\(hostname)\n".write(toFile: hostnamePath, atomically: true, encoding: .utf8)
-        try Self.containerResolvConf(hostResolvConf).write(toFile: resolvConfPath, atomically: true, encoding: .utf8)
+        let fd = open(hostsPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { throw RuntimeError.storage("cannot open \(hostsPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(hosts.utf8)
+        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw RuntimeError.storage("cannot write \(hostsPath): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// The host's resolver configuration without loopback name servers, which do not answer

@@ -14,15 +14,17 @@ struct RevisionLauncher: Sendable {
     var client: ContainerdClient { context.containerd }
     var resources: RevisionResources { RevisionResources(context: context, runtimeID: runtimeID) }
 
-    /// Network, storage and the image's layers are set up concurrently (each takes a few to a
-    /// few tens of milliseconds), then the container record and its task.
+    /// Storage, the image's layers and the network namespace are set up concurrently (each
+    /// takes a few to a few tens of milliseconds), then the container record. The network's
+    /// interfaces are made while containerd creates the task (the longest step, tens of
+    /// milliseconds): the task needs only the namespace, and its process starts after both.
     func launch(image: PulledImage) async throws -> (pid: UInt32, attachment: NetworkAttachment) {
         // The view snapshot is kept by a lease until the container record references it, as
         // containerd's own client does: a garbage collection in between would take it.
         let lease = try await client.createLease(expiry: .seconds(600), labels: context.configuration.ownership.labels)
         let storage = context.storage(runtimeID)
-        let attachment: NetworkAttachment
-        let reusedAttachment: Bool
+        let files = context.files(runtimeID)
+        let place: NetworkPlace
         let lowerDirectories: [String]
         let existing: ContainerRecord?
         do {
@@ -31,14 +33,12 @@ struct RevisionLauncher: Sendable {
             existing = try await client.container(id: runtimeID)
             let userNamespace = existing.map { $0.labels[RuntimeLabel.userNamespace].flatMap(UserNamespaceMapping.init(label:)) }
                 ?? context.configuration.userNamespace
-            async let attached = attach()
+            async let placed = placeInNetwork()
             async let lowers = imageLayers(image: image, userNamespace: userNamespace, using: client.leased(lease))
             try await storage.prepare(bytes: deployment.spec.ephemeralStorage.bytes)
-            (attachment, reusedAttachment) = try await attached
-            try await LowPorts.open(inNetworkNamespace: attachment.netnsPath)
+            place = try await placed
             lowerDirectories = try await lowers
-            let files = context.files(runtimeID)
-            try files.write(hostname: deployment.name, address: attachment.address)
+            try files.write(hostname: deployment.name, address: place.reused?.address)
             if let userNamespace {
                 try storage.ownWritableLayer(uid: userNamespace.base, gid: userNamespace.base)
                 try Self.give([files.hostsPath, files.hostnamePath, files.resolvConfPath], to: userNamespace)
@@ -64,12 +64,15 @@ struct RevisionLauncher: Sendable {
             throw error
         }
         try await client.deleteLease(lease)
+        // A task created, or an attach cut short, by a launch that fails from here on is found
+        // and cleaned by the next launch (the stale task below, the attach's own record).
+        async let attached = attach(place)
         if let stale = try await client.task(containerID: runtimeID) {
             // A task left running keeps its namespace; one whose namespace is gone (a berthd
             // killed between detaching it and the task's end) cannot be reached at the new
             // address, so it goes and a new one starts there.
-            if stale.status == .running || stale.status == .paused, reusedAttachment {
-                return (stale.pid, attachment)
+            if stale.status == .running || stale.status == .paused, place.reused != nil {
+                return (stale.pid, try await attached)
             }
             if stale.status != .stopped {
                 if stale.status != .running { try? await client.resumeTask(containerID: runtimeID) }
@@ -83,18 +86,48 @@ struct RevisionLauncher: Sendable {
         let rootfs = RootFilesystem(viewKey: RuntimeContext.viewKey(runtimeID), storage: storage)
             .rootfsMount(lowerDirectories: lowerDirectories)
         let uri = context.logs.uri(containerID: runtimeID)
-        let pid = try await client.createTask(containerID: runtimeID, rootfs: [rootfs], io: TaskIO(stdout: uri, stderr: uri))
+        let pid: UInt32
+        do {
+            pid = try await client.createTask(containerID: runtimeID, rootfs: [rootfs], io: TaskIO(stdout: uri, stderr: uri))
+        } catch {
+            // An attach that failed first, and took the namespace with it, is the cause.
+            _ = try await attached
+            throw error
+        }
+        let attachment = try await attached
+        if place.reused == nil { try files.writeHosts(hostname: deployment.name, address: attachment.address) }
         try await client.startTask(containerID: runtimeID)
         return (pid, attachment)
     }
 
-    /// The recorded attachment when its namespace is still there (reused: true), or a new one.
-    private func attach() async throws -> (NetworkAttachment, reused: Bool) {
+    /// Where the revision is on the network before its task is created: a recorded attachment
+    /// whose namespace is still there, or a new namespace whose interfaces ``attach(_:)`` makes.
+    private enum NetworkPlace: Sendable {
+        case reused(NetworkAttachment)
+        case prepared(PreparedAttachment)
+
+        var reused: NetworkAttachment? {
+            if case .reused(let attachment) = self { return attachment }
+            return nil
+        }
+    }
+
+    private func placeInNetwork() async throws -> NetworkPlace {
         if let existing = try context.network.attachment(containerID: runtimeID),
            FileManager.default.fileExists(atPath: existing.netnsPath) {
-            return (existing, true)
+            return .reused(existing)
         }
-        return (try await context.network.attach(containerID: runtimeID), false)
+        return .prepared(try await context.network.prepareAttachment(containerID: runtimeID))
+    }
+
+    /// The interfaces of a new namespace, and low ports opened in either (idempotent).
+    private func attach(_ place: NetworkPlace) async throws -> NetworkAttachment {
+        let attachment = switch place {
+        case .reused(let attachment): attachment
+        case .prepared(let prepared): try await context.network.attach(prepared)
+        }
+        try await LowPorts.open(inNetworkNamespace: attachment.netnsPath)
+        return attachment
     }
 
     /// The image's layers through a view snapshot, which also pins them while the revision exists.
