@@ -202,9 +202,12 @@ echo
 echo "bench/start: create → first HTTP answer, cached busybox httpd, median of $RUNS each"
 echo "  berth (POST → answer through the proxy):             ${BERTH_MEDIAN} ms"
 echo "  ctr run -d (netns + CNI bridge + run → answer):      ${PEER_MEDIAN} ms"
-echo "  ratio berth/ctr: ${RATIO} (goal ≤ 1.2)"
+verdict() { python3 -c "import sys; sys.exit(0 if $1 else 1)" && echo "met" || echo "NOT met"; }
+echo "  ratio berth/ctr: ${RATIO} (goal ≤ 1.2: $(verdict "$RATIO <= 1.2"))"
 echo "  $MANY containers at once: all running after ${MANY_SECONDS} s ($TASKS tasks RUNNING in containerd)"
-echo "  berthd RSS: ${IDLE_RSS} MiB before, ${MANY_RSS} MiB with $MANY running (goal < 60 MB): $(python3 -c "print('%.0f' % (($MANY_RSS - $IDLE_RSS) * 1048576 / $MANY))") bytes per container"
+# The goal in MB of 10^6 bytes, the stricter reading of "60 MB" (60 MB is 57.2 MiB).
+MANY_MB=$(python3 -c "print('%.1f' % ($MANY_RSS * 1048576 / 1e6))")
+echo "  berthd RSS: ${IDLE_RSS} MiB before, ${MANY_RSS} MiB = ${MANY_MB} MB with $MANY running (goal < 60 MB: $(verdict "$MANY_MB < 60")): $(python3 -c "print('%.0f' % (($MANY_RSS - $IDLE_RSS) * 1048576 / $MANY))") bytes per container"
 echo "    before: ${IDLE_SPLIT}; with $MANY: ${MANY_SPLIT}"
 # Median, 90th percentile and maximum of a column of milliseconds.
 spread() { sort -n | awk '{ v[NR] = $1 } END { p = int(NR * 0.9 + 0.999); if (p < 1) p = 1; printf "median %.0f ms, p90 %.0f ms, max %.0f ms", v[int((NR + 1) / 2)], v[p], v[NR] }'; }
