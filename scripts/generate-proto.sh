@@ -18,8 +18,8 @@ if [ ! -x "$tools/bin/protoc-gen-grpc-swift-2" ] || [ ! -x "$tools/bin/protoc-ge
       https://github.com/grpc/grpc-swift-protobuf.git "$tools/grpc-swift-protobuf"
   fi
   (cd "$tools/grpc-swift-protobuf" &&
-    swift build -c release --product protoc-gen-grpc-swift-2 &&
-    swift build -c release --product protoc-gen-swift)
+    swift build -c release --static-swift-stdlib --product protoc-gen-grpc-swift-2 &&
+    swift build -c release --static-swift-stdlib --product protoc-gen-swift)
   cp "$tools/grpc-swift-protobuf/.build/release/protoc-gen-grpc-swift-2" \
      "$tools/grpc-swift-protobuf/.build/release/protoc-gen-swift" "$tools/bin/"
 fi

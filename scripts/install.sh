@@ -26,6 +26,8 @@ log() { echo "install: $*" >&2; }
 
 PREFIX=${PREFIX:-/usr/local}
 BUILD=${BUILD:-release}
+# Release builds carry the Swift runtime and Foundation (README, "berthd's own memory").
+STATIC=(); [[ $BUILD == release ]] && STATIC=(--static-swift-stdlib)
 DESTDIR=${DESTDIR:-}
 [[ $BUILD == release || $BUILD == debug ]] || die "BUILD must be release or debug, not '$BUILD'"
 # Where the files go ($DESTDIR prefixed) and where they will be once installed (not prefixed).
@@ -46,11 +48,11 @@ if [[ -z ${SKIP_BUILD:-} ]]; then
   command -v swift >/dev/null || die "swift not found on PATH or in /opt/swift/usr/bin"
   [[ -f /usr/include/sqlite3.h ]] || die "sqlite3.h not found: apt-get install libsqlite3-dev"
   log "building berthd, berth-logger and berth ($BUILD)"
-  swift build -c "$BUILD" --product berthd
-  swift build -c "$BUILD" --product berth-logger
-  swift build -c "$BUILD" --product berth
+  swift build -c "$BUILD" "${STATIC[@]}" --product berthd
+  swift build -c "$BUILD" "${STATIC[@]}" --product berth-logger
+  swift build -c "$BUILD" "${STATIC[@]}" --product berth
 fi
-BUILT=$(swift build -c "$BUILD" --show-bin-path 2>/dev/null || echo ".build/$BUILD")
+BUILT=$(swift build -c "$BUILD" "${STATIC[@]}" --show-bin-path 2>/dev/null || echo ".build/$BUILD")
 for binary in berthd berth-logger berth; do
   [[ -x $BUILT/$binary ]] || die "$BUILT/$binary is missing; build it (without SKIP_BUILD)"
 done

@@ -33,6 +33,8 @@ PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
 export PATH
 
 BUILD=${BERTH_RUN_BUILD:-release}
+# Release builds carry the Swift runtime and Foundation (README, "berthd's own memory").
+STATIC=(); [[ $BUILD == release ]] && STATIC=(--static-swift-stdlib)
 [[ $BUILD == release || $BUILD == debug ]] || die "BERTH_RUN_BUILD must be release or debug, not '$BUILD'"
 API=${BERTH_RUN_API:-127.0.0.1:8080}
 PROXY=${BERTH_RUN_PROXY:-127.0.0.1:8081}
@@ -61,10 +63,10 @@ fi
 
 # 2. Build.
 log "building berthd, berth-logger and berth ($BUILD)"
-swift build -c "$BUILD" --product berthd
-swift build -c "$BUILD" --product berth-logger
-swift build -c "$BUILD" --product berth
-BIN=$(swift build -c "$BUILD" --show-bin-path)
+swift build -c "$BUILD" "${STATIC[@]}" --product berthd
+swift build -c "$BUILD" "${STATIC[@]}" --product berth-logger
+swift build -c "$BUILD" "${STATIC[@]}" --product berth
+BIN=$(swift build -c "$BUILD" "${STATIC[@]}" --show-bin-path)
 BERTHD=$BIN/berthd
 [[ -x $BERTHD && -x $BIN/berth-logger && -x $BIN/berth ]] || die "the build left no $BERTHD, $BIN/berth-logger or $BIN/berth"
 

@@ -17,10 +17,10 @@ CONNECTIONS=${2:-16}
 command -v wrk >/dev/null || { echo "bench/api: wrk not found (apt-get install wrk)" >&2; exit 1; }
 
 if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  swift build -c release --product berthd >&2
-  swift build -c release --product berth-logger >&2
+  swift build -c release --static-swift-stdlib --product berthd >&2
+  swift build -c release --static-swift-stdlib --product berth-logger >&2
 fi
-BIN=$(swift build -c release --show-bin-path)
+BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 WORK=$(mktemp -d /tmp/berth-bench-api.XXXXXX)
 BERTHD_PID=

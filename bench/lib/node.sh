@@ -29,11 +29,12 @@ bench_require() {
 
 bench_build() {
   local build=${BERTH_BENCH_BUILD:-release}
+  local static=(); [[ $build == release ]] && static=(--static-swift-stdlib) # as scripts/run.sh builds
   if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} && -z ${BERTH_BENCH_BIN:-} ]]; then
-    swift build -c "$build" --product berthd >&2
-    swift build -c "$build" --product berth-logger >&2
+    swift build -c "$build" "${static[@]}" --product berthd >&2
+    swift build -c "$build" "${static[@]}" --product berth-logger >&2
   fi
-  BIN=${BERTH_BENCH_BIN:-$(swift build -c "$build" --show-bin-path)}
+  BIN=${BERTH_BENCH_BIN:-$(swift build -c "$build" "${static[@]}" --show-bin-path)}
 }
 
 # WORK must be set (a fresh mktemp -d). 0711 as /run/containerd: runc, as a user namespace's

@@ -30,9 +30,9 @@ for tool in valgrind callgrind_control callgrind_annotate objcopy wrk nginx curl
   command -v "$tool" >/dev/null || die "missing $tool (apt-get install valgrind binutils wrk nginx-light curl python3)"
 done
 if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  swift build -c release --product berth-proxy-bench >&2
+  swift build -c release --static-swift-stdlib --product berth-proxy-bench >&2
 fi
-PROXY_BENCH=$(swift build -c release --show-bin-path)/berth-proxy-bench
+PROXY_BENCH=$(swift build -c release --static-swift-stdlib --show-bin-path)/berth-proxy-bench
 [[ -x $PROXY_BENCH ]] || die "no $PROXY_BENCH (build it, or run without BERTH_BENCH_SKIP_BUILD)"
 
 WORK=$(mktemp -d /tmp/berth-bench-callgrind.XXXXXX)

@@ -86,11 +86,11 @@ done
 
 [[ -n ${BERTHD:-} ]] && BERTHD=$(realpath -- "$BERTHD")
 if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  [[ -z ${BERTHD:-} ]] && swift build -c release --product berthd >&2
-  [[ -z ${BERTHD:-} ]] && swift build -c release --product berth-logger >&2
-  swift build -c release --product berth-proxy-bench >&2
+  [[ -z ${BERTHD:-} ]] && swift build -c release --static-swift-stdlib --product berthd >&2
+  [[ -z ${BERTHD:-} ]] && swift build -c release --static-swift-stdlib --product berth-logger >&2
+  swift build -c release --static-swift-stdlib --product berth-proxy-bench >&2
 fi
-BIN=$(swift build -c release --show-bin-path)
+BIN=$(swift build -c release --static-swift-stdlib --show-bin-path)
 PROXY_BENCH=$BIN/berth-proxy-bench
 BERTHD=${BERTHD:-$BIN/berthd}
 [[ -x $PROXY_BENCH ]] || die "no $PROXY_BENCH (build it, or run without BERTH_BENCH_SKIP_BUILD)"

@@ -13,10 +13,10 @@ BIG=${3:-1024}
 [[ $(id -u) == 0 ]] || { echo "bench/pull: needs root (containerd)" >&2; exit 1; }
 
 if [[ -z ${BERTH_BENCH_SKIP_BUILD:-} ]]; then
-  swift build -c release --product berthd >&2
-  swift build -c release --product berth-logger >&2
+  swift build -c release --static-swift-stdlib --product berthd >&2
+  swift build -c release --static-swift-stdlib --product berth-logger >&2
 fi
-BERTHD=$(swift build -c release --show-bin-path)/berthd
+BERTHD=$(swift build -c release --static-swift-stdlib --show-bin-path)/berthd
 
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
 ENVDIR=$WORK/services
