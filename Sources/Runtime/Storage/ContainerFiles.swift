@@ -20,20 +20,16 @@ struct ContainerFiles: Sendable {
         // user inside the container can read them.
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        try writeHosts(hostname: hostname, address: address)
+        try Self.hosts(hostname: hostname, address: address).write(toFile: hostsPath, atomically: true, encoding: .utf8)
         try "\(hostname)\n".write(toFile: hostnamePath, atomically: true, encoding: .utf8)
         try Self.containerResolvConf(hostResolvConf).write(toFile: resolvConfPath, atomically: true, encoding: .utf8)
     }
 
     /// Rewritten in place, never replaced: a created task's bind mount holds the file's inode,
     /// so a task not started yet reads the new text. Owner and mode stay as they were.
-    func writeHosts(hostname: String, address: String?) throws {
-        let hosts = """
-            127.0.0.1\tlocalhost
-            ::1\tlocalhost ip6-localhost ip6-loopback
-            \(address.map { "\($0)\t\(hostname)\n" } ?? "")
-            """
-        let fd = open(hostsPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+    func writeHosts(hostname: String, address: String) throws {
+        let hosts = Self.hosts(hostname: hostname, address: address)
+        let fd = open(hostsPath, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw RuntimeError.storage("cannot open \(hostsPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let bytes = Array(hosts.utf8)
@@ -41,6 +37,15 @@ struct ContainerFiles: Sendable {
         guard written == bytes.count else {
             throw RuntimeError.storage("cannot write \(hostsPath): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The hosts file's text: loopback names, and the container's own name at its address.
+    static func hosts(hostname: String, address: String?) -> String {
+        """
+        127.0.0.1\tlocalhost
+        ::1\tlocalhost ip6-localhost ip6-loopback
+        \(address.map { "\($0)\t\(hostname)\n" } ?? "")
+        """
     }
 
     /// The host's resolver configuration without loopback name servers, which do not answer
